@@ -1,0 +1,80 @@
+// The contract between the executor (which runs actions) and the sandbox (which owns
+// OCI containers). Written first so both sides can be built at once; change it only with care.
+
+/** Resource limits for one container. 0 means "no limit" for every field. */
+export interface SandboxLimits {
+  /** Hard memory limit in MiB (task memory_mb). */
+  memoryMb: number;
+  /** Relative CPU weight 1..100 (task cpu_weight); 0 = default weight. */
+  cpuWeight: number;
+  /** Cap in MiB on everything the container writes on top of its root filesystem. */
+  diskMb: number;
+  /** Maximum number of processes/threads in the container. */
+  pids: number;
+}
+
+export interface BindMount {
+  source: string;
+  destination: string;
+  readonly: boolean;
+}
+
+export interface SandboxSpec {
+  /** Unique on the cell; used for the runtime's container id, cgroup and directories. */
+  id: string;
+  /** Read-only root filesystem layers, lowest first (a preloaded rootfs is one layer). */
+  layers: string[];
+  /** Container-level environment, "NAME=value", in order (image env, then task env). */
+  env: string[];
+  /** Default working directory for processes (image WORKDIR), "/" when absent. */
+  workdir?: string;
+  /** false: user namespace, container root is an unprivileged host uid. */
+  privileged: boolean;
+  limits: SandboxLimits;
+  /** Extra mounts (tests use this to bind a host file read-only). */
+  bindMounts?: BindMount[];
+}
+
+export interface ProcessSpec {
+  path: string;
+  args: string[];
+  /** Process-level env "NAME=value", appended after the container env. */
+  env: string[];
+  /** Working directory; defaults to the spec's workdir. */
+  dir?: string;
+  /** User name or numeric uid inside the container; "" or undefined means root. */
+  user?: string;
+  /** RLIMIT_NOFILE for this process, 0/undefined = runtime default. */
+  nofile?: number;
+}
+
+export interface ProcessIO {
+  /** Called with raw chunks as the process writes them. */
+  stdout(chunk: Buffer): void;
+  stderr(chunk: Buffer): void;
+}
+
+export interface ProcessResult {
+  exitCode: number;
+  /** True when the container's memory limit was hit and the kernel killed a process. */
+  oomKilled: boolean;
+}
+
+export interface Sandbox {
+  readonly id: string;
+  /** Host path of the container's merged root filesystem (read result files, copy downloads in). */
+  readonly rootfsPath: string;
+  /** Uid/gid on the host that container root maps to (0 when privileged). */
+  readonly hostRootUid: number;
+  /** Runs one process inside the container; resolves when it exits. Aborting the signal kills it. */
+  run(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult>;
+  /** Kills every process, removes the container, its cgroup, overlay and disk. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+export interface SandboxRuntime {
+  readonly name: "runc" | "crun";
+  create(spec: SandboxSpec): Promise<Sandbox>;
+  /** Removes containers left behind by a previous run of this cell (after a crash). */
+  cleanupStale(): Promise<void>;
+}

@@ -1,0 +1,44 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { CellService, TaskEventType, TaskService, LogStream } from "../gen/diego/v1/service_pb.js";
+import type { Logger } from "pino";
+import { toConnectError } from "./connect-errors.js";
+import type { TaskApi } from "./task-api.js";
+
+const eventTypes = { created: TaskEventType.CREATED, changed: TaskEventType.CHANGED, removed: TaskEventType.REMOVED };
+
+/** Registers TaskService and CellService on a Connect router (gRPC, gRPC-Web, Connect). */
+export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: ConnectRouter) => void {
+  const guard = async <T>(fn: () => Promise<T> | T): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      const ce = toConnectError(err);
+      if (ce.code === 13) logger?.error({ err }, "task api failure");
+      throw ce;
+    }
+  };
+
+  return (router) => {
+    router.service(TaskService, {
+      createTask: (req) => guard(async () => (await api.createTask(req), {})),
+      getTask: (req) => guard(() => api.getTask(req.taskGuid)),
+      listTasks: (req) => guard(() => ({ tasks: api.listTasks(req.domain).map((t) => t.record.task!) })),
+      cancelTask: (req) => guard(async () => (await api.cancelTask(req.taskGuid), {})),
+      deleteTask: (req) => guard(async () => (await api.deleteTask(req.taskGuid), {})),
+      async *watchTasks(req, ctx) {
+        for await (const e of api.watchTasks(req.domain, ctx.signal)) {
+          yield { type: eventTypes[e.kind], task: e.task };
+        }
+      },
+      async *streamLogs(req, ctx) {
+        for await (const m of api.streamLogs(req.logGuid, ctx.signal)) {
+          const stream = m.stream === 2 ? LogStream.STDERR : LogStream.STDOUT;
+          yield { logGuid: m.logGuid, sourceName: m.sourceName, stream, message: m.message, timestamp: m.timestamp, taskGuid: m.taskGuid };
+        }
+      },
+    });
+    router.service(CellService, {
+      listCells: () => guard(() => ({ cells: api.listCells() })),
+    });
+  };
+}

@@ -1,0 +1,77 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import { createConnectRoutes } from "./connect-services.js";
+import { createRestRoutes, MAX_BODY_BYTES } from "./rest-routes.js";
+import type { TaskApi } from "./task-api.js";
+
+// One listening address for everything: the first bytes of a connection tell HTTP/2 with prior
+// knowledge (gRPC, h2c) from HTTP/1.1 (curl, Connect JSON, gRPC-Web), and each goes to its server.
+
+export interface ReceptorServer {
+  /** host:port actually bound. */
+  readonly address: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0");
+
+export async function startReceptorServer(opts: {
+  api: TaskApi;
+  host: string;
+  port: number;
+  logger?: Logger;
+}): Promise<ReceptorServer> {
+  const rest = createRestRoutes(opts.api, opts.logger);
+  const connect = connectNodeAdapter({
+    routes: createConnectRoutes(opts.api, opts.logger),
+    readMaxBytes: MAX_BODY_BYTES,
+  });
+  const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
+    rest(req, res)
+      .then((handled) => {
+        if (!handled) connect(req as http.IncomingMessage, res as http.ServerResponse);
+      })
+      .catch((err: unknown) => {
+        opts.logger?.error({ err }, "unhandled request failure");
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+  };
+  const h1 = http.createServer({ keepAliveTimeout: 65_000 }, handler);
+  const h2 = http2.createServer({}, handler);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      const isH2 = first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE.subarray(0, Math.min(first.length, H2_PREFACE.length)));
+      (isH2 ? h2 : h1).emit("connection", socket);
+      socket.resume();
+    });
+    socket.on("error", () => socket.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const bound = server.address() as net.AddressInfo;
+  const host = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
+  return {
+    address: `${host}:${bound.port}`,
+    port: bound.port,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      h1.close();
+      h2.close();
+    },
+  };
+}

@@ -1,0 +1,263 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { Logger } from "pino";
+import type { CellPresence } from "../gen/diego/v1/cell_pb.js";
+import { DiegoError, type DiegoErrorName } from "../model/errors.js";
+import { writeJson, type JsonValue } from "../model/json-writer.js";
+import { decodeTaskCreateRequest, parseJsonBody, taskResponseToJson, taskResponseToJsonValue } from "../model/task-json.js";
+import type { TaskApi } from "./task-api.js";
+
+// The receptor's REST routes (contract section 3): JSON in and out, every error as
+// {"name","message"}. A server fault is 500 UnknownError; bad input never is.
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+const statuses: Record<DiegoErrorName, number> = {
+  InvalidJSON: 400,
+  InvalidTask: 400,
+  InvalidRequest: 400,
+  TaskGuidAlreadyExists: 409,
+  TaskNotFound: 404,
+  TaskNotDeletable: 409,
+  TaskNotCancelable: 409,
+  RequestTooLarge: 413,
+  InvalidStateTransition: 409,
+  Unauthorized: 401,
+  UnknownError: 500,
+};
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handle(req: Req, res: Res, params: string[], url: URL): Promise<void>;
+}
+
+export type RestHandler = (req: Req, res: Res) => Promise<boolean>;
+
+export function createRestRoutes(api: TaskApi, logger?: Logger): RestHandler {
+  const routes: Route[] = [
+    {
+      method: "POST",
+      pattern: /^\/v1\/tasks\/?$/,
+      async handle(req, res) {
+        const body = await readBody(req);
+        await api.createTask(decodeTaskCreateRequest(parseJsonBody(body)));
+        send(res, 201);
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/v1\/tasks\/?$/,
+      async handle(_req, res, _p, url) {
+        sendJson(res, 200, api.listTasksJson(url.searchParams.get("domain") ?? ""));
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/v1\/domains\/([^/]+)\/tasks\/?$/,
+      async handle(_req, res, [domain]) {
+        sendJson(res, 200, api.listTasksJson(domain));
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/v1\/tasks\/([^/]+)\/?$/,
+      async handle(_req, res, [guid]) {
+        sendJson(res, 200, taskResponseToJson(await api.getTask(guid!)));
+      },
+    },
+    {
+      method: "DELETE",
+      pattern: /^\/v1\/tasks\/([^/]+)\/?$/,
+      async handle(_req, res, [guid]) {
+        await api.deleteTask(guid!);
+        send(res, 200);
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/v1\/tasks\/([^/]+)\/cancel\/?$/,
+      async handle(req, res, [guid]) {
+        req.resume();
+        await api.cancelTask(guid!);
+        send(res, 200);
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/v1\/cells\/?$/,
+      async handle(_req, res) {
+        sendJson(res, 200, writeJson(api.listCells().map(cellJson)));
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/v1\/events\/?$/,
+      async handle(req, res, _p, url) {
+        await streamEvents(req, res, api, url.searchParams.get("domain") ?? "");
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/v1\/logs\/([^/]+)\/?$/,
+      async handle(req, res, [logGuid]) {
+        await streamLogLines(req, res, api, logGuid!);
+      },
+    },
+  ];
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://receptor");
+    if (!url.pathname.startsWith("/v1/")) return false;
+    const matching = routes.filter((r) => r.pattern.test(url.pathname));
+    const route = matching.find((r) => r.method === req.method);
+    try {
+      if (!route) {
+        if (matching.length === 0) {
+          sendError(res, 404, "InvalidRequest", `no route for ${req.method} ${url.pathname}`);
+        } else {
+          res.setHeader("Allow", matching.map((r) => r.method).join(", "));
+          sendError(res, 405, "InvalidRequest", `method ${req.method} is not allowed on ${url.pathname}`);
+        }
+        return true;
+      }
+      const params = route.pattern.exec(url.pathname)!.slice(1).map(decodePathSegment);
+      await route.handle(req, res, params, url);
+    } catch (err) {
+      if (err instanceof DiegoError) {
+        sendError(res, statuses[err.code], err.code, err.message);
+      } else {
+        logger?.error({ err, path: url.pathname }, "request failed");
+        sendError(res, 500, "UnknownError", err instanceof Error ? err.message : String(err));
+      }
+    }
+    return true;
+  };
+}
+
+function decodePathSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new DiegoError("InvalidRequest", `malformed path segment '${s}'`);
+  }
+}
+
+function readBody(req: Req): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      req.resume();
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on("data", (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        failed = true;
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (!failed) resolve(Buffer.concat(chunks).toString("utf8"));
+    });
+    req.on("error", (err) => {
+      if (!failed) reject(err);
+    });
+  });
+}
+
+const tooLarge = (): DiegoError =>
+  new DiegoError("RequestTooLarge", `request body is larger than ${MAX_BODY_BYTES} bytes`);
+
+function send(res: Res, status: number): void {
+  res.writeHead(status, { "Content-Length": "0" });
+  res.end();
+}
+
+function sendJson(res: Res, status: number, json: string): void {
+  res.writeHead(status, {
+    "Content-Type": "application/json",
+    "Content-Length": String(Buffer.byteLength(json)),
+  });
+  res.end(json);
+}
+
+function sendError(res: Res, status: number, name: string, message: string): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  sendJson(res, status, JSON.stringify({ name, message }));
+}
+
+export function cellJson(c: CellPresence): JsonValue {
+  const resources = (r: CellPresence["capacity"]): JsonValue => ({
+    memory_mb: r?.memoryMb ?? 0,
+    disk_mb: r?.diskMb ?? 0,
+    containers: r?.containers ?? 0,
+  });
+  return {
+    cell_id: c.cellId,
+    zone: c.zone,
+    stacks: c.stacks,
+    capacity: resources(c.capacity),
+    available: resources(c.available),
+    task_count: c.taskCount,
+    rootfs_providers: {
+      ...Object.fromEntries(c.rootfsSchemes.map((s) => [s, [] as JsonValue[]])),
+      preloaded: c.stacks,
+    },
+  };
+}
+
+// The union of HTTP/1 and HTTP/2 responses has no callable write(); both have one.
+const write = (res: Res, chunk: string): void => void (res as ServerResponse).write(chunk);
+
+function startSse(req: Req, res: Res): AbortController {
+  const abort = new AbortController();
+  res.writeHead(200, {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+  });
+  write(res, ": connected\n\n");
+  req.on("close", () => abort.abort());
+  res.on("close", () => abort.abort());
+  return abort;
+}
+
+async function streamEvents(req: Req, res: Res, api: TaskApi, domain: string): Promise<void> {
+  const abort = startSse(req, res);
+  let id = 0;
+  for await (const e of api.watchTasks(domain, abort.signal)) {
+    const data = writeJson({ task: taskResponseToJsonValue(e.task) });
+    write(res, `id: ${id++}\nevent: task_${e.kind}\ndata: ${data}\n\n`);
+  }
+  res.end();
+}
+
+async function streamLogLines(req: Req, res: Res, api: TaskApi, logGuid: string): Promise<void> {
+  const abort = startSse(req, res);
+  let id = 0;
+  for await (const m of api.streamLogs(logGuid, abort.signal)) {
+    const data = writeJson({
+      log_guid: m.logGuid,
+      source_name: m.sourceName,
+      stream: m.stream === 2 ? "stderr" : "stdout",
+      message: m.message,
+      timestamp: m.timestamp,
+      task_guid: m.taskGuid,
+    });
+    write(res, `id: ${id++}\nevent: log\ndata: ${data}\n\n`);
+  }
+  res.end();
+}

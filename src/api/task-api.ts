@@ -1,0 +1,180 @@
+import { create, fromBinary } from "@bufbuild/protobuf";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { CellPresence } from "../gen/diego/v1/cell_pb.js";
+import { LogMessageSchema, type LogMessage } from "../gen/diego/v1/internal_pb.js";
+import type { TaskCreateRequest, TaskResponse } from "../gen/diego/v1/task_pb.js";
+import { DiegoError, taskAlreadyExists, taskNotCancelable, taskNotDeletable, taskNotFound } from "../model/errors.js";
+import { stateName } from "../model/task-state.js";
+import { validateTaskCreateRequest } from "../model/validate-task.js";
+import { subjects, subjectToken } from "../nats/subjects.js";
+import {
+  InvalidStateTransitionError,
+  TaskExistsError,
+  TaskNotFoundError,
+  transitions,
+  type CellRegistry,
+  type IndexedTask,
+  type TaskIndex,
+  type TaskStore,
+} from "../store/index.js";
+import { TaskResponseSchema } from "../gen/diego/v1/task_pb.js";
+
+// The Task API, independent of any transport: gRPC/Connect and REST both call this and map
+// DiegoError codes to their own statuses.
+
+export type TaskEventKind = "created" | "changed" | "removed";
+
+export interface TaskEvent {
+  kind: TaskEventKind;
+  task: TaskResponse;
+}
+
+export interface TaskApi {
+  createTask(req: TaskCreateRequest): Promise<void>;
+  getTask(guid: string): Promise<TaskResponse>;
+  listTasks(domain?: string): IndexedTask[];
+  listTasksJson(domain?: string): string;
+  cancelTask(guid: string): Promise<void>;
+  deleteTask(guid: string): Promise<void>;
+  listCells(): CellPresence[];
+  watchTasks(domain: string, signal: AbortSignal): AsyncIterable<TaskEvent>;
+  streamLogs(logGuid: string, signal: AbortSignal): AsyncIterable<LogMessage>;
+}
+
+export interface TaskApiDeps {
+  store: TaskStore;
+  index: TaskIndex;
+  cells: CellRegistry;
+  nc: NatsConnection;
+  logger?: Logger;
+}
+
+export function createTaskApi(deps: TaskApiDeps): TaskApi {
+  const { store, index, cells, nc } = deps;
+
+  const requireGuid = (guid: string): void => {
+    if (guid === "") throw new DiegoError("InvalidRequest", "task_guid missing from request");
+  };
+
+  return {
+    async createTask(req) {
+      const problems = validateTaskCreateRequest(req);
+      if (problems.length > 0) throw new DiegoError("InvalidTask", problems.join(", "));
+      try {
+        await store.create(req);
+      } catch (err) {
+        if (err instanceof TaskExistsError) throw taskAlreadyExists();
+        throw err;
+      }
+      nc.publish(subjects.auctionKick, req.taskGuid);
+    },
+
+    async getTask(guid) {
+      requireGuid(guid);
+      const stored = await store.get(guid);
+      if (!stored) throw taskNotFound(guid);
+      return stored.record.task!;
+    },
+
+    listTasks: (domain) => index.list(domain),
+    listTasksJson: (domain) => index.listJson(domain),
+
+    async cancelTask(guid) {
+      requireGuid(guid);
+      let cellId = "";
+      try {
+        await store.apply(guid, (r, now) => {
+          cellId = r.task!.cellId;
+          return transitions.cancel(r, now);
+        });
+      } catch (err) {
+        throw mapStoreError(err, guid, (e) => taskNotCancelable(stateName(e.from)));
+      }
+      // The cell kills the container; if it is gone, the converger already covers the task.
+      if (cellId) nc.publish(subjects.cellCancel(cellId), guid);
+    },
+
+    async deleteTask(guid) {
+      requireGuid(guid);
+      try {
+        await store.resolve(guid);
+      } catch (err) {
+        throw mapStoreError(err, guid, () => taskNotDeletable());
+      }
+    },
+
+    listCells: () => cells.list(),
+
+    watchTasks: (domain, signal) => watchTasks(index, domain, signal),
+
+    streamLogs: (logGuid, signal) => streamLogs(nc, logGuid, signal),
+  };
+}
+
+function mapStoreError(
+  err: unknown,
+  guid: string,
+  onTransition: (e: InvalidStateTransitionError) => DiegoError,
+): unknown {
+  if (err instanceof TaskNotFoundError) return taskNotFound(guid);
+  if (err instanceof InvalidStateTransitionError) return onTransition(err);
+  return err;
+}
+
+/** Pushes index changes into an async iterator until the signal aborts. */
+async function* watchTasks(index: TaskIndex, domain: string, signal: AbortSignal): AsyncIterable<TaskEvent> {
+  const queue = createQueue<TaskEvent>(signal);
+  const unsubscribe = index.subscribe((_guid, before, after) => {
+    const task = (after ?? before)?.record.task;
+    if (!task || (domain && task.domain !== domain)) return;
+    const kind: TaskEventKind = !before ? "created" : !after ? "removed" : "changed";
+    queue.push({ kind, task: create(TaskResponseSchema, task) });
+  });
+  try {
+    yield* queue.iterate();
+  } finally {
+    unsubscribe();
+  }
+}
+
+async function* streamLogs(nc: NatsConnection, logGuid: string, signal: AbortSignal): AsyncIterable<LogMessage> {
+  const sub = nc.subscribe(subjects.logs(subjectToken(logGuid)));
+  const onAbort = (): void => sub.unsubscribe();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    for await (const m of sub) {
+      try {
+        yield fromBinary(LogMessageSchema, m.data);
+      } catch {
+        // A malformed message from outside the system: skip it.
+      }
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    sub.unsubscribe();
+  }
+}
+
+function createQueue<T>(signal: AbortSignal): { push(v: T): void; iterate(): AsyncIterable<T> } {
+  const items: T[] = [];
+  let wake: (() => void) | undefined;
+  signal.addEventListener("abort", () => wake?.(), { once: true });
+  return {
+    push(v) {
+      items.push(v);
+      wake?.();
+    },
+    async *iterate() {
+      while (!signal.aborted) {
+        const item = items.shift();
+        if (item !== undefined) {
+          yield item;
+          continue;
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import path from "node:path";
+import type { Logger } from "pino";
+import { startEmbeddedNats } from "../nats/embedded-server.js";
+import { startReceptor } from "../receptor/start-receptor.js";
+import type { Settings } from "./settings.js";
+
+export interface Running {
+  readyLine: string;
+  stop(): Promise<void>;
+}
+
+type Command = (s: Settings, logger: Logger) => Promise<Running>;
+
+function splitHostPort(listen: string): { host: string; port: number } {
+  const m = /^(.*):([0-9]+)$/.exec(listen);
+  if (!m) throw new Error(`--listen must be HOST:PORT, got '${listen}'`);
+  return { host: m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]) };
+}
+
+function requireNats(s: Settings): string {
+  const url = String(s.nats);
+  if (!url) throw new Error("--nats (or DIEGO_NATS_URL) is required, e.g. nats://127.0.0.1:4222");
+  return url;
+}
+
+/** Stops in reverse order of start. */
+function stack(parts: Array<{ stop(): Promise<void> }>): () => Promise<void> {
+  return async () => {
+    for (const p of [...parts].reverse()) await p.stop();
+  };
+}
+
+const receptor: Command = async (s, logger) => {
+  const { host, port } = splitHostPort(String(s.listen));
+  const r = await startReceptor({ natsUrl: requireNats(s), host, port, cellTtlMs: Number(s.cellTtl), logger });
+  return { readyLine: `diego receptor ready on ${r.address}`, stop: r.stop };
+};
+
+const up: Command = async (s, logger) => {
+  const parts: Array<{ stop(): Promise<void> }> = [];
+  let natsUrl = String(s.nats);
+  try {
+    if (!natsUrl) {
+      const nats = await startEmbeddedNats({
+        dataDir: path.resolve(String(s.dataDir), "nats"),
+        port: Number(s.natsPort),
+        logger: logger.child({ component: "nats-server" }),
+      });
+      parts.push(nats);
+      natsUrl = nats.url;
+    }
+    const { host, port } = splitHostPort(String(s.listen));
+    const r = await startReceptor({
+      natsUrl,
+      host,
+      port,
+      cellTtlMs: Number(s.cellTtl),
+      logger: logger.child({ component: "receptor" }),
+    });
+    parts.push(r);
+    return { readyLine: `diego ready on ${r.address} (nats ${natsUrl})`, stop: stack(parts) };
+  } catch (err) {
+    await stack(parts)();
+    throw err;
+  }
+};
+
+export const commands: Record<string, Command> = { up, receptor };

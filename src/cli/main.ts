@@ -1,0 +1,58 @@
+import type { Logger } from "pino";
+import { createLogger } from "./logger.js";
+import { parseArgs, usage } from "./parse-args.js";
+import { commands, type Running } from "./commands.js";
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`diego: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const { command, settings } = parsed;
+  const run = commands[command];
+  if (command === "help" || !run) {
+    const known = command === "help";
+    (known ? process.stdout : process.stderr).write(
+      (known ? "" : `diego: unknown command '${command}'\n\n`) + usage(settings.topic as string | undefined),
+    );
+    process.exit(known ? 0 : 2);
+  }
+  const logger = createLogger(String(settings.logLevel), `diego-${command}`);
+  let running: Running;
+  try {
+    running = await run(settings, logger);
+  } catch (err) {
+    logger.error({ err }, "failed to start");
+    process.stderr.write(`diego ${command}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`${running.readyLine}\n`);
+  installShutdown(running, logger);
+}
+
+function installShutdown(running: Running, logger: Logger): void {
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    running
+      .stop()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      });
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+void main();

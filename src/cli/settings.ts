@@ -1,0 +1,76 @@
+import os from "node:os";
+import { parseDuration } from "./duration.js";
+
+// Every setting of every process, with its flag, environment variable and default. The README's
+// configuration table is this list.
+
+export type SettingKind = "string" | "int" | "duration" | "list";
+
+export interface SettingDef {
+  key: string;
+  flag: string;
+  env: string;
+  kind: SettingKind;
+  default: string;
+  help: string;
+  /** Which commands read it. */
+  for: string[];
+}
+
+const ALL = ["up", "receptor", "auctioneer", "converger", "dispatcher", "cell"];
+const CELL = ["up", "cell"];
+
+export const SETTINGS: SettingDef[] = [
+  { key: "listen", flag: "listen", env: "DIEGO_LISTEN", kind: "string", default: "127.0.0.1:8888", help: "receptor address (gRPC, Connect and REST on one port)", for: ["up", "receptor"] },
+  { key: "dataDir", flag: "data-dir", env: "DIEGO_DATA_DIR", kind: "string", default: ".diego", help: "where the embedded nats-server keeps JetStream data and cells keep containers", for: ["up", "cell"] },
+  { key: "nats", flag: "nats", env: "DIEGO_NATS_URL", kind: "string", default: "", help: "NATS URL(s), comma-separated; empty for `up` means start an embedded nats-server", for: ALL },
+  { key: "natsPort", flag: "nats-port", env: "DIEGO_NATS_PORT", kind: "int", default: "4222", help: "client port of the embedded nats-server (0 = any free port)", for: ["up"] },
+  { key: "logLevel", flag: "log-level", env: "DIEGO_LOG_LEVEL", kind: "string", default: "info", help: "pino log level (trace, debug, info, warn, error)", for: ALL },
+  { key: "cellTtl", flag: "cell-ttl", env: "DIEGO_CELL_TTL", kind: "duration", default: "10s", help: "a cell whose heartbeat is older than this is gone", for: ALL },
+  { key: "cellId", flag: "cell-id", env: "DIEGO_CELL_ID", kind: "string", default: `cell-${os.hostname()}`, help: "unique id of this cell", for: CELL },
+  { key: "stacks", flag: "stacks", env: "DIEGO_STACKS", kind: "list", default: "lucid64", help: "stacks this cell serves (comma-separated)", for: CELL },
+  { key: "rootfs", flag: "rootfs", env: "DIEGO_ROOTFS", kind: "list", default: "", help: "preloaded root filesystem per stack, `stack=/dir` (comma-separated); default: the built-in busybox root filesystem", for: CELL },
+  { key: "runtime", flag: "runtime", env: "DIEGO_RUNTIME", kind: "string", default: "runc", help: "OCI runtime: runc or crun", for: CELL },
+  { key: "memoryMb", flag: "memory-mb", env: "DIEGO_MEMORY_MB", kind: "int", default: "0", help: "memory the cell offers (0 = the machine's total)", for: CELL },
+  { key: "diskMb", flag: "disk-mb", env: "DIEGO_DISK_MB", kind: "int", default: "0", help: "disk the cell offers (0 = free space of the data dir)", for: CELL },
+  { key: "containers", flag: "containers", env: "DIEGO_CONTAINERS", kind: "int", default: "256", help: "container slots the cell offers", for: CELL },
+  { key: "zone", flag: "zone", env: "DIEGO_ZONE", kind: "string", default: "z1", help: "availability zone of the cell", for: CELL },
+  { key: "dockerRegistry", flag: "docker-registry", env: "DIEGO_DOCKER_REGISTRY", kind: "string", default: "registry-1.docker.io", help: "registry for docker:///org/image root filesystems", for: CELL },
+  { key: "pidsLimit", flag: "pids-limit", env: "DIEGO_PIDS_LIMIT", kind: "int", default: "1024", help: "max processes per container", for: CELL },
+  { key: "auctionInterval", flag: "auction-interval", env: "DIEGO_AUCTION_INTERVAL", kind: "duration", default: "100ms", help: "longest wait before a batch of pending tasks is auctioned", for: ["up", "auctioneer"] },
+  { key: "placementRetries", flag: "placement-retries", env: "DIEGO_PLACEMENT_RETRIES", kind: "int", default: "3", help: "auctions a task may fail to be placed in before it fails", for: ["up", "auctioneer"] },
+  { key: "lockTtl", flag: "lock-ttl", env: "DIEGO_LOCK_TTL", kind: "duration", default: "6s", help: "leader lock expiry: how soon a standby auctioneer or converger takes over", for: ["up", "auctioneer", "converger"] },
+  { key: "convergeInterval", flag: "converge-interval", env: "DIEGO_CONVERGE_INTERVAL", kind: "duration", default: "30s", help: "how often the converger checks every task", for: ["up", "converger"] },
+  { key: "kickInterval", flag: "kick-interval", env: "DIEGO_KICK_INTERVAL", kind: "duration", default: "30s", help: "a task untouched this long is re-auctioned or its callback retried", for: ["up", "converger"] },
+  { key: "pendingTimeout", flag: "pending-timeout", env: "DIEGO_PENDING_TIMEOUT", kind: "duration", default: "30m", help: "PENDING longer than this fails: not started within time limit", for: ["up", "converger"] },
+  { key: "claimTimeout", flag: "claim-timeout", env: "DIEGO_CLAIM_TIMEOUT", kind: "duration", default: "5m", help: "CLAIMED but not RUNNING longer than this fails: not claimed within time limit", for: ["up", "converger"] },
+  { key: "completedTtl", flag: "completed-ttl", env: "DIEGO_COMPLETED_TTL", kind: "duration", default: "2m", help: "completed tasks nobody resolves are removed after this", for: ["up", "converger", "dispatcher"] },
+  { key: "callbackTimeout", flag: "callback-timeout", env: "DIEGO_CALLBACK_TIMEOUT", kind: "duration", default: "10s", help: "per-call timeout of completion callbacks", for: ["up", "dispatcher"] },
+  { key: "callbackRetryInterval", flag: "callback-retry-interval", env: "DIEGO_CALLBACK_RETRY_INTERVAL", kind: "duration", default: "30s", help: "wait before another round of a failing callback", for: ["up", "dispatcher", "converger"] },
+  { key: "callbackConcurrency", flag: "callback-concurrency", env: "DIEGO_CALLBACK_CONCURRENCY", kind: "int", default: "100", help: "callbacks in flight at once per dispatcher", for: ["up", "dispatcher"] },
+];
+
+export type Settings = Record<string, string | number | string[]>;
+
+export class InvalidSettingError extends Error {
+  override readonly name = "InvalidSettingError";
+}
+
+export function parseSetting(def: SettingDef, raw: string): string | number | string[] {
+  switch (def.kind) {
+    case "string":
+      return raw;
+    case "list":
+      return raw.split(",").map((s) => s.trim()).filter(Boolean);
+    case "int": {
+      if (!/^[0-9]+$/.test(raw.trim())) throw new InvalidSettingError(`--${def.flag} must be a whole number, got '${raw}'`);
+      return Number(raw);
+    }
+    case "duration":
+      try {
+        return parseDuration(raw);
+      } catch (err) {
+        throw new InvalidSettingError(`--${def.flag}: ${(err as Error).message}`);
+      }
+  }
+}

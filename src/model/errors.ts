@@ -1,0 +1,40 @@
+// One error type for the whole API, with a code that each transport maps to its own status
+// (REST status + {"name","message"}, gRPC/Connect codes). Named after the receptor's errors.
+
+export type DiegoErrorName =
+  | "InvalidJSON"
+  | "InvalidTask"
+  | "InvalidRequest"
+  | "TaskGuidAlreadyExists"
+  | "TaskNotFound"
+  | "TaskNotDeletable"
+  | "TaskNotCancelable"
+  | "RequestTooLarge"
+  | "InvalidStateTransition"
+  | "Unauthorized"
+  | "UnknownError";
+
+export class DiegoError extends Error {
+  override readonly name = "DiegoError";
+  constructor(
+    readonly code: DiegoErrorName,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const taskNotFound = (guid: string): DiegoError =>
+  new DiegoError("TaskNotFound", `task with guid '${guid}' not found`);
+
+export const taskAlreadyExists = (): DiegoError =>
+  new DiegoError("TaskGuidAlreadyExists", "task already exists");
+
+export const taskNotDeletable = (): DiegoError =>
+  new DiegoError(
+    "TaskNotDeletable",
+    "This task has not been completed. Please retry when it is completed.",
+  );
+
+export const taskNotCancelable = (state: string): DiegoError =>
+  new DiegoError("TaskNotCancelable", `task is ${state} and can no longer be cancelled`);

@@ -1,0 +1,445 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  ActionSchema,
+  CodependentActionSchema,
+  DownloadActionSchema,
+  EmitProgressActionSchema,
+  EnvironmentVariableSchema,
+  ParallelActionSchema,
+  ResourceLimitsSchema,
+  RunActionSchema,
+  SerialActionSchema,
+  TimeoutActionSchema,
+  TryActionSchema,
+  UploadActionSchema,
+  type Action,
+  type EnvironmentVariable,
+} from "../gen/diego/v1/actions_pb.js";
+import {
+  PortRangeSchema,
+  SecurityGroupRuleSchema,
+  TaskCreateRequestSchema,
+  type SecurityGroupRule,
+  type TaskCreateRequest,
+  type TaskResponse,
+} from "../gen/diego/v1/task_pb.js";
+import { DiegoError } from "./errors.js";
+import { writeJson, type JsonValue } from "./json-writer.js";
+import { stateName } from "./task-state.js";
+
+// The REST JSON mapping: snake_case keys exactly as the seeds write them. Decoding checks every
+// JSON type like Go's encoding/json did (a wrong type is InvalidJSON naming the field); unknown
+// keys are ignored and null means "absent".
+
+type Obj = Record<string, unknown>;
+
+class Reader {
+  constructor(
+    private readonly obj: Obj,
+    private readonly path: string,
+  ) {}
+
+  private at(key: string): string {
+    return this.path ? `${this.path}.${key}` : key;
+  }
+
+  private get(key: string): unknown {
+    return Object.prototype.hasOwnProperty.call(this.obj, key) ? this.obj[key] : undefined;
+  }
+
+  string(key: string): string {
+    const v = this.get(key);
+    if (v === undefined || v === null) return "";
+    if (typeof v !== "string") throw wrongType(this.at(key), "a string", v);
+    return v;
+  }
+
+  bool(key: string): boolean {
+    const v = this.get(key);
+    if (v === undefined || v === null) return false;
+    if (typeof v !== "boolean") throw wrongType(this.at(key), "a boolean", v);
+    return v;
+  }
+
+  int(key: string, min: number, max: number, kind: string): number {
+    const v = this.get(key);
+    if (v === undefined || v === null) return 0;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      throw wrongType(this.at(key), kind, v);
+    }
+    return v;
+  }
+
+  int64(key: string): bigint {
+    const v = this.get(key);
+    if (v === undefined || v === null) return 0n;
+    if (typeof v === "number" && Number.isSafeInteger(v)) return BigInt(v);
+    if (typeof v === "string" && /^-?[0-9]{1,19}$/.test(v)) return BigInt(v);
+    throw wrongType(this.at(key), "an integer", v);
+  }
+
+  object(key: string): Reader | undefined {
+    const v = this.get(key);
+    if (v === undefined || v === null) return undefined;
+    if (!isObject(v)) throw wrongType(this.at(key), "an object", v);
+    return new Reader(v, this.at(key));
+  }
+
+  array(key: string): unknown[] {
+    const v = this.get(key);
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw wrongType(this.at(key), "an array", v);
+    return v;
+  }
+
+  strings(key: string): string[] {
+    return this.array(key).map((v, i) => {
+      if (typeof v !== "string") throw wrongType(`${this.at(key)}[${i}]`, "a string", v);
+      return v;
+    });
+  }
+
+  objects(key: string): Reader[] {
+    return this.array(key).map((v, i) => {
+      if (!isObject(v)) throw wrongType(`${this.at(key)}[${i}]`, "an object", v);
+      return new Reader(v, `${this.at(key)}[${i}]`);
+    });
+  }
+
+  raw(key: string): unknown {
+    return this.get(key);
+  }
+
+  where(key: string): string {
+    return this.at(key);
+  }
+}
+
+const UINT32 = [0, 0xffffffff, "a non-negative integer"] as const;
+const INT32 = [-0x80000000, 0x7fffffff, "an integer"] as const;
+
+function isObject(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "number") return `the number ${v}`;
+  return `a ${typeof v}`;
+}
+
+function wrongType(field: string, expected: string, got: unknown): DiegoError {
+  return new DiegoError("InvalidJSON", `field '${field}' must be ${expected}, got ${describe(got)}`);
+}
+
+/** Parses a request body; malformed JSON is InvalidJSON with the parser's reason. */
+export function parseJsonBody(body: string): unknown {
+  if (body.trim() === "") throw new DiegoError("InvalidJSON", "request body is empty");
+  try {
+    return JSON.parse(body);
+  } catch (err) {
+    throw new DiegoError("InvalidJSON", `malformed JSON: ${(err as Error).message}`);
+  }
+}
+
+export function decodeTaskCreateRequest(json: unknown): TaskCreateRequest {
+  if (!isObject(json)) throw new DiegoError("InvalidJSON", `request body must be a JSON object, got ${describe(json)}`);
+  const r = new Reader(json, "");
+  return create(TaskCreateRequestSchema, {
+    taskGuid: r.string("task_guid"),
+    domain: r.string("domain"),
+    stack: r.string("stack"),
+    rootFs: r.string("root_fs"),
+    env: decodeEnv(r, "env"),
+    cpuWeight: r.int("cpu_weight", ...UINT32),
+    diskMb: r.int("disk_mb", ...INT32),
+    memoryMb: r.int("memory_mb", ...INT32),
+    privileged: r.bool("privileged"),
+    action: decodeActionField(r, "action"),
+    resultFile: r.string("result_file"),
+    completionCallbackUrl: r.string("completion_callback_url"),
+    logGuid: r.string("log_guid"),
+    logSource: r.string("log_source"),
+    annotation: r.string("annotation"),
+    securityGroupRules: r.objects("security_group_rules").map(decodeRule),
+  });
+}
+
+function decodeEnv(r: Reader, key: string): EnvironmentVariable[] {
+  return r.objects(key).map((e) =>
+    create(EnvironmentVariableSchema, { name: e.string("name"), value: e.string("value") }),
+  );
+}
+
+function decodeRule(r: Reader): SecurityGroupRule {
+  const range = r.object("port_range");
+  return create(SecurityGroupRuleSchema, {
+    protocol: r.string("protocol"),
+    destination: r.string("destination"),
+    portRange: range
+      ? create(PortRangeSchema, { start: range.int("start", ...UINT32), end: range.int("end", ...UINT32) })
+      : undefined,
+  });
+}
+
+const ACTION_KEYS = [
+  "run",
+  "download",
+  "upload",
+  "timeout",
+  "emit_progress",
+  "try",
+  "parallel",
+  "serial",
+  "codependent",
+] as const;
+
+function decodeActionField(r: Reader, key: string): Action | undefined {
+  const v = r.raw(key);
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw wrongType(r.where(key), "an action object", v);
+  return decodeAction(new Reader(v, r.where(key)), v);
+}
+
+function decodeActionList(r: Reader, key: string): Action[] {
+  return r.array(key).map((v, i) => {
+    const where = `${r.where(key)}[${i}]`;
+    // A null entry becomes an empty action so validation can name its index.
+    if (v === null) return create(ActionSchema);
+    if (!isObject(v)) throw wrongType(where, "an action object", v);
+    return decodeAction(new Reader(v, where), v);
+  });
+}
+
+function decodeAction(r: Reader, obj: Obj): Action {
+  const present = ACTION_KEYS.filter((k) => obj[k] !== undefined && obj[k] !== null);
+  if (present.length > 1) {
+    throw new DiegoError(
+      "InvalidJSON",
+      `an action must have exactly one key naming its type, got ${present.join(", ")}`,
+    );
+  }
+  const kind = present[0];
+  // Unknown keys only: an empty action, reported by validation.
+  if (kind === undefined) return create(ActionSchema);
+  const a = r.object(kind)!;
+  const logSource = a.string("log_source");
+  switch (kind) {
+    case "run": {
+      const limits = a.object("resource_limits");
+      const nofile = limits?.raw("nofile");
+      return create(ActionSchema, {
+        action: {
+          case: "run",
+          value: create(RunActionSchema, {
+            path: a.string("path"),
+            args: a.strings("args"),
+            dir: a.string("dir"),
+            env: decodeEnv(a, "env"),
+            resourceLimits: limits
+              ? create(ResourceLimitsSchema, {
+                  nofile: nofile === undefined || nofile === null ? undefined : BigInt(limits.int("nofile", 0, Number.MAX_SAFE_INTEGER, "a non-negative integer")),
+                })
+              : undefined,
+            user: a.string("user"),
+            logSource,
+          }),
+        },
+      });
+    }
+    case "download":
+      return create(ActionSchema, {
+        action: {
+          case: "download",
+          value: create(DownloadActionSchema, {
+            artifact: a.string("artifact"),
+            from: a.string("from"),
+            to: a.string("to"),
+            cacheKey: a.string("cache_key"),
+            user: a.string("user"),
+            logSource,
+          }),
+        },
+      });
+    case "upload":
+      return create(ActionSchema, {
+        action: {
+          case: "upload",
+          value: create(UploadActionSchema, {
+            artifact: a.string("artifact"),
+            from: a.string("from"),
+            to: a.string("to"),
+            user: a.string("user"),
+            logSource,
+          }),
+        },
+      });
+    case "timeout":
+      return create(ActionSchema, {
+        action: {
+          case: "timeout",
+          value: create(TimeoutActionSchema, {
+            action: decodeActionField(a, "action"),
+            timeout: a.int64("timeout"),
+            logSource,
+          }),
+        },
+      });
+    case "emit_progress":
+      return create(ActionSchema, {
+        action: {
+          case: "emitProgress",
+          value: create(EmitProgressActionSchema, {
+            action: decodeActionField(a, "action"),
+            startMessage: a.string("start_message"),
+            successMessage: a.string("success_message"),
+            failureMessagePrefix: a.string("failure_message_prefix"),
+            logSource,
+          }),
+        },
+      });
+    case "try":
+      return create(ActionSchema, {
+        action: { case: "try", value: create(TryActionSchema, { action: decodeActionField(a, "action"), logSource }) },
+      });
+    case "parallel":
+      return create(ActionSchema, {
+        action: { case: "parallel", value: create(ParallelActionSchema, { actions: decodeActionList(a, "actions"), logSource }) },
+      });
+    case "serial":
+      return create(ActionSchema, {
+        action: { case: "serial", value: create(SerialActionSchema, { actions: decodeActionList(a, "actions"), logSource }) },
+      });
+    case "codependent":
+      return create(ActionSchema, {
+        action: {
+          case: "codependent",
+          value: create(CodependentActionSchema, { actions: decodeActionList(a, "actions"), logSource }),
+        },
+      });
+  }
+}
+
+// ---- encoding ----
+
+const omitEmpty = (s: string): string | undefined => (s === "" ? undefined : s);
+
+function envJson(env: EnvironmentVariable[]): JsonValue {
+  return env.map((e) => ({ name: e.name, value: e.value }));
+}
+
+export function actionToJson(action: Action | undefined): JsonValue {
+  if (!action) return null;
+  const a = action.action;
+  switch (a.case) {
+    case "run": {
+      const v = a.value;
+      return {
+        run: {
+          path: v.path,
+          args: v.args.length ? v.args : undefined,
+          dir: omitEmpty(v.dir),
+          env: v.env.length ? envJson(v.env) : undefined,
+          resource_limits: v.resourceLimits
+            ? { nofile: v.resourceLimits.nofile }
+            : undefined,
+          user: v.user,
+          log_source: omitEmpty(v.logSource),
+        },
+      };
+    }
+    case "download": {
+      const v = a.value;
+      return {
+        download: {
+          artifact: omitEmpty(v.artifact),
+          from: v.from,
+          to: v.to,
+          cache_key: v.cacheKey,
+          user: v.user,
+          log_source: omitEmpty(v.logSource),
+        },
+      };
+    }
+    case "upload": {
+      const v = a.value;
+      return {
+        upload: { artifact: omitEmpty(v.artifact), from: v.from, to: v.to, user: v.user, log_source: omitEmpty(v.logSource) },
+      };
+    }
+    case "timeout":
+      return {
+        timeout: {
+          action: a.value.action ? actionToJson(a.value.action) : undefined,
+          timeout: a.value.timeout,
+          log_source: omitEmpty(a.value.logSource),
+        },
+      };
+    case "emitProgress": {
+      const v = a.value;
+      return {
+        emit_progress: {
+          action: v.action ? actionToJson(v.action) : undefined,
+          start_message: v.startMessage,
+          success_message: v.successMessage,
+          failure_message_prefix: v.failureMessagePrefix,
+          log_source: omitEmpty(v.logSource),
+        },
+      };
+    }
+    case "try":
+      return { try: { action: a.value.action ? actionToJson(a.value.action) : undefined, log_source: omitEmpty(a.value.logSource) } };
+    case "parallel":
+    case "serial":
+    case "codependent":
+      return {
+        [a.case]: {
+          actions: a.value.actions.map((child) => actionToJson(child)),
+          log_source: omitEmpty(a.value.logSource),
+        },
+      };
+    default:
+      return {};
+  }
+}
+
+function ruleJson(rule: SecurityGroupRule): JsonValue {
+  return {
+    protocol: rule.protocol,
+    destination: rule.destination,
+    port_range: rule.portRange ? { start: rule.portRange.start, end: rule.portRange.end } : undefined,
+  };
+}
+
+/** The TaskResponse as the seeds write it; empty env, annotation and rules are left out. */
+export function taskResponseToJsonValue(t: TaskResponse): JsonValue {
+  return {
+    task_guid: t.taskGuid,
+    domain: t.domain,
+    stack: t.stack,
+    root_fs: t.rootFs,
+    env: t.env.length ? envJson(t.env) : undefined,
+    cpu_weight: t.cpuWeight,
+    disk_mb: t.diskMb,
+    memory_mb: t.memoryMb,
+    privileged: t.privileged,
+    action: actionToJson(t.action),
+    result_file: t.resultFile,
+    completion_callback_url: t.completionCallbackUrl,
+    log_guid: t.logGuid,
+    log_source: t.logSource,
+    annotation: omitEmpty(t.annotation),
+    security_group_rules: t.securityGroupRules.length ? t.securityGroupRules.map(ruleJson) : undefined,
+    created_at: t.createdAt,
+    state: stateName(t.state),
+    cell_id: t.cellId,
+    failed: t.failed,
+    failure_reason: t.failureReason,
+    result: t.result,
+  };
+}
+
+export function taskResponseToJson(t: TaskResponse): string {
+  return writeJson(taskResponseToJsonValue(t));
+}

@@ -1,0 +1,131 @@
+import type { Action } from "../gen/diego/v1/actions_pb.js";
+import type { SecurityGroupRule, TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
+
+// Validation of a TaskCreateRequest, as the contract's section 4 describes it. Like Diego's bbs,
+// the model returns every problem at once; callers join them with ", ".
+
+const GUID = /^[a-zA-Z0-9_-]+$/;
+const MAX_ANNOTATION_BYTES = 10 * 1024;
+const PROTOCOLS = new Set(["tcp", "udp", "icmp", "all"]);
+
+const invalid = (field: string): string => `Invalid field: ${field}`;
+
+export function validateTaskCreateRequest(req: TaskCreateRequest): string[] {
+  const problems: string[] = [];
+  if (!GUID.test(req.taskGuid)) problems.push(invalid("task_guid"));
+  if (req.domain === "") problems.push(invalid("domain"));
+  if (req.stack === "") problems.push(invalid("stack"));
+  if (req.rootFs !== "" && !isValidRootfs(req.rootFs)) problems.push(invalid("root_fs"));
+  if (!req.action || req.action.action.case === undefined) {
+    problems.push(invalid("action"));
+  } else {
+    const inner = validateAction(req.action);
+    if (inner.length > 0) problems.push(invalid("action"), ...inner);
+  }
+  if (req.cpuWeight > 100) problems.push(invalid("cpu_weight"));
+  if (req.diskMb < 0) problems.push(invalid("disk_mb"));
+  if (req.memoryMb < 0) problems.push(invalid("memory_mb"));
+  if (Buffer.byteLength(req.annotation, "utf8") > MAX_ANNOTATION_BYTES) {
+    problems.push(invalid("annotation"));
+  }
+  if (req.completionCallbackUrl !== "" && !isHttpUrl(req.completionCallbackUrl)) {
+    problems.push(invalid("completion_callback_url"));
+  }
+  for (const rule of req.securityGroupRules) {
+    if (!isValidRule(rule)) problems.push(invalid("security_group_rules"));
+  }
+  return problems;
+}
+
+/** Problems of one action and everything nested in it (empty when valid). */
+export function validateAction(action: Action): string[] {
+  const a = action.action;
+  switch (a.case) {
+    case "run":
+      return a.value.path === "" ? [invalid("path")] : [];
+    case "download":
+      return [
+        ...(isHttpUrl(a.value.from) ? [] : [invalid("from")]),
+        ...(a.value.to === "" ? [invalid("to")] : []),
+      ];
+    case "upload":
+      return [
+        ...(a.value.from === "" ? [invalid("from")] : []),
+        ...(isHttpUrl(a.value.to) ? [] : [invalid("to")]),
+      ];
+    case "timeout":
+      return [...validateChild(a.value.action), ...(a.value.timeout > 0n ? [] : [invalid("timeout")])];
+    case "emitProgress":
+    case "try":
+      return validateChild(a.value.action);
+    case "parallel":
+    case "serial":
+    case "codependent":
+      return validateList(a.value.actions);
+    default:
+      return [invalid("action")];
+  }
+}
+
+function validateChild(child: Action | undefined): string[] {
+  if (!child || child.action.case === undefined) return [invalid("action")];
+  return validateAction(child);
+}
+
+function validateList(actions: Action[]): string[] {
+  if (actions.length === 0) return [invalid("actions")];
+  return actions.flatMap((child, i) =>
+    child.action.case === undefined ? [invalid(`action at index ${i}`)] : validateAction(child),
+  );
+}
+
+export function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.host !== "";
+  } catch {
+    return false;
+  }
+}
+
+const DOCKER_PATH = /^\/[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
+
+/** docker:///org/image[#tag], docker://host[:port]/org/image[#tag] or preloaded:<stack>. */
+export function isValidRootfs(value: string): boolean {
+  if (value.startsWith("preloaded:")) return /^preloaded:[^\s/:]+$/.test(value);
+  if (!value.startsWith("docker://")) return false;
+  const rest = value.slice("docker://".length);
+  const hashAt = rest.indexOf("#");
+  const tag = hashAt >= 0 ? rest.slice(hashAt + 1) : "latest";
+  const hostAndPath = hashAt >= 0 ? rest.slice(0, hashAt) : rest;
+  const slash = hostAndPath.indexOf("/");
+  if (slash < 0) return false;
+  const host = hostAndPath.slice(0, slash);
+  const path = hostAndPath.slice(slash);
+  if (host !== "" && !/^[a-zA-Z0-9.-]+(?::[0-9]{1,5})?$/.test(host)) return false;
+  return DOCKER_PATH.test(path) && /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag);
+}
+
+function isValidRule(rule: SecurityGroupRule): boolean {
+  const protocol = rule.protocol.toLowerCase();
+  if (!PROTOCOLS.has(protocol)) return false;
+  if (!isIpv4AddressOrCidr(rule.destination)) return false;
+  const range = rule.portRange;
+  if (protocol === "tcp" || protocol === "udp") {
+    if (!range) return false;
+    return range.start >= 1 && range.start <= range.end && range.end <= 65535;
+  }
+  if (range && (range.start !== 0 || range.end !== 0)) {
+    return range.start >= 1 && range.start <= range.end && range.end <= 65535;
+  }
+  return true;
+}
+
+function isIpv4AddressOrCidr(value: string): boolean {
+  const [address, prefix, ...extra] = value.split("/");
+  if (extra.length > 0 || address === undefined) return false;
+  const octets = address.split(".");
+  if (octets.length !== 4) return false;
+  if (!octets.every((o) => /^[0-9]{1,3}$/.test(o) && Number(o) <= 255)) return false;
+  return prefix === undefined || (/^[0-9]{1,2}$/.test(prefix) && Number(prefix) <= 32);
+}

@@ -1,0 +1,28 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+
+export interface NatsConnectOptions {
+  url: string;
+  name: string;
+  logger?: Logger;
+}
+
+/** Connects with unlimited reconnects: a restarted nats-server must not take a process down. */
+export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: opts.url.split(","),
+    name: opts.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    timeout: 5_000,
+  });
+  if (opts.logger) {
+    const logger = opts.logger;
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect" || s.type === "reconnect") logger.warn({ nats: s.type }, "nats connection");
+      }
+    })();
+  }
+  return nc;
+}

@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+
+// Runs the system's nats-server binary as a child process with JetStream on a file store.
+// `diego up` and the tests use it; a fleet points every process at an existing cluster instead.
+
+export interface EmbeddedNatsOptions {
+  dataDir: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  binary?: string;
+  logger?: Logger;
+}
+
+export interface EmbeddedNats {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+  /** SIGKILL, for crash tests. */
+  kill(): Promise<void>;
+}
+
+export class NatsServerStartError extends Error {
+  override readonly name = "NatsServerStartError";
+}
+
+export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<EmbeddedNats> {
+  const host = opts.host ?? "127.0.0.1";
+  const storeDir = path.join(opts.dataDir, "jetstream");
+  await mkdir(storeDir, { recursive: true });
+  const args = ["-js", "-sd", storeDir, "-a", host, "-p", String(opts.port || -1), "-n", "diego"];
+  const child = spawn(opts.binary ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+  const port = await waitForListening(child, opts.logger);
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null) resolve();
+    else child.once("exit", () => resolve());
+  });
+  const signal = async (sig: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    await exited;
+  };
+  return {
+    url: `nats://${host}:${port}`,
+    port,
+    pid: child.pid ?? -1,
+    stop: () => signal("SIGTERM"),
+    kill: () => signal("SIGKILL"),
+  };
+}
+
+function waitForListening(child: ChildProcess, logger?: Logger): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let port = 0;
+    let buffered = "";
+    const fail = (message: string): void => {
+      child.kill("SIGKILL");
+      reject(new NatsServerStartError(`nats-server did not start: ${message}`));
+    };
+    child.once("error", (err) =>
+      fail(
+        (err as NodeJS.ErrnoException).code === "ENOENT"
+          ? "the nats-server binary was not found (apt-get install nats-server)"
+          : err.message,
+      ),
+    );
+    child.once("exit", (code) => fail(`exited with code ${code}: ${buffered.slice(-500)}`));
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (chunk: string) => {
+      buffered += chunk;
+      for (const line of chunk.split("\n")) {
+        if (line.trim()) logger?.debug({ nats: line.trim() }, "nats-server");
+      }
+      const m = /Listening for client connections on [^\s]*:(\d+)/.exec(buffered);
+      if (m) port = Number(m[1]);
+      if (port && buffered.includes("Server is ready")) {
+        child.removeAllListeners("exit");
+        buffered = "";
+        resolve(port);
+      }
+    });
+  });
+}

@@ -1,0 +1,44 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { createTaskApi } from "../api/task-api.js";
+import { startReceptorServer } from "../api/http-server.js";
+import { connectNats } from "../nats/connect.js";
+import { openCellsBucket, openTasksBucket } from "../nats/buckets.js";
+import { createCellRegistry, createTaskIndex, createTaskStore } from "../store/index.js";
+
+export interface ReceptorOptions {
+  natsUrl: string;
+  host: string;
+  port: number;
+  cellTtlMs: number;
+  logger: Logger;
+}
+
+export interface Receptor {
+  readonly address: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** The receptor process: the Task API on one address, state in NATS. Stateless; run N of them. */
+export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-receptor", logger: opts.logger });
+  const kv = await openTasksBucket(nc);
+  const store = createTaskStore(kv);
+  const index = await createTaskIndex(kv, store);
+  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
+  await Promise.all([index.ready(), cells.ready()]);
+  const api = createTaskApi({ store, index, cells, nc, logger: opts.logger });
+  const server = await startReceptorServer({ api, host: opts.host, port: opts.port, logger: opts.logger });
+  opts.logger.info({ address: server.address, tasks: index.size() }, "receptor listening");
+  return {
+    address: server.address,
+    port: server.port,
+    async stop() {
+      await server.close();
+      await index.stop();
+      cells.stop();
+      await nc.drain().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,108 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { KV } from "@nats-io/kv";
+import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.js";
+import type { TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
+import { nowNanos } from "./clock.js";
+import { TaskContentionError, TaskExistsError, TaskNotFoundError } from "./errors.js";
+import { newTaskRecord, startResolving, type Transition } from "./transitions.js";
+
+// The task store: one KV entry per task, key = task_guid, value = TaskRecord (protobuf binary).
+// Every write names the revision it read, so a change made in between makes it fail and the
+// transition is re-evaluated against the fresh record.
+
+export interface StoredTask {
+  record: TaskRecord;
+  revision: number;
+}
+
+/** Called after every successful local write (the receptor's index uses it to read its writes). */
+export type WriteListener = (guid: string, revision: number, record: TaskRecord | undefined) => void;
+
+export interface TaskStore {
+  create(req: TaskCreateRequest): Promise<StoredTask>;
+  get(guid: string): Promise<StoredTask | undefined>;
+  /** Applies one transition with compare-and-swap, retrying on conflicts. */
+  apply(guid: string, transition: Transition): Promise<StoredTask>;
+  /** DELETE: COMPLETED -> RESOLVING, then removed. */
+  resolve(guid: string): Promise<void>;
+  /** Removes a task if it is still at this revision (reaping, resolving). */
+  remove(guid: string, revision: number): Promise<void>;
+  onWrite(listener: WriteListener): void;
+}
+
+const MAX_CAS_ATTEMPTS = 64;
+
+export const encodeRecord = (r: TaskRecord): Uint8Array => toBinary(TaskRecordSchema, r);
+export const decodeRecord = (bytes: Uint8Array): TaskRecord => fromBinary(TaskRecordSchema, bytes);
+
+export function isCasConflict(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /wrong last sequence|10071/i.test(msg);
+}
+
+export function createTaskStore(kv: KV): TaskStore {
+  const listeners: WriteListener[] = [];
+  const notify = (guid: string, revision: number, record: TaskRecord | undefined): void => {
+    for (const l of listeners) l(guid, revision, record);
+  };
+
+  const get = async (guid: string): Promise<StoredTask | undefined> => {
+    const entry = await kv.get(guid);
+    if (!entry || entry.operation !== "PUT" || entry.length === 0) return undefined;
+    return { record: decodeRecord(entry.value), revision: entry.revision };
+  };
+
+  const apply = async (guid: string, transition: Transition): Promise<StoredTask> => {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const current = await get(guid);
+      if (!current) throw new TaskNotFoundError(guid);
+      const updated = transition(current.record, nowNanos());
+      try {
+        const revision = await kv.update(guid, encodeRecord(updated), current.revision);
+        notify(guid, revision, updated);
+        return { record: updated, revision };
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+      }
+    }
+    throw new TaskContentionError(guid);
+  };
+
+  const remove = async (guid: string, revision: number): Promise<void> => {
+    await kv.purge(guid, { previousSeq: revision });
+    notify(guid, revision + 1, undefined);
+  };
+
+  return {
+    async create(req) {
+      const record = newTaskRecord(req, nowNanos());
+      try {
+        const revision = await kv.create(req.taskGuid, encodeRecord(record));
+        notify(req.taskGuid, revision, record);
+        return { record, revision };
+      } catch (err) {
+        if (isCasConflict(err)) throw new TaskExistsError(req.taskGuid);
+        throw err;
+      }
+    },
+    get,
+    apply,
+    async resolve(guid) {
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        const resolving = await apply(guid, startResolving);
+        try {
+          await remove(guid, resolving.revision);
+          return;
+        } catch (err) {
+          // Someone changed it after we took it (e.g. the reaper removed it): look again.
+          if (!isCasConflict(err)) throw err;
+        }
+      }
+      throw new TaskContentionError(guid);
+    },
+    remove,
+    onWrite(listener) {
+      listeners.push(listener);
+    },
+  };
+}

@@ -1,0 +1,164 @@
+import { clone, create } from "@bufbuild/protobuf";
+import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.js";
+import { TaskResponseSchema, TaskState, type TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
+import { stateName } from "../model/task-state.js";
+
+// Every change of a task is one named, pure transition: (record, args, now) -> new record.
+// The store applies each with a compare-and-swap on the record's revision, so two racing
+// writers can never both win. No I/O here.
+
+export class InvalidStateTransitionError extends Error {
+  override readonly name = "InvalidStateTransitionError";
+  constructor(
+    readonly from: TaskState,
+    readonly to: string,
+    detail?: string,
+  ) {
+    super(detail ?? `Cannot transition from ${stateName(from)} to ${to}`);
+  }
+}
+
+export type Transition = (record: TaskRecord, now: bigint) => TaskRecord;
+
+export const CANCELLED_REASON = "task was cancelled";
+
+function next(record: TaskRecord, now: bigint, change: (r: TaskRecord) => void): TaskRecord {
+  const copy = clone(TaskRecordSchema, record);
+  copy.updatedAt = now;
+  change(copy);
+  return copy;
+}
+
+function expect(record: TaskRecord, to: string, ...allowed: TaskState[]): void {
+  const from = record.task!.state;
+  if (!allowed.includes(from)) throw new InvalidStateTransitionError(from, to);
+}
+
+export function newTaskRecord(req: TaskCreateRequest, now: bigint): TaskRecord {
+  const { $typeName: _ignored, ...fields } = req;
+  const task = create(TaskResponseSchema, {
+    ...fields,
+    state: TaskState.PENDING,
+    createdAt: now,
+  });
+  return create(TaskRecordSchema, { task, updatedAt: now });
+}
+
+/** A cell won the auction: PENDING -> CLAIMED. */
+export const claim =
+  (cellId: string, sessionId: string): Transition =>
+  (r, now) => {
+    expect(r, "CLAIMED", TaskState.PENDING);
+    return next(r, now, (c) => {
+      c.task!.state = TaskState.CLAIMED;
+      c.task!.cellId = cellId;
+      c.cellSessionId = sessionId;
+    });
+  };
+
+/** The claiming cell starts the container: CLAIMED -> RUNNING, only on that cell. */
+export const start =
+  (cellId: string): Transition =>
+  (r, now) => {
+    expect(r, "RUNNING", TaskState.CLAIMED);
+    onCell(r, cellId);
+    return next(r, now, (c) => {
+      c.task!.state = TaskState.RUNNING;
+    });
+  };
+
+export interface Outcome {
+  failed: boolean;
+  failureReason: string;
+  result: string;
+}
+
+/** The cell reports the result: CLAIMED/RUNNING on that cell -> COMPLETED. */
+export const complete =
+  (cellId: string, outcome: Outcome): Transition =>
+  (r, now) => {
+    expect(r, "COMPLETED", TaskState.CLAIMED, TaskState.RUNNING);
+    onCell(r, cellId);
+    return markCompleted(r, now, outcome);
+  };
+
+/** Auctioneer or converger gives up on a task: PENDING/CLAIMED/RUNNING -> COMPLETED failed. */
+export const fail =
+  (reason: string): Transition =>
+  (r, now) => {
+    expect(r, "COMPLETED", TaskState.PENDING, TaskState.CLAIMED, TaskState.RUNNING);
+    return markCompleted(r, now, { failed: true, failureReason: reason, result: "" });
+  };
+
+export const cancel: Transition = (r, now) => {
+  expect(r, "COMPLETED", TaskState.PENDING, TaskState.CLAIMED, TaskState.RUNNING);
+  return markCompleted(r, now, { failed: true, failureReason: CANCELLED_REASON, result: "" });
+};
+
+/** A claim whose cell vanished before anything ran goes back to the auction: CLAIMED -> PENDING. */
+export const unclaim: Transition = (r, now) => {
+  expect(r, "PENDING", TaskState.CLAIMED);
+  return next(r, now, (c) => {
+    c.task!.state = TaskState.PENDING;
+    c.task!.cellId = "";
+    c.cellSessionId = "";
+  });
+};
+
+/** An auction found no place: count it, and fail the task once attempts run out. */
+export const placementFailed =
+  (reason: string, maxAttempts: number): Transition =>
+  (r, now) => {
+    expect(r, "PENDING", TaskState.PENDING);
+    if (r.placementAttempts + 1 >= maxAttempts) {
+      return markCompleted(r, now, { failed: true, failureReason: reason, result: "" });
+    }
+    return next(r, now, (c) => {
+      c.placementAttempts += 1;
+    });
+  };
+
+/** Bumps updated_at of a PENDING task so watchers (the auctioneer) look at it again. */
+export const kick: Transition = (r, now) => {
+  expect(r, "PENDING", TaskState.PENDING);
+  return next(r, now, () => undefined);
+};
+
+/** A dispatcher or DELETE takes the task: COMPLETED -> RESOLVING (at most one wins). */
+export const startResolving: Transition = (r, now) => {
+  expect(r, "RESOLVING", TaskState.COMPLETED);
+  return next(r, now, (c) => {
+    c.task!.state = TaskState.RESOLVING;
+  });
+};
+
+/** A callback round failed: RESOLVING -> COMPLETED, to be retried later. */
+export const demoteResolving: Transition = (r, now) => {
+  expect(r, "COMPLETED", TaskState.RESOLVING);
+  return next(r, now, (c) => {
+    c.task!.state = TaskState.COMPLETED;
+  });
+};
+
+function onCell(r: TaskRecord, cellId: string): void {
+  if (r.task!.cellId !== cellId) {
+    throw new InvalidStateTransitionError(
+      r.task!.state,
+      "COMPLETED",
+      `Running on cell ${r.task!.cellId || "(none)"} not ${cellId}`,
+    );
+  }
+}
+
+function markCompleted(r: TaskRecord, now: bigint, outcome: Outcome): TaskRecord {
+  return next(r, now, (c) => {
+    const t = c.task!;
+    t.state = TaskState.COMPLETED;
+    t.failed = outcome.failed;
+    t.failureReason = outcome.failureReason;
+    t.result = outcome.failed ? "" : outcome.result;
+    // As in Diego: a completed task is no longer on any cell.
+    t.cellId = "";
+    c.firstCompletedAt = now;
+  });
+}
