@@ -6,7 +6,7 @@ import { LogMessageSchema, type LogMessage } from "../gen/diego/v1/internal_pb.j
 import type { TaskCreateRequest, TaskResponse } from "../gen/diego/v1/task_pb.js";
 import { DiegoError, taskAlreadyExists, taskNotCancelable, taskNotDeletable, taskNotFound } from "../model/errors.js";
 import { stateName } from "../model/task-state.js";
-import { validateTaskCreateRequest } from "../model/validate-task.js";
+import { isValidTaskGuid, validateTaskCreateRequest } from "../model/validate-task.js";
 import { subjects, subjectToken } from "../nats/subjects.js";
 import {
   InvalidStateTransitionError,
@@ -55,6 +55,8 @@ export function createTaskApi(deps: TaskApiDeps): TaskApi {
 
   const requireGuid = (guid: string): void => {
     if (guid === "") throw new DiegoError("InvalidRequest", "task_guid missing from request");
+    // No task can have such a guid, and it may not even be a legal NATS key ("a b", "a*").
+    if (!isValidTaskGuid(guid)) throw taskNotFound(guid);
   };
 
   return {

@@ -1,6 +1,15 @@
 export * from "./errors.js";
 export * from "./task-state.js";
-export { validateTaskCreateRequest, validateAction, isHttpUrl, isValidRootfs } from "./validate-task.js";
+export {
+  validateTaskCreateRequest,
+  validateAction,
+  isHttpUrl,
+  isValidRootfs,
+  isValidTaskGuid,
+  actionDepth,
+  MAX_TASK_GUID_LENGTH,
+  MAX_ACTION_DEPTH,
+} from "./validate-task.js";
 export {
   parseJsonBody,
   decodeTaskCreateRequest,

@@ -26,12 +26,15 @@ import {
 import { DiegoError } from "./errors.js";
 import { writeJson, type JsonValue } from "./json-writer.js";
 import { stateName } from "./task-state.js";
+import { MAX_ACTION_DEPTH } from "./validate-task.js";
 
 // The REST JSON mapping: snake_case keys exactly as the seeds write them. Decoding checks every
 // JSON type like Go's encoding/json did (a wrong type is InvalidJSON naming the field); unknown
 // keys are ignored and null means "absent".
 
 type Obj = Record<string, unknown>;
+
+const invalidAction = "Invalid field: action";
 
 class Reader {
   constructor(
@@ -195,24 +198,28 @@ const ACTION_KEYS = [
   "codependent",
 ] as const;
 
-function decodeActionField(r: Reader, key: string): Action | undefined {
+/** `depth` is the nesting level of the action being read: 1 for the task's own action. */
+function decodeActionField(r: Reader, key: string, depth = 1): Action | undefined {
   const v = r.raw(key);
   if (v === undefined || v === null) return undefined;
   if (!isObject(v)) throw wrongType(r.where(key), "an action object", v);
-  return decodeAction(new Reader(v, r.where(key)), v);
+  return decodeAction(new Reader(v, r.where(key)), v, depth);
 }
 
-function decodeActionList(r: Reader, key: string): Action[] {
+function decodeActionList(r: Reader, key: string, depth: number): Action[] {
   return r.array(key).map((v, i) => {
     const where = `${r.where(key)}[${i}]`;
     // A null entry becomes an empty action so validation can name its index.
     if (v === null) return create(ActionSchema);
     if (!isObject(v)) throw wrongType(where, "an action object", v);
-    return decodeAction(new Reader(v, where), v);
+    return decodeAction(new Reader(v, where), v, depth);
   });
 }
 
-function decodeAction(r: Reader, obj: Obj): Action {
+function decodeAction(r: Reader, obj: Obj, depth: number): Action {
+  // Stop before a hostile body (1 MiB of nesting) can exhaust the stack; validation would
+  // reject anything this deep anyway.
+  if (depth > MAX_ACTION_DEPTH) throw new DiegoError("InvalidTask", invalidAction);
   const present = ACTION_KEYS.filter((k) => obj[k] !== undefined && obj[k] !== null);
   if (present.length > 1) {
     throw new DiegoError(
@@ -280,7 +287,7 @@ function decodeAction(r: Reader, obj: Obj): Action {
         action: {
           case: "timeout",
           value: create(TimeoutActionSchema, {
-            action: decodeActionField(a, "action"),
+            action: decodeActionField(a, "action", depth + 1),
             timeout: a.int64("timeout"),
             logSource,
           }),
@@ -291,7 +298,7 @@ function decodeAction(r: Reader, obj: Obj): Action {
         action: {
           case: "emitProgress",
           value: create(EmitProgressActionSchema, {
-            action: decodeActionField(a, "action"),
+            action: decodeActionField(a, "action", depth + 1),
             startMessage: a.string("start_message"),
             successMessage: a.string("success_message"),
             failureMessagePrefix: a.string("failure_message_prefix"),
@@ -301,21 +308,21 @@ function decodeAction(r: Reader, obj: Obj): Action {
       });
     case "try":
       return create(ActionSchema, {
-        action: { case: "try", value: create(TryActionSchema, { action: decodeActionField(a, "action"), logSource }) },
+        action: { case: "try", value: create(TryActionSchema, { action: decodeActionField(a, "action", depth + 1), logSource }) },
       });
     case "parallel":
       return create(ActionSchema, {
-        action: { case: "parallel", value: create(ParallelActionSchema, { actions: decodeActionList(a, "actions"), logSource }) },
+        action: { case: "parallel", value: create(ParallelActionSchema, { actions: decodeActionList(a, "actions", depth + 1), logSource }) },
       });
     case "serial":
       return create(ActionSchema, {
-        action: { case: "serial", value: create(SerialActionSchema, { actions: decodeActionList(a, "actions"), logSource }) },
+        action: { case: "serial", value: create(SerialActionSchema, { actions: decodeActionList(a, "actions", depth + 1), logSource }) },
       });
     case "codependent":
       return create(ActionSchema, {
         action: {
           case: "codependent",
-          value: create(CodependentActionSchema, { actions: decodeActionList(a, "actions"), logSource }),
+          value: create(CodependentActionSchema, { actions: decodeActionList(a, "actions", depth + 1), logSource }),
         },
       });
   }

@@ -5,6 +5,11 @@ import type { SecurityGroupRule, TaskCreateRequest } from "../gen/diego/v1/task_
 // the model returns every problem at once; callers join them with ", ".
 
 const GUID = /^[a-zA-Z0-9_-]+$/;
+// A guid becomes a NATS KV key (subject) and, on cells, file and cgroup names (255-byte limit).
+export const MAX_TASK_GUID_LENGTH = 255;
+// Deeper nesting than this is surely a mistake, and it keeps every stored record well within
+// protobuf-es's decode recursion limit (100 messages; each action level is two).
+export const MAX_ACTION_DEPTH = 32;
 const MAX_ANNOTATION_BYTES = 10 * 1024;
 const PROTOCOLS = new Set(["tcp", "udp", "icmp", "all"]);
 
@@ -12,11 +17,13 @@ const invalid = (field: string): string => `Invalid field: ${field}`;
 
 export function validateTaskCreateRequest(req: TaskCreateRequest): string[] {
   const problems: string[] = [];
-  if (!GUID.test(req.taskGuid)) problems.push(invalid("task_guid"));
+  if (!isValidTaskGuid(req.taskGuid)) problems.push(invalid("task_guid"));
   if (req.domain === "") problems.push(invalid("domain"));
   if (req.stack === "") problems.push(invalid("stack"));
   if (req.rootFs !== "" && !isValidRootfs(req.rootFs)) problems.push(invalid("root_fs"));
   if (!req.action || req.action.action.case === undefined) {
+    problems.push(invalid("action"));
+  } else if (actionDepth(req.action) > MAX_ACTION_DEPTH) {
     problems.push(invalid("action"));
   } else {
     const inner = validateAction(req.action);
@@ -35,6 +42,30 @@ export function validateTaskCreateRequest(req: TaskCreateRequest): string[] {
     if (!isValidRule(rule)) problems.push(invalid("security_group_rules"));
   }
   return problems;
+}
+
+/** Only a-z A-Z 0-9 _ -, 1 to 255 characters. */
+export function isValidTaskGuid(guid: string): boolean {
+  return guid.length <= MAX_TASK_GUID_LENGTH && GUID.test(guid);
+}
+
+/** Levels of actions: 1 for a single run, 2 for a serial of runs, ... */
+export function actionDepth(action: Action | undefined): number {
+  const a = action?.action;
+  switch (a?.case) {
+    case undefined:
+      return 0;
+    case "timeout":
+    case "emitProgress":
+    case "try":
+      return 1 + actionDepth(a.value.action);
+    case "parallel":
+    case "serial":
+    case "codependent":
+      return 1 + a.value.actions.reduce((deepest, child) => Math.max(deepest, actionDepth(child)), 0);
+    default:
+      return 1;
+  }
 }
 
 /** Problems of one action and everything nested in it (empty when valid). */

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 // Every NATS subject and bucket name in one place, so the wire layout is readable at a glance.
 
 export const TASKS_BUCKET = "diego_tasks";
@@ -5,6 +7,8 @@ export const CELLS_BUCKET = "diego_cells";
 export const LOCKS_BUCKET = "diego_locks";
 
 export const subjects = {
+  /** Request, many replies: the auctioneer asks every cell for its state (its bid). */
+  auctionBids: "diego.auction.bids",
   /** Request/reply: the auctioneer asks one cell for its current state (its bid). */
   cellState: (cellId: string) => `diego.cell.${cellId}.state`,
   /** Request/reply: the auctioneer hands a cell the tasks it won. */
@@ -19,7 +23,14 @@ export const subjects = {
   dispatchKick: "diego.dispatch.kick",
 };
 
-/** NATS subject tokens cannot hold "." "*" ">" or spaces; log guids are user input. */
+const MAX_TOKEN_LENGTH = 128;
+
+/**
+ * NATS subject tokens cannot hold "." "*" ">" or spaces, and a subject longer than the server's
+ * control line (4 KiB) drops the connection; log guids are user input, so long ones are hashed.
+ */
 export function subjectToken(value: string): string {
-  return /^[A-Za-z0-9_-]+$/.test(value) ? value : Buffer.from(value).toString("base64url") || "_";
+  const token = /^[A-Za-z0-9_-]+$/.test(value) ? value : Buffer.from(value).toString("base64url") || "_";
+  if (token.length <= MAX_TOKEN_LENGTH) return token;
+  return `sha256-${createHash("sha256").update(value).digest("base64url")}`;
 }

@@ -1,0 +1,211 @@
+import { randomUUID } from "node:crypto";
+import { statfs } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { CellPresenceSchema } from "../../../src/gen/diego/v1/cell_pb.js";
+import { WorkRequestSchema, WorkResponseSchema } from "../../../src/gen/diego/v1/internal_pb.js";
+import { TaskState } from "../../../src/gen/diego/v1/task_pb.js";
+import { openCellsBucket, openTasksBucket } from "../../../src/nats/buckets.js";
+import { connectNats } from "../../../src/nats/connect.js";
+import { subjects } from "../../../src/nats/subjects.js";
+import { createCellRegistry, createTaskStore, transitions, type TaskStore } from "../../../src/store/index.js";
+import { createResourceLedger, type ResourceLedger } from "../capacity/resource-ledger.js";
+import { createImageStore } from "../images/index.js";
+import { startHeartbeat } from "../presence/heartbeat.js";
+import { currentPresence, type CellIdentity } from "../presence/presence.js";
+import { ensureBusyboxRootfs } from "../rootfs/index.js";
+import { createSandboxRuntime } from "../sandbox/index.js";
+import { createRootfsResolver } from "./rootfs-resolver.js";
+import { runClaimedTask, type TaskRunnerDeps } from "./task-runner.js";
+
+export interface CellAgentOptions {
+  natsUrl: string;
+  cellId: string;
+  stacks: string[];
+  /** stack -> directory; stacks without one get the built-in busybox root filesystem. */
+  rootfs: Map<string, string>;
+  workDir: string;
+  runtime: "runc" | "crun";
+  /** 0 = detect from the machine. */
+  memoryMb: number;
+  diskMb: number;
+  containers: number;
+  zone: string;
+  cellTtlMs: number;
+  pidsLimit: number;
+  dockerRegistry: string;
+  insecureRegistries?: string[];
+  logger: Logger;
+}
+
+export interface CellAgent {
+  readonly cellId: string;
+  readonly sessionId: string;
+  /** Guids of tasks this cell is running now. */
+  running(): string[];
+  stop(): Promise<void>;
+}
+
+const CANCEL_CHECK_MS = 2_000;
+
+export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent> {
+  const logger = opts.logger.child({ cell: opts.cellId });
+  const workDir = path.resolve(opts.workDir);
+  const runtime = await createSandboxRuntime({ runtime: opts.runtime, workDir: path.join(workDir, "containers"), logger });
+  await runtime.cleanupStale();
+  const preloaded = await preloadedRootfs(opts, workDir);
+  const images = createImageStore({
+    cacheDir: path.join(workDir, "images"),
+    defaultRegistry: opts.dockerRegistry,
+    insecureRegistries: opts.insecureRegistries,
+    logger,
+  });
+
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: `diego-cell-${opts.cellId}`, logger });
+  const store = createTaskStore(await openTasksBucket(nc));
+  const registry = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
+  const ledger = createResourceLedger(await machineCapacity(opts, workDir));
+  const identity: CellIdentity = {
+    cellId: opts.cellId,
+    sessionId: randomUUID(),
+    stacks: opts.stacks,
+    zone: opts.zone,
+    rootfsSchemes: ["docker"],
+  };
+  const presence = () => currentPresence(identity, ledger);
+  const deps: TaskRunnerDeps = {
+    cellId: opts.cellId,
+    store,
+    nc,
+    runtime,
+    rootfs: createRootfsResolver(preloaded, images),
+    pidsLimit: opts.pidsLimit,
+    logger,
+  };
+  const tasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
+
+  const launch = (guid: string): void => {
+    const abort = new AbortController();
+    const done = runClaimedTask(guid, deps, abort.signal)
+      .catch((err: unknown) => logger.error({ err, task: guid }, "task runner failed"))
+      .finally(() => {
+        tasks.delete(guid);
+        ledger.release(guid);
+      });
+    tasks.set(guid, { abort, done });
+  };
+
+  const subs = [
+    nc.subscribe(subjects.auctionBids, {
+      callback: (_err, msg) => void msg.respond(toBinary(CellPresenceSchema, presence())),
+    }),
+    nc.subscribe(subjects.cellWork(opts.cellId), {
+      callback: (_err, msg) => {
+        void takeWork(msg.data, store, ledger, identity, launch, logger).then((rejected) =>
+          msg.respond(toBinary(WorkResponseSchema, create(WorkResponseSchema, { rejected }))),
+        );
+      },
+    }),
+    nc.subscribe(subjects.cellCancel(opts.cellId), {
+      callback: (_err, msg) => void tasks.get(msg.string())?.abort.abort(),
+    }),
+  ];
+
+  // A cancel message can be missed (NATS was down): check the records of running tasks too.
+  const cancelCheck = setInterval(() => void checkCancelled(store, tasks, opts.cellId), CANCEL_CHECK_MS);
+  const heartbeat = startHeartbeat(registry, presence, Math.max(100, Math.floor(opts.cellTtlMs / 3)), logger);
+  await heartbeat.beat();
+  logger.info({ stacks: opts.stacks, capacity: ledger.total, runtime: runtime.name }, "cell ready");
+
+  return {
+    cellId: opts.cellId,
+    sessionId: identity.sessionId,
+    running: () => [...tasks.keys()],
+    async stop() {
+      clearInterval(cancelCheck);
+      heartbeat.stop();
+      for (const s of subs) s.unsubscribe();
+      // Tasks stopped by a shutdown fail through the converger (`cell disappeared before completion`).
+      for (const t of tasks.values()) t.abort.abort();
+      await Promise.all([...tasks.values()].map((t) => t.done));
+      await registry.withdraw(opts.cellId).catch(() => undefined);
+      registry.stop();
+      await nc.drain().catch(() => undefined);
+    },
+  };
+}
+
+/** Claims what fits of the work the auction sent; returns the guids it could not take. */
+async function takeWork(
+  data: Uint8Array,
+  store: TaskStore,
+  ledger: ResourceLedger,
+  id: CellIdentity,
+  launch: (guid: string) => void,
+  logger: Logger,
+): Promise<string[]> {
+  const { taskGuids } = fromBinary(WorkRequestSchema, data);
+  const records = await Promise.all(taskGuids.map((g) => store.get(g).catch(() => undefined)));
+  const rejected: string[] = [];
+  const toClaim: string[] = [];
+  records.forEach((stored, i) => {
+    const guid = taskGuids[i]!;
+    const t = stored?.record.task;
+    if (!t || t.state !== TaskState.PENDING) return;
+    if (ledger.reserve(guid, Math.max(0, t.memoryMb), Math.max(0, t.diskMb))) toClaim.push(guid);
+    else rejected.push(guid);
+  });
+  await Promise.all(
+    toClaim.map(async (guid) => {
+      try {
+        await store.apply(guid, transitions.claim(id.cellId, id.sessionId));
+        launch(guid);
+      } catch (err) {
+        // Lost the race (cancelled, or claimed by another cell): run nothing.
+        ledger.release(guid);
+        logger.debug({ task: guid, reason: (err as Error).message }, "claim lost");
+      }
+    }),
+  );
+  return rejected;
+}
+
+async function checkCancelled(
+  store: TaskStore,
+  tasks: Map<string, { abort: AbortController }>,
+  cellId: string,
+): Promise<void> {
+  await Promise.all(
+    [...tasks].map(async ([guid, t]) => {
+      const stored = await store.get(guid).catch(() => null);
+      if (stored === null) return; // NATS unreachable: keep running.
+      const task = stored?.record.task;
+      const ours = task && (task.state === TaskState.CLAIMED || task.state === TaskState.RUNNING) && task.cellId === cellId;
+      if (!ours) t.abort.abort();
+    }),
+  );
+}
+
+async function preloadedRootfs(opts: CellAgentOptions, workDir: string): Promise<Map<string, string>> {
+  const out = new Map(opts.rootfs);
+  const missing = opts.stacks.filter((s) => !out.has(s));
+  if (missing.length > 0) {
+    const builtin = path.join(workDir, "rootfs", "busybox");
+    await ensureBusyboxRootfs(builtin);
+    for (const s of missing) out.set(s, builtin);
+  }
+  return out;
+}
+
+async function machineCapacity(opts: CellAgentOptions, workDir: string): Promise<{ memoryMb: number; diskMb: number; containers: number }> {
+  const memoryMb = opts.memoryMb || Math.floor(os.totalmem() / 1024 / 1024);
+  let diskMb = opts.diskMb;
+  if (!diskMb) {
+    const fs = await statfs(workDir);
+    diskMb = Math.floor((fs.bavail * fs.bsize) / 1024 / 1024);
+  }
+  return { memoryMb, diskMb, containers: opts.containers };
+}

@@ -1,0 +1,99 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { TaskResponse } from "../../../src/gen/diego/v1/task_pb.js";
+import {
+  InvalidStateTransitionError,
+  TaskNotFoundError,
+  transitions,
+  type Outcome,
+  type TaskStore,
+} from "../../../src/store/index.js";
+import { executeTask } from "../executor/index.js";
+import { createLogStreamer } from "../logs/index.js";
+import type { Sandbox, SandboxRuntime } from "../sandbox/index.js";
+import type { RootfsResolver } from "./rootfs-resolver.js";
+
+export interface TaskRunnerDeps {
+  cellId: string;
+  store: TaskStore;
+  nc: NatsConnection;
+  runtime: SandboxRuntime;
+  rootfs: RootfsResolver;
+  pidsLimit: number;
+  logger: Logger;
+}
+
+/**
+ * Runs one claimed task: CLAIMED -> RUNNING (compare-and-swap, so the process can start at most
+ * once), container, actions, then COMPLETED with the outcome. A task cancelled meanwhile is
+ * already COMPLETED: the cell kills the container and leaves that outcome alone.
+ */
+export async function runClaimedTask(guid: string, deps: TaskRunnerDeps, signal: AbortSignal): Promise<void> {
+  const log = deps.logger.child({ task: guid });
+  let task: TaskResponse;
+  try {
+    task = (await deps.store.apply(guid, transitions.start(deps.cellId))).record.task!;
+  } catch (err) {
+    if (err instanceof InvalidStateTransitionError || err instanceof TaskNotFoundError) {
+      log.info({ reason: err.message }, "task no longer ours to start");
+      return;
+    }
+    throw err;
+  }
+  const outcome = await runInSandbox(task, deps, signal, log);
+  if (signal.aborted) return;
+  try {
+    await deps.store.apply(guid, transitions.complete(deps.cellId, outcome));
+  } catch (err) {
+    if (err instanceof InvalidStateTransitionError || err instanceof TaskNotFoundError) {
+      log.info({ reason: err.message }, "task was finished elsewhere (cancelled or failed by the converger)");
+      return;
+    }
+    throw err;
+  }
+}
+
+async function runInSandbox(task: TaskResponse, deps: TaskRunnerDeps, signal: AbortSignal, log: Logger): Promise<Outcome> {
+  let sandbox: Sandbox | undefined;
+  const logs = createLogStreamer({
+    nc: deps.nc,
+    logGuid: task.logGuid,
+    taskGuid: task.taskGuid,
+    defaultSource: task.logSource || "LOG",
+  });
+  try {
+    const root = await deps.rootfs.resolve(task.rootFs, task.stack, signal);
+    sandbox = await deps.runtime.create({
+      id: containerId(task.taskGuid),
+      layers: root.layers,
+      env: [...root.env, ...task.env.map((e) => `${e.name}=${e.value}`)],
+      workdir: root.workdir,
+      privileged: task.privileged,
+      limits: { memoryMb: task.memoryMb, cpuWeight: task.cpuWeight, diskMb: task.diskMb, pids: deps.pidsLimit },
+    });
+    return await executeTask(task, { sandbox, logs, signal, logger: log, defaultUser: root.user });
+  } catch (err) {
+    log.warn({ err }, "task could not run");
+    return { failed: true, failureReason: failureReason(err), result: "" };
+  } finally {
+    await logs.flush().catch(() => undefined);
+    await sandbox?.destroy().catch((err: unknown) => log.error({ err }, "container cleanup failed"));
+  }
+}
+
+function failureReason(err: unknown): string {
+  if (err && typeof err === "object" && "reason" in err && typeof err.reason === "string") return err.reason;
+  const message = err instanceof Error ? err.message : String(err);
+  return `failed to run container: ${message}`.slice(0, 1024);
+}
+
+/** Container ids must be short and filesystem-safe; task guids are [A-Za-z0-9_-]+ of any length. */
+function containerId(guid: string): string {
+  return guid.length <= 64 ? guid : `${guid.slice(0, 40)}-${hash(guid)}`;
+}
+
+function hash(s: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return (h >>> 0).toString(16);
+}

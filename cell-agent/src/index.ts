@@ -1,0 +1,1 @@
+export { startCellAgent, type CellAgent, type CellAgentOptions } from "./agent/cell-agent.js";

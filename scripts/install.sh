@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what diego needs on a fresh Debian machine: the system packages through apt-get,
+# then the npm packages through `npm ci`. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  nats-server      # NATS with JetStream: all shared state
+  runc crun        # OCI runtimes
+  busybox-static   # the built-in root filesystem and the container init
+  docker-registry  # a local registry for the image tests
+  uidmap iproute2 e2fsprogs attr ca-certificates
+)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+npm ci --no-audit --no-fund

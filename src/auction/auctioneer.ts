@@ -1,0 +1,211 @@
+import { randomUUID } from "node:crypto";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { WorkRequestSchema, WorkResponseSchema } from "../gen/diego/v1/internal_pb.js";
+import { TaskState } from "../gen/diego/v1/task_pb.js";
+import { openCellsBucket, openLocksBucket, openTasksBucket } from "../nats/buckets.js";
+import { connectNats } from "../nats/connect.js";
+import { createLeaderLock } from "../nats/leader-lock.js";
+import { subjects } from "../nats/subjects.js";
+import {
+  createCellRegistry,
+  createTaskIndex,
+  createTaskStore,
+  InvalidStateTransitionError,
+  TaskNotFoundError,
+  transitions,
+  type TaskIndex,
+  type TaskStore,
+} from "../store/index.js";
+import { gatherBids } from "./gather-bids.js";
+import { schedule, type PlacementRequest } from "./schedule.js";
+
+export interface AuctioneerOptions {
+  natsUrl: string;
+  logger: Logger;
+  cellTtlMs: number;
+  lockTtlMs: number;
+  /** Auctions a task may go unplaced in before it fails with the placement reason. */
+  maxPlacementAttempts: number;
+  /** Wait before an unplaced task is auctioned again. */
+  retryDelayMs: number;
+  /** How long to wait for cells' bids. */
+  bidTimeoutMs?: number;
+  holderId?: string;
+  /** Observes each auction (the benchmark counts placements). */
+  onAuction?: (stats: AuctionStats) => void;
+}
+
+export interface AuctionStats {
+  tasks: number;
+  placed: number;
+  failed: number;
+  cells: number;
+  durationMs: number;
+}
+
+export interface Auctioneer {
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctioneer> {
+  const logger = opts.logger;
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-auctioneer", logger });
+  const kv = await openTasksBucket(nc);
+  const store = createTaskStore(kv);
+  const index = await createTaskIndex(kv, store);
+  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
+  await Promise.all([index.ready(), cells.ready()]);
+
+  const queue = new Set<string>();
+  const retryTimers = new Set<NodeJS.Timeout>();
+  let running = false;
+  let stopped = false;
+
+  const enqueue = (guid: string): void => {
+    if (stopped || !lock.isLeader()) return;
+    queue.add(guid);
+    void pump();
+  };
+  const enqueueAllPending = (): void => {
+    for (const t of index.list()) if (t.record.task!.state === TaskState.PENDING) queue.add(t.record.task!.taskGuid);
+    void pump();
+  };
+
+  const pump = async (): Promise<void> => {
+    if (running || stopped || queue.size === 0 || !lock.isLeader()) return;
+    running = true;
+    try {
+      while (queue.size > 0 && !stopped && lock.isLeader()) {
+        const batch = [...queue];
+        queue.clear();
+        await runAuction(batch).catch((err: unknown) => {
+          logger.error({ err }, "auction failed; retrying its tasks");
+          retryLater(batch);
+        });
+      }
+    } finally {
+      running = false;
+    }
+  };
+
+  const retryLater = (guids: string[]): void => {
+    if (guids.length === 0) return;
+    const timer = setTimeout(() => {
+      retryTimers.delete(timer);
+      for (const g of guids) enqueue(g);
+    }, opts.retryDelayMs);
+    retryTimers.add(timer);
+  };
+
+  const runAuction = async (guids: string[]): Promise<void> => {
+    const started = performance.now();
+    const requests = await pendingRequests(store, index, guids);
+    if (requests.length === 0) return;
+    const bids = await gatherBids(nc, randomUUID(), cells.list().length, opts.bidTimeoutMs ?? 1000);
+    const { placements, failures } = schedule(requests, bids);
+    const rejected: string[] = [];
+    await Promise.all(
+      [...placements].map(async ([cellId, taskGuids]) => {
+        rejected.push(...(await sendWork(nc, cellId, taskGuids, logger)));
+      }),
+    );
+    retryLater(rejected);
+    const stillPending = await Promise.all(failures.map((f) => recordFailure(store, f.taskGuid, f.reason, opts.maxPlacementAttempts)));
+    retryLater(failures.filter((_, i) => stillPending[i]).map((f) => f.taskGuid));
+    const stats: AuctionStats = {
+      tasks: requests.length,
+      placed: requests.length - failures.length - rejected.length,
+      failed: failures.length,
+      cells: bids.length,
+      durationMs: performance.now() - started,
+    };
+    logger.debug(stats, "auction done");
+    opts.onAuction?.(stats);
+  };
+
+  const lock = createLeaderLock({
+    bucket: await openLocksBucket(nc, opts.lockTtlMs),
+    name: "auctioneer",
+    holderId: opts.holderId ?? `auctioneer-${randomUUID()}`,
+    refreshMs: Math.max(100, Math.floor(opts.lockTtlMs / 3)),
+    logger,
+    onChange: (leader) => {
+      if (leader) enqueueAllPending();
+    },
+  });
+
+  const unsubscribe = index.subscribe((guid, before, after) => {
+    if (after?.record.task!.state !== TaskState.PENDING) return;
+    // A failed placement also changes the record; its retry waits for the retry timer.
+    const wasUnplaced = before?.record.task!.state === TaskState.PENDING && before.record.placementAttempts !== after.record.placementAttempts;
+    if (!wasUnplaced) enqueue(guid);
+  });
+  const kicks = nc.subscribe(subjects.auctionKick, {
+    callback: (_err, msg) => {
+      const guid = msg.string();
+      if (guid) enqueue(guid);
+      else enqueueAllPending();
+    },
+  });
+
+  return {
+    isLeader: () => lock.isLeader(),
+    async stop() {
+      stopped = true;
+      for (const t of retryTimers) clearTimeout(t);
+      kicks.unsubscribe();
+      unsubscribe();
+      await lock.stop();
+      await index.stop();
+      cells.stop();
+      await nc.drain().catch(() => undefined);
+    },
+  };
+}
+
+async function pendingRequests(
+  store: TaskStore,
+  index: TaskIndex,
+  guids: string[],
+): Promise<PlacementRequest[]> {
+  const out: PlacementRequest[] = [];
+  await Promise.all(
+    guids.map(async (guid) => {
+      // The index may not have seen a brand-new task yet; the store always has.
+      const record = index.get(guid)?.record ?? (await store.get(guid))?.record;
+      const t = record?.task;
+      if (!t || t.state !== TaskState.PENDING) return;
+      out.push({ taskGuid: guid, stack: t.stack, rootFs: t.rootFs, memoryMb: t.memoryMb, diskMb: t.diskMb });
+    }),
+  );
+  return out;
+}
+
+async function sendWork(nc: NatsConnection, cellId: string, taskGuids: string[], logger: Logger): Promise<string[]> {
+  try {
+    const reply = await nc.request(
+      subjects.cellWork(cellId),
+      toBinary(WorkRequestSchema, create(WorkRequestSchema, { taskGuids })),
+      { timeout: 10_000 },
+    );
+    return fromBinary(WorkResponseSchema, reply.data).rejected;
+  } catch (err) {
+    // The cell may or may not have claimed them: re-auctioning only touches still-PENDING tasks.
+    logger.warn({ err, cellId, tasks: taskGuids.length }, "cell did not take its work");
+    return taskGuids;
+  }
+}
+
+/** Returns true when the task is still PENDING (it gets another auction). */
+async function recordFailure(store: TaskStore, guid: string, reason: string, max: number): Promise<boolean> {
+  try {
+    const { record } = await store.apply(guid, transitions.placementFailed(reason, max));
+    return record.task!.state === TaskState.PENDING;
+  } catch (err) {
+    if (err instanceof TaskNotFoundError || err instanceof InvalidStateTransitionError) return false;
+    throw err;
+  }
+}

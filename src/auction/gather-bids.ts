@@ -1,0 +1,41 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { CellPresenceSchema } from "../gen/diego/v1/cell_pb.js";
+import { CellStateRequestSchema } from "../gen/diego/v1/internal_pb.js";
+import { subjects } from "../nats/subjects.js";
+import type { CellBid } from "./schedule.js";
+
+/**
+ * Asks every cell for its current state with one request and many replies; returns when all
+ * expected cells answered or the timeout passed. A cell that does not answer gets no work.
+ */
+export async function gatherBids(
+  nc: NatsConnection,
+  auctionId: string,
+  expectedCells: number,
+  timeoutMs: number,
+): Promise<CellBid[]> {
+  if (expectedCells === 0) return [];
+  const bids: CellBid[] = [];
+  const replies = await nc.requestMany(
+    subjects.auctionBids,
+    toBinary(CellStateRequestSchema, create(CellStateRequestSchema, { auctionId })),
+    { maxMessages: expectedCells, maxWait: timeoutMs },
+  );
+  for await (const m of replies) {
+    try {
+      const p = fromBinary(CellPresenceSchema, m.data);
+      bids.push({
+        cellId: p.cellId,
+        stacks: p.stacks,
+        rootfsSchemes: p.rootfsSchemes,
+        total: { memoryMb: p.capacity?.memoryMb ?? 0, diskMb: p.capacity?.diskMb ?? 0, containers: p.capacity?.containers ?? 0 },
+        available: { memoryMb: p.available?.memoryMb ?? 0, diskMb: p.available?.diskMb ?? 0, containers: p.available?.containers ?? 0 },
+        taskCount: p.taskCount,
+      });
+    } catch {
+      // Not a cell's answer (e.g. a no-responders status): ignore it.
+    }
+  }
+  return bids;
+}

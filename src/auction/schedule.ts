@@ -1,0 +1,99 @@
+// The placement algorithm of Diego's 2015 auction, as a pure function: larger tasks first; only
+// cells of the task's stack that accept its root filesystem and have room; lowest score wins,
+// where score = mean fraction of memory, disk and containers used after placement + task count.
+
+export interface CellBid {
+  cellId: string;
+  stacks: string[];
+  /** Root filesystem schemes accepted besides preloaded stacks (e.g. "docker"). */
+  rootfsSchemes: string[];
+  total: Room;
+  available: Room;
+  taskCount: number;
+}
+
+export interface Room {
+  memoryMb: number;
+  diskMb: number;
+  containers: number;
+}
+
+export interface PlacementRequest {
+  taskGuid: string;
+  stack: string;
+  rootFs: string;
+  memoryMb: number;
+  diskMb: number;
+}
+
+export const NO_COMPATIBLE_CELL = "found no compatible cell";
+export const INSUFFICIENT_RESOURCES = "insufficient resources";
+
+export interface ScheduleResult {
+  /** cellId -> task guids placed there, in placement order. */
+  placements: Map<string, string[]>;
+  failures: Array<{ taskGuid: string; reason: string }>;
+}
+
+export function isCompatible(cell: CellBid, task: PlacementRequest): boolean {
+  if (!cell.stacks.includes(task.stack)) return false;
+  if (task.rootFs === "") return true;
+  const colon = task.rootFs.indexOf(":");
+  const scheme = task.rootFs.slice(0, colon);
+  if (scheme === "preloaded") return cell.stacks.includes(task.rootFs.slice(colon + 1));
+  return cell.rootfsSchemes.includes(scheme);
+}
+
+function fits(room: Room, task: PlacementRequest): boolean {
+  return room.memoryMb >= task.memoryMb && room.diskMb >= task.diskMb && room.containers >= 1;
+}
+
+const usedFraction = (available: number, total: number): number => (total > 0 ? 1 - available / total : 1);
+
+export function score(cell: CellBid, task: PlacementRequest): number {
+  const a = cell.available;
+  const t = cell.total;
+  const mean =
+    (usedFraction(a.memoryMb - task.memoryMb, t.memoryMb) +
+      usedFraction(a.diskMb - task.diskMb, t.diskMb) +
+      usedFraction(a.containers - 1, t.containers)) /
+    3;
+  return mean + cell.taskCount;
+}
+
+export function schedule(tasks: PlacementRequest[], cells: CellBid[]): ScheduleResult {
+  // Work on copies: each placement must see the room earlier ones took.
+  const live = cells.map((c) => ({ ...c, available: { ...c.available } }));
+  const ordered = [...tasks].sort((a, b) => b.memoryMb - a.memoryMb);
+  const placements = new Map<string, string[]>();
+  const failures: ScheduleResult["failures"] = [];
+  for (const task of ordered) {
+    const compatible = live.filter((c) => isCompatible(c, task));
+    if (compatible.length === 0) {
+      failures.push({ taskGuid: task.taskGuid, reason: NO_COMPATIBLE_CELL });
+      continue;
+    }
+    let best: (typeof live)[number] | undefined;
+    let bestScore = Infinity;
+    for (const c of compatible) {
+      if (!fits(c.available, task)) continue;
+      const s = score(c, task);
+      if (s < bestScore) {
+        best = c;
+        bestScore = s;
+      }
+    }
+    if (!best) {
+      failures.push({ taskGuid: task.taskGuid, reason: INSUFFICIENT_RESOURCES });
+      continue;
+    }
+    best.available.memoryMb -= task.memoryMb;
+    best.available.diskMb -= task.diskMb;
+    best.available.containers -= 1;
+    best.taskCount += 1;
+    const list = placements.get(best.cellId) ?? [];
+    list.push(task.taskGuid);
+    placements.set(best.cellId, list);
+  }
+  return { placements, failures };
+}

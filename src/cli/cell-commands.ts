@@ -1,0 +1,49 @@
+import path from "node:path";
+import type { Logger } from "pino";
+import { startCellAgent, type CellAgent } from "../../cell-agent/src/index.js";
+import { startAuctioneer, type Auctioneer } from "../auction/index.js";
+import { InvalidSettingError, type Settings } from "./settings.js";
+
+// The auctioneer and cell-agent processes, as `diego auctioneer`, `diego cell` and inside `diego up`.
+
+export async function runAuctioneer(s: Settings, natsUrl: string, logger: Logger): Promise<Auctioneer> {
+  return startAuctioneer({
+    natsUrl,
+    logger,
+    cellTtlMs: Number(s.cellTtl),
+    lockTtlMs: Number(s.lockTtl),
+    maxPlacementAttempts: Number(s.placementRetries),
+    retryDelayMs: Math.max(Number(s.auctionInterval) * 10, 500),
+  });
+}
+
+export async function runCell(s: Settings, natsUrl: string, logger: Logger): Promise<CellAgent> {
+  const runtime = String(s.runtime);
+  if (runtime !== "runc" && runtime !== "crun") throw new InvalidSettingError(`--runtime must be runc or crun, got '${runtime}'`);
+  return startCellAgent({
+    natsUrl,
+    cellId: String(s.cellId),
+    stacks: s.stacks as string[],
+    rootfs: parseRootfs(s.rootfs as string[]),
+    workDir: path.resolve(String(s.dataDir), "cells", String(s.cellId)),
+    runtime,
+    memoryMb: Number(s.memoryMb),
+    diskMb: Number(s.diskMb),
+    containers: Number(s.containers),
+    zone: String(s.zone),
+    cellTtlMs: Number(s.cellTtl),
+    pidsLimit: Number(s.pidsLimit),
+    dockerRegistry: String(s.dockerRegistry),
+    logger,
+  });
+}
+
+function parseRootfs(entries: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of entries) {
+    const eq = e.indexOf("=");
+    if (eq <= 0) throw new InvalidSettingError(`--rootfs entries are stack=/dir, got '${e}'`);
+    out.set(e.slice(0, eq), path.resolve(e.slice(eq + 1)));
+  }
+  return out;
+}

@@ -1,0 +1,95 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { subjects } from "../nats/subjects.js";
+import {
+  InvalidStateTransitionError,
+  TaskNotFoundError,
+  isCasConflict,
+  nowNanos,
+  transitions,
+  type TaskIndex,
+  type TaskStore,
+  type Transition,
+} from "../store/index.js";
+import { decide, sameDecision, type ConvergeLimits, type Decision, type LiveCells } from "./decide.js";
+import { DecisionChangedError } from "./errors.js";
+import { runLimited } from "./run-limited.js";
+
+// One convergence pass over every task. Each change is a single compare-and-swap whose
+// transition first re-decides on the fresh record; losing a race is normal and only logged.
+
+export interface PassDeps {
+  store: TaskStore;
+  index: TaskIndex;
+  cells: LiveCells;
+  nc: NatsConnection;
+  limits: ConvergeLimits;
+  logger: Logger;
+  /** Changes in flight at once. */
+  parallelism?: number;
+}
+
+export type PassReport = Record<Decision["kind"] | "lost", number>;
+
+const emptyReport = (): PassReport => ({ fail: 0, kick: 0, unclaim: 0, remove: 0, demote: 0, "dispatch-kick": 0, lost: 0 });
+
+function transitionFor(d: Decision): Transition | undefined {
+  switch (d.kind) {
+    case "fail":
+      return transitions.fail(d.reason);
+    case "kick":
+      return transitions.kick;
+    case "unclaim":
+      return transitions.unclaim;
+    case "demote":
+      return transitions.demoteResolving;
+    default:
+      return undefined;
+  }
+}
+
+const isLostRace = (err: unknown): boolean =>
+  err instanceof DecisionChangedError ||
+  err instanceof InvalidStateTransitionError ||
+  err instanceof TaskNotFoundError ||
+  isCasConflict(err);
+
+export async function convergePass(deps: PassDeps): Promise<PassReport> {
+  const { store, index, cells, nc, limits, logger } = deps;
+  const report = emptyReport();
+  const now = nowNanos();
+  const work: Array<{ guid: string; revision: number; decision: Decision }> = [];
+  for (const entry of index.list()) {
+    const decision = decide(entry.record, now, limits, cells);
+    if (decision) work.push({ guid: entry.record.task!.taskGuid, revision: entry.revision, decision });
+  }
+
+  const act = async ({ guid, revision, decision }: (typeof work)[number]): Promise<void> => {
+    try {
+      if (decision.kind === "dispatch-kick") {
+        nc.publish(subjects.dispatchKick, guid);
+      } else if (decision.kind === "remove") {
+        await store.remove(guid, revision);
+      } else {
+        const change = transitionFor(decision)!;
+        const guarded: Transition = (r, at) => {
+          if (!sameDecision(decide(r, at, limits, cells), decision)) throw new DecisionChangedError(guid);
+          return change(r, at);
+        };
+        await store.apply(guid, guarded);
+        // The auctioneer watches the bucket too; the kick only saves it a wait.
+        if (decision.kind === "kick" || decision.kind === "unclaim") nc.publish(subjects.auctionKick, guid);
+      }
+      report[decision.kind] += 1;
+      logger.debug({ guid, decision }, "converged task");
+      if (decision.kind === "fail") logger.info({ guid, reason: decision.reason }, "task failed by convergence");
+    } catch (err) {
+      if (!isLostRace(err)) throw err;
+      report.lost += 1;
+      logger.debug({ guid, decision, reason: (err as Error).message }, "convergence lost a race");
+    }
+  };
+
+  await runLimited(work, deps.parallelism ?? 16, act);
+  return report;
+}
