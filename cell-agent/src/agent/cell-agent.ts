@@ -13,6 +13,7 @@ import { connectNats } from "../../../src/nats/connect.js";
 import { subjects } from "../../../src/nats/subjects.js";
 import { createCellRegistry, createTaskStore, transitions, type TaskStore } from "../../../src/store/index.js";
 import { createResourceLedger, type ResourceLedger } from "../capacity/resource-ledger.js";
+import { createDownloadCache } from "../executor/index.js";
 import { createImageStore } from "../images/index.js";
 import { startHeartbeat } from "../presence/heartbeat.js";
 import { currentPresence, type CellIdentity } from "../presence/presence.js";
@@ -83,6 +84,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     runtime,
     rootfs: createRootfsResolver(preloaded, images),
     pidsLimit: opts.pidsLimit,
+    downloadCache: createDownloadCache({ dir: path.join(workDir, "downloads"), logger }),
     logger,
   };
   const tasks = new Map<string, { abort: AbortController; done: Promise<void> }>();

@@ -8,7 +8,7 @@ import {
   type Outcome,
   type TaskStore,
 } from "../../../src/store/index.js";
-import { executeTask } from "../executor/index.js";
+import { executeTask, type DownloadCache } from "../executor/index.js";
 import { createLogStreamer } from "../logs/index.js";
 import type { Sandbox, SandboxRuntime } from "../sandbox/index.js";
 import type { RootfsResolver } from "./rootfs-resolver.js";
@@ -20,6 +20,8 @@ export interface TaskRunnerDeps {
   runtime: SandboxRuntime;
   rootfs: RootfsResolver;
   pidsLimit: number;
+  /** Shared by all tasks of the cell: cache_key downloads and the concurrent-download limit. */
+  downloadCache: DownloadCache;
   logger: Logger;
 }
 
@@ -71,7 +73,14 @@ async function runInSandbox(task: TaskResponse, deps: TaskRunnerDeps, signal: Ab
       privileged: task.privileged,
       limits: { memoryMb: task.memoryMb, cpuWeight: task.cpuWeight, diskMb: task.diskMb, pids: deps.pidsLimit },
     });
-    return await executeTask(task, { sandbox, logs, signal, logger: log, defaultUser: root.user });
+    return await executeTask(task, {
+      sandbox,
+      logs,
+      signal,
+      logger: log,
+      defaultUser: root.user,
+      downloadCache: deps.downloadCache,
+    });
   } catch (err) {
     log.warn({ err }, "task could not run");
     return { failed: true, failureReason: failureReason(err), result: "" };

@@ -1,0 +1,19 @@
+export { executeTask, RESULT_FETCH_FAILED, TASK_CANCELLED } from "./execute-task.js";
+export type { ExecuteDeps, ExecuteResult } from "./types.js";
+export {
+  createDownloadCache,
+  DEFAULT_MAX_CONCURRENT_DOWNLOADS,
+  DownloadError,
+  type DownloadCache,
+  type DownloadCacheOptions,
+  type DownloadedFile,
+  type DownloadRequest,
+} from "./download-cache.js";
+export { AggregateStepError, CancelledError, EmittableError, StepError } from "./errors.js";
+export { formatGoDuration } from "./go-duration.js";
+export { formatByteSize } from "./byte-size.js";
+export { openContainerFile, readContainerFileHead, ContainerFileError } from "./container-file.js";
+export { RESULT_MAX_BYTES } from "./result-file.js";
+export { CODEPENDENT_EXITED } from "./codependent-action.js";
+export { DOWNLOAD_FAILED, COPY_IN_FAILED } from "./download-action.js";
+export { COPY_OUT_FAILED } from "./upload-action.js";
