@@ -60,6 +60,8 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   await Promise.all([index.ready(), cells.ready()]);
 
   const queue = new Set<string>();
+  /** Tasks that fit a cell but found no room: auctioned again when a cell frees some. */
+  const waitingForRoom = new Set<string>();
   const retryTimers = new Set<NodeJS.Timeout>();
   let running = false;
   let stopped = false;
@@ -105,19 +107,20 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     const requests = await pendingRequests(store, index, guids);
     if (requests.length === 0) return;
     const bids = await gatherBids(nc, randomUUID(), cells.list().length, opts.bidTimeoutMs ?? 1000);
-    const { placements, failures } = schedule(requests, bids);
+    const { placements, failures, waiting } = schedule(requests, bids);
+    for (const g of waiting) waitingForRoom.add(g);
     const rejected: string[] = [];
     await Promise.all(
       [...placements].map(async ([cellId, taskGuids]) => {
         rejected.push(...(await sendWork(nc, cellId, taskGuids, logger)));
       }),
     );
-    retryLater(rejected);
+    for (const g of rejected) waitingForRoom.add(g);
     const stillPending = await Promise.all(failures.map((f) => recordFailure(store, f.taskGuid, f.reason, opts.maxPlacementAttempts)));
     retryLater(failures.filter((_, i) => stillPending[i]).map((f) => f.taskGuid));
     const stats: AuctionStats = {
       tasks: requests.length,
-      placed: requests.length - failures.length - rejected.length,
+      placed: requests.length - failures.length - rejected.length - waiting.length,
       failed: failures.length,
       cells: bids.length,
       durationMs: performance.now() - started,
@@ -143,11 +146,19 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     const wasUnplaced = before?.record.task!.state === TaskState.PENDING && before.record.placementAttempts !== after.record.placementAttempts;
     if (!wasUnplaced) enqueue(guid);
   });
+  const requeueWaiting = (): void => {
+    const waiting = [...waitingForRoom];
+    waitingForRoom.clear();
+    for (const g of waiting) enqueue(g);
+  };
+  // Backstop for a missed "room freed" kick.
+  const roomCheck = setInterval(requeueWaiting, Math.max(opts.retryDelayMs, 1000));
   const kicks = nc.subscribe(subjects.auctionKick, {
     callback: (_err, msg) => {
       const guid = msg.string();
+      // An empty kick: a cell freed room.
       if (guid) enqueue(guid);
-      else enqueueAllPending();
+      else requeueWaiting();
     },
   });
 
@@ -155,6 +166,7 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     isLeader: () => lock.isLeader(),
     async stop() {
       stopped = true;
+      clearInterval(roomCheck);
       for (const t of retryTimers) clearTimeout(t);
       kicks.unsubscribe();
       unsubscribe();

@@ -1,6 +1,8 @@
 // The placement algorithm of Diego's 2015 auction, as a pure function: larger tasks first; only
 // cells of the task's stack that accept its root filesystem and have room; lowest score wins,
 // where score = mean fraction of memory, disk and containers used after placement + task count.
+// Unlike 2015, a task that would fit an empty cell is not failed when the cells are merely busy:
+// it waits for room (a burst queues instead of failing); one bigger than every cell fails.
 
 export interface CellBid {
   cellId: string;
@@ -32,7 +34,10 @@ export const INSUFFICIENT_RESOURCES = "insufficient resources";
 export interface ScheduleResult {
   /** cellId -> task guids placed there, in placement order. */
   placements: Map<string, string[]>;
+  /** Tasks no cell can ever take as the cells are now (wrong stack, or bigger than any cell). */
   failures: Array<{ taskGuid: string; reason: string }>;
+  /** Tasks that fit an empty compatible cell but not the room left now: they wait for room. */
+  waiting: string[];
 }
 
 export function isCompatible(cell: CellBid, task: PlacementRequest): boolean {
@@ -67,6 +72,7 @@ export function schedule(tasks: PlacementRequest[], cells: CellBid[]): ScheduleR
   const ordered = [...tasks].sort((a, b) => b.memoryMb - a.memoryMb);
   const placements = new Map<string, string[]>();
   const failures: ScheduleResult["failures"] = [];
+  const waiting: string[] = [];
   for (const task of ordered) {
     const compatible = live.filter((c) => isCompatible(c, task));
     if (compatible.length === 0) {
@@ -84,7 +90,8 @@ export function schedule(tasks: PlacementRequest[], cells: CellBid[]): ScheduleR
       }
     }
     if (!best) {
-      failures.push({ taskGuid: task.taskGuid, reason: INSUFFICIENT_RESOURCES });
+      if (compatible.some((c) => fits(c.total, task))) waiting.push(task.taskGuid);
+      else failures.push({ taskGuid: task.taskGuid, reason: INSUFFICIENT_RESOURCES });
       continue;
     }
     best.available.memoryMb -= task.memoryMb;
@@ -95,5 +102,5 @@ export function schedule(tasks: PlacementRequest[], cells: CellBid[]): ScheduleR
     list.push(task.taskGuid);
     placements.set(best.cellId, list);
   }
-  return { placements, failures };
+  return { placements, failures, waiting };
 }

@@ -37,11 +37,17 @@ describe("schedule", () => {
     expect(noDocker.failures[0]?.reason).toBe(NO_COMPATIBLE_CELL);
   });
 
-  it("fails with `insufficient resources` when no compatible cell has room", () => {
+  it("fails with `insufficient resources` a task bigger than every compatible cell", () => {
     const r = schedule([task("big", { memoryMb: 4096 })], [cell("a"), cell("b")]);
     expect(r.failures).toEqual([{ taskGuid: "big", reason: INSUFFICIENT_RESOURCES }]);
+    const disk = schedule([task("disk", { diskMb: 8192 })], [cell("a")]);
+    expect(disk.failures).toEqual([{ taskGuid: "disk", reason: INSUFFICIENT_RESOURCES }]);
+  });
+
+  it("keeps a task that fits an empty cell waiting while the cells are full", () => {
     const full = schedule([task("x")], [cell("a", { available: { memoryMb: 1024, diskMb: 4096, containers: 0 } })]);
-    expect(full.failures[0]?.reason).toBe(INSUFFICIENT_RESOURCES);
+    expect(full.failures).toEqual([]);
+    expect(full.waiting).toEqual(["x"]);
   });
 
   it("places the larger task first when only one fits", () => {
@@ -50,7 +56,7 @@ describe("schedule", () => {
     expect(r.placements.get("only")).toEqual(["large", "small"]);
     const tight = schedule([task("small", { memoryMb: 200 }), task("large", { memoryMb: 500 })], [small]);
     expect(tight.placements.get("only")).toEqual(["large"]);
-    expect(tight.failures).toEqual([{ taskGuid: "small", reason: INSUFFICIENT_RESOURCES }]);
+    expect(tight.waiting).toEqual(["small"]);
   });
 
   it("prefers the emptiest, least loaded cell and spreads a batch", () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { statfs } from "node:fs/promises";
+import { mkdir, statfs } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -96,6 +96,8 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
       .finally(() => {
         tasks.delete(guid);
         ledger.release(guid);
+        // Room was freed: tasks waiting for room get another auction now.
+        nc.publish(subjects.auctionKick, "");
       });
     tasks.set(guid, { abort, done });
   };
@@ -196,6 +198,7 @@ async function preloadedRootfs(opts: CellAgentOptions, workDir: string): Promise
   const missing = opts.stacks.filter((s) => !out.has(s));
   if (missing.length > 0) {
     const builtin = path.join(workDir, "rootfs", "busybox");
+    await mkdir(path.dirname(builtin), { recursive: true });
     await ensureBusyboxRootfs(builtin);
     for (const s of missing) out.set(s, builtin);
   }
