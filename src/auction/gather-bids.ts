@@ -20,7 +20,7 @@ export async function gatherBids(
   const replies = await nc.requestMany(
     subjects.auctionBids,
     toBinary(CellStateRequestSchema, create(CellStateRequestSchema, { auctionId })),
-    { maxMessages: expectedCells, maxWait: timeoutMs },
+    { strategy: "count", maxMessages: expectedCells, maxWait: timeoutMs },
   );
   for await (const m of replies) {
     try {

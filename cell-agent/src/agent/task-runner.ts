@@ -42,20 +42,24 @@ export async function runClaimedTask(guid: string, deps: TaskRunnerDeps, signal:
     }
     throw err;
   }
-  const outcome = await runInSandbox(task, deps, signal, log);
-  if (signal.aborted) return;
+  const { outcome, cleanup } = await runInSandbox(task, deps, signal, log);
   try {
-    await deps.store.apply(guid, transitions.complete(deps.cellId, outcome));
+    if (!signal.aborted) await deps.store.apply(guid, transitions.complete(deps.cellId, outcome));
   } catch (err) {
-    if (err instanceof InvalidStateTransitionError || err instanceof TaskNotFoundError) {
-      log.info({ reason: err.message }, "task was finished elsewhere (cancelled or failed by the converger)");
-      return;
-    }
-    throw err;
+    if (!(err instanceof InvalidStateTransitionError || err instanceof TaskNotFoundError)) throw err;
+    log.info({ reason: err.message }, "task was finished elsewhere (cancelled or failed by the converger)");
+  } finally {
+    // The result is reported first; removing the container is not on the user's clock.
+    await cleanup();
   }
 }
 
-async function runInSandbox(task: TaskResponse, deps: TaskRunnerDeps, signal: AbortSignal, log: Logger): Promise<Outcome> {
+async function runInSandbox(
+  task: TaskResponse,
+  deps: TaskRunnerDeps,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<{ outcome: Outcome; cleanup: () => Promise<void> }> {
   let sandbox: Sandbox | undefined;
   const logs = createLogStreamer({
     nc: deps.nc,
@@ -63,6 +67,10 @@ async function runInSandbox(task: TaskResponse, deps: TaskRunnerDeps, signal: Ab
     taskGuid: task.taskGuid,
     defaultSource: task.logSource || "LOG",
   });
+  const cleanup = async (): Promise<void> => {
+    await sandbox?.destroy().catch((err: unknown) => log.error({ err }, "container cleanup failed"));
+  };
+  let outcome: Outcome;
   try {
     const root = await deps.rootfs.resolve(task.rootFs, task.stack, signal);
     sandbox = await deps.runtime.create({
@@ -73,7 +81,7 @@ async function runInSandbox(task: TaskResponse, deps: TaskRunnerDeps, signal: Ab
       privileged: task.privileged,
       limits: { memoryMb: task.memoryMb, cpuWeight: task.cpuWeight, diskMb: task.diskMb, pids: deps.pidsLimit },
     });
-    return await executeTask(task, {
+    outcome = await executeTask(task, {
       sandbox,
       logs,
       signal,
@@ -83,11 +91,10 @@ async function runInSandbox(task: TaskResponse, deps: TaskRunnerDeps, signal: Ab
     });
   } catch (err) {
     log.warn({ err }, "task could not run");
-    return { failed: true, failureReason: failureReason(err), result: "" };
-  } finally {
-    await logs.flush().catch(() => undefined);
-    await sandbox?.destroy().catch((err: unknown) => log.error({ err }, "container cleanup failed"));
+    outcome = { failed: true, failureReason: failureReason(err), result: "" };
   }
+  await logs.flush().catch(() => undefined);
+  return { outcome, cleanup };
 }
 
 function failureReason(err: unknown): string {

@@ -1,0 +1,129 @@
+// npm run bench:e2e — in one run:
+//  * the bare runtime: median `runc run` of /bin/true on the busybox root filesystem, and the
+//    sandbox's overhead per limit (memory+cpu, disk cap, user namespace) against it;
+//  * create-to-COMPLETED p50/p99 of 500 /bin/true tasks on one cell (one at a time), and tasks
+//    per second on one cell (500 submitted at once);
+//  * placements per second of the auctioneer against 1,000 simulated cells;
+//  * first-pull vs cached start of a docker image from a local registry.
+import os from "node:os";
+import { TaskState } from "../src/gen/diego/v1/task_pb.js";
+import { startCluster, type TestCluster } from "../test/fixtures/cluster.js";
+import { startNats } from "../test/fixtures/nats.js";
+import { pushBusyboxImage, startRegistry } from "../test/fixtures/registry.js";
+import { benchAuction } from "./auction-bench.js";
+import { runRuntimeBench, type BenchRow } from "./runtime-bench.js";
+
+const TASKS = Number(process.env.BENCH_TASKS ?? 500);
+
+const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const fmt = (ms: number): string => `${ms.toFixed(1)} ms`;
+
+function completion(cluster: TestCluster, guid: string): Promise<number> {
+  return new Promise((resolve) => {
+    const off = cluster.index.subscribe((g, _b, after) => {
+      if (g === guid && after?.record.task?.state === TaskState.COMPLETED) {
+        off();
+        resolve(performance.now());
+      }
+    });
+  });
+}
+
+async function runTask(cluster: TestCluster, guid: string, extra: Record<string, unknown> = {}): Promise<{ ms: number; failed: boolean }> {
+  const done = completion(cluster, guid);
+  const start = performance.now();
+  const res = await cluster.createTask({ task_guid: guid, domain: "bench", stack: "lucid64", action: { run: { path: "/bin/true" } }, ...extra });
+  if (res.status !== 201) throw new Error(`create ${guid}: ${res.status} ${await res.text()}`);
+  const end = await done;
+  const t = cluster.index.get(guid)?.record.task;
+  return { ms: end - start, failed: t?.failed ?? true };
+}
+
+async function e2eLatency(privileged: boolean): Promise<{ p50: number; p99: number; failed: number; perSecond: number }> {
+  const cluster = await startCluster({ cells: [{ cellId: "bench-cell", containers: 256, memoryMb: 16384 }] });
+  try {
+    for (let i = 0; i < 5; i++) await runTask(cluster, `warm-${privileged}-${i}`, { privileged });
+    const lat: number[] = [];
+    let failed = 0;
+    for (let i = 0; i < TASKS; i++) {
+      const r = await runTask(cluster, `lat-${privileged}-${i}`, { privileged });
+      lat.push(r.ms);
+      if (r.failed) failed++;
+    }
+    lat.sort((a, b) => a - b);
+    const start = performance.now();
+    const all = await Promise.all(Array.from({ length: TASKS }, (_, i) => runTask(cluster, `tput-${privileged}-${i}`, { privileged })));
+    const perSecond = TASKS / ((performance.now() - start) / 1000);
+    failed += all.filter((r) => r.failed).length;
+    return { p50: pct(lat, 50), p99: pct(lat, 99), failed, perSecond };
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function dockerStarts(): Promise<{ first: number[]; cached: number[] }> {
+  const registry = await startRegistry();
+  const first: number[] = [];
+  const cached: number[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      // A fresh cell each round, so its image cache is empty for the first task.
+      const cluster = await startCluster({ cells: [{ cellId: `img-cell-${i}`, dockerRegistry: registry.url }] });
+      try {
+        await pushBusyboxImage(registry, `bench/busybox${i}`, "latest");
+        const rootfs = `docker://${registry.url}/bench/busybox${i}#latest`;
+        const a = await runTask(cluster, `img-first-${i}`, { root_fs: rootfs });
+        const b = await runTask(cluster, `img-cached-${i}`, { root_fs: rootfs });
+        if (a.failed || b.failed) throw new Error(`docker task failed: ${JSON.stringify(await cluster.getTask(`img-first-${i}`))}`);
+        first.push(a.ms);
+        cached.push(b.ms);
+      } finally {
+        await cluster.stop();
+      }
+    }
+  } finally {
+    await registry.stop();
+  }
+  return { first, cached };
+}
+
+async function main(): Promise<void> {
+  const out: string[] = [];
+  const log = (line: string): void => {
+    out.push(line);
+    console.log(line);
+  };
+  log(`# bench:e2e (${new Date().toISOString()}, ${os.cpus().length} cores, ${TASKS} tasks)`);
+
+  const rows: BenchRow[] = await runRuntimeBench("runc", 20);
+  const bare = rows[0]!.medianMs;
+  log("\n| runtime scenario | median | p90 | × bare |\n|---|---|---|---|");
+  for (const r of rows) log(`| ${r.name} | ${fmt(r.medianMs)} | ${fmt(r.p90Ms)} | ${(r.medianMs / bare).toFixed(2)} |`);
+
+  log("\n| end to end, one cell | p50 create→COMPLETED | p99 | × bare p50 | tasks/s (500 at once) | failed |\n|---|---|---|---|---|---|");
+  for (const privileged of [false, true]) {
+    const r = await e2eLatency(privileged);
+    log(`| /bin/true, privileged=${privileged} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${(r.p50 / bare).toFixed(2)} | ${r.perSecond.toFixed(1)} | ${r.failed} |`);
+  }
+
+  const nats = await startNats();
+  try {
+    const a = await benchAuction(nats.url, 1000, 10_000);
+    log(`\n| auctioneer | cells | tasks | seconds | placements/s |\n|---|---|---|---|---|\n| simulated cells | ${a.cells} | ${a.tasks} | ${a.seconds.toFixed(2)} | ${a.placementsPerSecond.toFixed(0)} |`);
+  } finally {
+    await nats.dispose();
+  }
+
+  const d = await dockerStarts();
+  const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  log(`\n| docker image task (local registry) | median create→COMPLETED |\n|---|---|\n| first pull | ${fmt(med(d.first))} |\n| cached | ${fmt(med(d.cached))} |`);
+
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
