@@ -1,3 +1,4 @@
+import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
 import { startCellAgent, type CellAgent } from "../../cell-agent/src/index.js";
@@ -17,15 +18,24 @@ export async function runAuctioneer(s: Settings, natsUrl: string, logger: Logger
   });
 }
 
+export function cellIdFrom(s: Settings): string {
+  const given = String(s.cellId);
+  if (given && !/^[A-Za-z0-9_-]+$/.test(given)) {
+    throw new InvalidSettingError(`--cell-id may only hold letters, digits, - and _, got '${given}'`);
+  }
+  return given || `cell-${os.hostname().replace(/[^A-Za-z0-9_-]/g, "-")}`;
+}
+
 export async function runCell(s: Settings, natsUrl: string, logger: Logger): Promise<CellAgent> {
+  const cellId = cellIdFrom(s);
   const runtime = String(s.runtime);
   if (runtime !== "runc" && runtime !== "crun") throw new InvalidSettingError(`--runtime must be runc or crun, got '${runtime}'`);
   return startCellAgent({
     natsUrl,
-    cellId: String(s.cellId),
+    cellId,
     stacks: s.stacks as string[],
     rootfs: parseRootfs(s.rootfs as string[]),
-    workDir: path.resolve(String(s.dataDir), "cells", String(s.cellId)),
+    workDir: path.resolve(String(s.dataDir), "cells", cellId),
     runtime,
     memoryMb: Number(s.memoryMb),
     diskMb: Number(s.diskMb),

@@ -2,6 +2,8 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { startEmbeddedNats } from "../nats/embedded-server.js";
 import { startReceptor } from "../receptor/start-receptor.js";
+import { startDispatcher } from "../dispatcher/index.js";
+import { startConverger } from "../converger/index.js";
 import type { Settings } from "./settings.js";
 
 export interface Running {
@@ -36,6 +38,36 @@ const receptor: Command = async (s, logger) => {
   return { readyLine: `diego receptor ready on ${r.address}`, stop: r.stop };
 };
 
+const dispatcherOptions = (s: Settings) => ({
+  callbackTimeoutMs: Number(s.callbackTimeout),
+  retryIntervalMs: Number(s.callbackRetryInterval),
+  completedTtlMs: Number(s.completedTtl),
+  concurrency: Number(s.callbackConcurrency),
+});
+
+const convergerOptions = (s: Settings) => ({
+  convergeIntervalMs: Number(s.convergeInterval),
+  kickIntervalMs: Number(s.kickInterval),
+  pendingTimeoutMs: Number(s.pendingTimeout),
+  claimTimeoutMs: Number(s.claimTimeout),
+  completedTtlMs: Number(s.completedTtl),
+  retryIntervalMs: Number(s.callbackRetryInterval),
+  lockTtlMs: Number(s.lockTtl),
+  cellTtlMs: Number(s.cellTtl),
+});
+
+const dispatcher: Command = async (s, logger) => {
+  const natsUrl = requireNats(s);
+  const d = await startDispatcher({ natsUrl, logger, ...dispatcherOptions(s) });
+  return { readyLine: `diego dispatcher ready (nats ${natsUrl})`, stop: d.stop };
+};
+
+const converger: Command = async (s, logger) => {
+  const natsUrl = requireNats(s);
+  const c = await startConverger({ natsUrl, logger, ...convergerOptions(s) });
+  return { readyLine: `diego converger ready (nats ${natsUrl})`, stop: c.stop };
+};
+
 const up: Command = async (s, logger) => {
   const parts: Array<{ stop(): Promise<void> }> = [];
   let natsUrl = String(s.nats);
@@ -58,6 +90,8 @@ const up: Command = async (s, logger) => {
       logger: logger.child({ component: "receptor" }),
     });
     parts.push(r);
+    parts.push(await startDispatcher({ natsUrl, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s) }));
+    parts.push(await startConverger({ natsUrl, logger: logger.child({ component: "converger" }), ...convergerOptions(s) }));
     return { readyLine: `diego ready on ${r.address} (nats ${natsUrl})`, stop: stack(parts) };
   } catch (err) {
     await stack(parts)();
@@ -65,4 +99,4 @@ const up: Command = async (s, logger) => {
   }
 };
 
-export const commands: Record<string, Command> = { up, receptor };
+export const commands: Record<string, Command> = { up, receptor, dispatcher, converger };

@@ -1,8 +1,10 @@
-import { parseDuration } from "../cli/duration.js";
-import { SETTINGS } from "../cli/settings.js";
+import { parseDuration } from "./duration.js";
+import { SETTINGS } from "./settings.js";
 
-// Defaults come from the one settings table, so the CLI help and the library agree.
+// Library entry points (startDispatcher, startConverger, ...) take their defaults from the one
+// settings table, so the CLI help and the code agree.
 
+/** The default of a setting: milliseconds for durations, the number for ints. */
 export function settingDefault(key: string): number {
   const def = SETTINGS.find((d) => d.key === key);
   if (!def) throw new Error(`no setting named '${key}'`);

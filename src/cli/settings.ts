@@ -1,4 +1,3 @@
-import os from "node:os";
 import { parseDuration } from "./duration.js";
 
 // Every setting of every process, with its flag, environment variable and default. The README's
@@ -27,7 +26,7 @@ export const SETTINGS: SettingDef[] = [
   { key: "natsPort", flag: "nats-port", env: "DIEGO_NATS_PORT", kind: "int", default: "4222", help: "client port of the embedded nats-server (0 = any free port)", for: ["up"] },
   { key: "logLevel", flag: "log-level", env: "DIEGO_LOG_LEVEL", kind: "string", default: "info", help: "pino log level (trace, debug, info, warn, error)", for: ALL },
   { key: "cellTtl", flag: "cell-ttl", env: "DIEGO_CELL_TTL", kind: "duration", default: "10s", help: "a cell whose heartbeat is older than this is gone", for: ALL },
-  { key: "cellId", flag: "cell-id", env: "DIEGO_CELL_ID", kind: "string", default: `cell-${os.hostname()}`, help: "unique id of this cell", for: CELL },
+  { key: "cellId", flag: "cell-id", env: "DIEGO_CELL_ID", kind: "string", default: "", help: "unique id of this cell (letters, digits, - and _); default cell-<hostname>", for: CELL },
   { key: "stacks", flag: "stacks", env: "DIEGO_STACKS", kind: "list", default: "lucid64", help: "stacks this cell serves (comma-separated)", for: CELL },
   { key: "rootfs", flag: "rootfs", env: "DIEGO_ROOTFS", kind: "list", default: "", help: "preloaded root filesystem per stack, `stack=/dir` (comma-separated); default: the built-in busybox root filesystem", for: CELL },
   { key: "runtime", flag: "runtime", env: "DIEGO_RUNTIME", kind: "string", default: "runc", help: "OCI runtime: runc or crun", for: CELL },

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import http from "node:http";
 import https from "node:https";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
@@ -8,7 +9,7 @@ import { subjects } from "../nats/subjects.js";
 import { createTaskIndex, createTaskStore, isCasConflict, nanosFromMs, nowNanos } from "../store/index.js";
 import { runCallbackRound, type RoundDeps } from "./callback-round.js";
 import { nextStep, wantsCallback, type CallbackPolicy } from "./callback-schedule.js";
-import { settingDefault } from "./defaults.js";
+import { settingDefault } from "../cli/setting-default.js";
 import { postCallback } from "./post-callback.js";
 import { createWorkQueue } from "./work-queue.js";
 
@@ -63,6 +64,8 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
   const index = await createTaskIndex(kv, store);
 
   const stopping = new AbortController();
+  // Every call in flight listens for the stop signal.
+  setMaxListeners(concurrency + 16, stopping.signal);
   const agents = {
     http: new http.Agent({ keepAlive: true, maxSockets: concurrency }),
     https: new https.Agent({ keepAlive: true, maxSockets: concurrency }),

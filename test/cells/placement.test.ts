@@ -70,6 +70,8 @@ describe("placement across two cells", () => {
   }, 180_000);
 
   it("advertises less room while tasks run and all of it back afterwards", async () => {
+    // Containers of the previous test may still be being removed: they hold room until gone.
+    await until(() => cluster.cells.every((c) => c.running().length === 0));
     const cellsBefore = (await (await fetch(`${cluster.url}/v1/cells`)).json()) as Array<{ cell_id: string; available: { memory_mb: number; containers: number }; capacity: { memory_mb: number; containers: number } }>;
     expect(cellsBefore.map((c) => c.cell_id).sort()).toEqual(["placement-a", "placement-b"]);
     const b = cellsBefore.find((c) => c.cell_id === "placement-b")!;
@@ -95,14 +97,18 @@ describe("placement across two cells", () => {
     expect(bidB.available.memoryMb).toBe(b.capacity.memory_mb - 300);
     expect(bidB.available.containers).toBe(b.capacity.containers - 1);
     await fetch(`${cluster.url}/v1/tasks/room-1/cancel`, { method: "POST" });
-    await new Promise<void>((resolve) => {
-      const check = () => !during.running().includes("room-1");
-      if (check()) return resolve();
-      const timer = setInterval(() => check() && (clearInterval(timer), resolve()), 20);
-    });
+    await until(() => !during.running().includes("room-1"));
     const after = (await gatherBids(nc, "test", 2, 2000)).find((x) => x.cellId === "placement-b")!;
     expect(after.available.memoryMb).toBe(b.capacity.memory_mb);
     expect(after.available.containers).toBe(b.capacity.containers);
     await nc.drain();
   });
 });
+
+/** The cell exposes no event for "container removed": poll its in-memory list. */
+function until(check: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    if (check()) return resolve();
+    const timer = setInterval(() => check() && (clearInterval(timer), resolve()), 20);
+  });
+}
