@@ -44,6 +44,7 @@ export async function runCell(s: Settings, natsUrl: string, logger: Logger): Pro
     cellTtlMs: Number(s.cellTtl),
     pidsLimit: Number(s.pidsLimit),
     dockerRegistry: String(s.dockerRegistry),
+    insecureRegistries: s.insecureRegistries as string[],
     logger,
   });
 }

@@ -4,6 +4,7 @@ import { startEmbeddedNats } from "../nats/embedded-server.js";
 import { startReceptor } from "../receptor/start-receptor.js";
 import { startDispatcher } from "../dispatcher/index.js";
 import { startConverger } from "../converger/index.js";
+import { runAuctioneer, runCell } from "./cell-commands.js";
 import type { Settings } from "./settings.js";
 
 export interface Running {
@@ -68,6 +69,18 @@ const converger: Command = async (s, logger) => {
   return { readyLine: `diego converger ready (nats ${natsUrl})`, stop: c.stop };
 };
 
+const auctioneer: Command = async (s, logger) => {
+  const natsUrl = requireNats(s);
+  const a = await runAuctioneer(s, natsUrl, logger);
+  return { readyLine: `diego auctioneer ready (nats ${natsUrl})`, stop: a.stop };
+};
+
+const cell: Command = async (s, logger) => {
+  const natsUrl = requireNats(s);
+  const c = await runCell(s, natsUrl, logger);
+  return { readyLine: `diego cell ${c.cellId} ready (nats ${natsUrl})`, stop: c.stop };
+};
+
 const up: Command = async (s, logger) => {
   const parts: Array<{ stop(): Promise<void> }> = [];
   let natsUrl = String(s.nats);
@@ -92,6 +105,8 @@ const up: Command = async (s, logger) => {
     parts.push(r);
     parts.push(await startDispatcher({ natsUrl, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s) }));
     parts.push(await startConverger({ natsUrl, logger: logger.child({ component: "converger" }), ...convergerOptions(s) }));
+    parts.push(await runAuctioneer(s, natsUrl, logger.child({ component: "auctioneer" })));
+    parts.push(await runCell(s, natsUrl, logger.child({ component: "cell" })));
     return { readyLine: `diego ready on ${r.address} (nats ${natsUrl})`, stop: stack(parts) };
   } catch (err) {
     await stack(parts)();
@@ -99,4 +114,4 @@ const up: Command = async (s, logger) => {
   }
 };
 
-export const commands: Record<string, Command> = { up, receptor, dispatcher, converger };
+export const commands: Record<string, Command> = { up, receptor, auctioneer, dispatcher, converger, cell };

@@ -35,6 +35,7 @@ export const SETTINGS: SettingDef[] = [
   { key: "containers", flag: "containers", env: "DIEGO_CONTAINERS", kind: "int", default: "256", help: "container slots the cell offers", for: CELL },
   { key: "zone", flag: "zone", env: "DIEGO_ZONE", kind: "string", default: "z1", help: "availability zone of the cell", for: CELL },
   { key: "dockerRegistry", flag: "docker-registry", env: "DIEGO_DOCKER_REGISTRY", kind: "string", default: "registry-1.docker.io", help: "registry for docker:///org/image root filesystems", for: CELL },
+  { key: "insecureRegistries", flag: "insecure-registries", env: "DIEGO_INSECURE_REGISTRIES", kind: "list", default: "", help: "registries reached over plain http (host:port, comma-separated); loopback always is", for: CELL },
   { key: "pidsLimit", flag: "pids-limit", env: "DIEGO_PIDS_LIMIT", kind: "int", default: "1024", help: "max processes per container", for: CELL },
   { key: "auctionInterval", flag: "auction-interval", env: "DIEGO_AUCTION_INTERVAL", kind: "duration", default: "100ms", help: "longest wait before a batch of pending tasks is auctioned", for: ["up", "auctioneer"] },
   { key: "placementRetries", flag: "placement-retries", env: "DIEGO_PLACEMENT_RETRIES", kind: "int", default: "3", help: "auctions a task may fail to be placed in before it fails", for: ["up", "auctioneer"] },
