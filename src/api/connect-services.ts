@@ -3,11 +3,13 @@ import { CellService, TaskEventType, TaskService, LogStream } from "../gen/diego
 import type { Logger } from "pino";
 import { toConnectError } from "./connect-errors.js";
 import type { TaskApi } from "./task-api.js";
+import { createUnaryHandlers } from "./unary-handlers.js";
 
 const eventTypes = { created: TaskEventType.CREATED, changed: TaskEventType.CHANGED, removed: TaskEventType.REMOVED };
 
 /** Registers TaskService and CellService on a Connect router (gRPC, gRPC-Web, Connect). */
 export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: ConnectRouter) => void {
+  const unary = createUnaryHandlers(api);
   const guard = async <T>(fn: () => Promise<T> | T): Promise<T> => {
     try {
       return await fn();
@@ -20,11 +22,11 @@ export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: Con
 
   return (router) => {
     router.service(TaskService, {
-      createTask: (req) => guard(async () => (await api.createTask(req), {})),
-      getTask: (req) => guard(() => api.getTask(req.taskGuid)),
-      listTasks: (req) => guard(() => ({ tasks: api.listTasks(req.domain).map((t) => t.record.task!) })),
-      cancelTask: (req) => guard(async () => (await api.cancelTask(req.taskGuid), {})),
-      deleteTask: (req) => guard(async () => (await api.deleteTask(req.taskGuid), {})),
+      createTask: (req) => guard(() => unary.createTask.handle(req)),
+      getTask: (req) => guard(() => unary.getTask.handle(req)),
+      listTasks: (req) => guard(() => unary.listTasks.handle(req)),
+      cancelTask: (req) => guard(() => unary.cancelTask.handle(req)),
+      deleteTask: (req) => guard(() => unary.deleteTask.handle(req)),
       async *watchTasks(req, ctx) {
         for await (const e of api.watchTasks(req.domain, ctx.signal)) {
           yield { type: eventTypes[e.kind], task: e.task };
@@ -38,7 +40,7 @@ export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: Con
       },
     });
     router.service(CellService, {
-      listCells: () => guard(() => ({ cells: api.listCells() })),
+      listCells: (req) => guard(() => unary.listCells.handle(req)),
     });
   };
 }

@@ -4,6 +4,9 @@ import net from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { createConnectRoutes } from "./connect-services.js";
+import { useSpecGrpcMessageEncoding } from "./grpc-message.js";
+import { createGrpcUnaryHandler } from "./grpc-unary.js";
+import { createUnaryHandlers, unaryHandlersByPath } from "./unary-handlers.js";
 import { createRestRoutes, MAX_BODY_BYTES } from "./rest-routes.js";
 import type { TaskApi } from "./task-api.js";
 
@@ -19,6 +22,10 @@ export interface ReceptorServer {
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0");
 
+/** gRPC proper (not gRPC-Web, whose status travels in the body). */
+const isGrpc = (req: http.IncomingMessage | http2.Http2ServerRequest): boolean =>
+  /^application\/grpc(\+|;|$)/.test(req.headers["content-type"] ?? "");
+
 export async function startReceptorServer(opts: {
   api: TaskApi;
   host: string;
@@ -30,7 +37,12 @@ export async function startReceptorServer(opts: {
     routes: createConnectRoutes(opts.api, opts.logger),
     readMaxBytes: MAX_BODY_BYTES,
   });
+  const grpcUnary = createGrpcUnaryHandler(unaryHandlersByPath(createUnaryHandlers(opts.api)), MAX_BODY_BYTES, opts.logger);
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
+    if (res instanceof http2.Http2ServerResponse && isGrpc(req)) {
+      if (grpcUnary(req as http2.Http2ServerRequest, res)) return;
+      useSpecGrpcMessageEncoding(res);
+    }
     rest(req, res)
       .then((handled) => {
         if (!handled) connect(req as http.IncomingMessage, res as http.ServerResponse);
@@ -44,15 +56,22 @@ export async function startReceptorServer(opts: {
   const h1 = http.createServer({ keepAliveTimeout: 65_000 }, handler);
   const h2 = http2.createServer({}, handler);
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  // No Nagle delay on replies (http.createServer would set this; sockets come from our server).
+  const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.once("data", (first: Buffer) => {
       socket.pause();
       socket.unshift(first);
       const isH2 = first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE.subarray(0, Math.min(first.length, H2_PREFACE.length)));
-      (isH2 ? h2 : h1).emit("connection", socket);
-      socket.resume();
+      if (isH2) {
+        // The HTTP/2 session replays the buffered preface on its next tick and then reads the
+        // socket natively; resuming the JS stream here would drain (and lose) those bytes first.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
     });
     socket.on("error", () => socket.destroy());
   });

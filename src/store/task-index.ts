@@ -1,6 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import type { TaskRecord } from "../gen/diego/v1/internal_pb.js";
-import type { TaskResponse } from "../gen/diego/v1/task_pb.js";
+import { toBinary } from "@bufbuild/protobuf";
+import { TaskResponseSchema, type TaskResponse } from "../gen/diego/v1/task_pb.js";
 import { taskResponseToJson } from "../model/task-json.js";
 import { decodeRecord, type TaskStore } from "./task-store.js";
 
@@ -13,6 +14,8 @@ export interface IndexedTask {
   record: TaskRecord;
   /** The REST JSON of record.task, encoded lazily and cached. */
   json(): string;
+  /** record.task as protobuf binary (a TaskResponse), encoded lazily and cached. */
+  binary(): Uint8Array;
 }
 
 export type IndexListener = (guid: string, before: IndexedTask | undefined, after: IndexedTask | undefined) => void;
@@ -31,10 +34,12 @@ export interface TaskIndex {
 
 function entry(revision: number, record: TaskRecord): IndexedTask {
   let cached: string | undefined;
+  let binary: Uint8Array | undefined;
   return {
     revision,
     record,
     json: () => (cached ??= taskResponseToJson(record.task as TaskResponse)),
+    binary: () => (binary ??= toBinary(TaskResponseSchema, record.task!)),
   };
 }
 
@@ -73,6 +78,12 @@ export async function createTaskIndex(kv: KV, store?: TaskStore): Promise<TaskIn
   };
   store?.onWrite(apply);
 
+  const markInitialized = (caughtUp: boolean): void => {
+    if (initialized || !caughtUp) return;
+    initialized = true;
+    markReady();
+  };
+
   const status = await kv.status();
   const watch = await kv.watch();
   if (status.values === 0) {
@@ -81,12 +92,15 @@ export async function createTaskIndex(kv: KV, store?: TaskStore): Promise<TaskIn
   }
   void (async () => {
     for await (const e of watch) {
+      // This process's own writes come back through the watch: skip decoding what is known.
+      const known = tasks.get(e.key);
+      if (known && known.revision >= e.revision) {
+        markInitialized(e.isUpdate);
+        continue;
+      }
       const record = e.operation === "PUT" && e.length > 0 ? safeDecode(e.value) : undefined;
       apply(e.key, e.revision, record);
-      if (!initialized && e.isUpdate) {
-        initialized = true;
-        markReady();
-      }
+      markInitialized(e.isUpdate);
       // Tombstones only matter while writes race the watch; keep the map small.
       if (tombstones.size > 10_000) tombstones.clear();
     }

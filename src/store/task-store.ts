@@ -69,7 +69,10 @@ export function createTaskStore(kv: KV): TaskStore {
   };
 
   const remove = async (guid: string, revision: number): Promise<void> => {
-    await kv.purge(guid, { previousSeq: revision });
+    // A delete marker, not a purge: nats-server 2.9.10 (Debian 12) moves every watcher of the
+    // bucket past a subject purge (a rollup), so watchers silently miss other tasks' updates.
+    // With history 1 the marker replaces the record all the same.
+    await kv.delete(guid, { previousSeq: revision });
     notify(guid, revision + 1, undefined);
   };
 

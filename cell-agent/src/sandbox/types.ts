@@ -68,6 +68,12 @@ export interface Sandbox {
   readonly hostRootUid: number;
   /** Runs one process inside the container; resolves when it exits. Aborting the signal kills it. */
   run(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult>;
+  /**
+   * ADDED (sandbox): fast path for a task that is exactly one process. The process becomes the
+   * container's init, started with a single runtime invocation. Callable only instead of run()
+   * (once, before any run()); throws SandboxStateError otherwise. Same results as run().
+   */
+  runOnce?(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult>;
   /** Kills every process, removes the container, its cgroup, overlay and disk. Idempotent. */
   destroy(): Promise<void>;
 }

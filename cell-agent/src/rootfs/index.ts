@@ -1,0 +1,1 @@
+export { ensureBusyboxRootfs } from "./busybox-rootfs.js";

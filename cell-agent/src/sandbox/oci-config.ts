@@ -1,0 +1,179 @@
+import type { BindMount } from "./types.js";
+
+// The OCI runtime-spec subset we generate. Written by hand (no `runc spec`) so the
+// defaults are ours: Docker's capability set, masked and read-only /proc paths,
+// a deny-by-default device cgroup, and a small seccomp deny list.
+
+export const HIDDEN_DIR = "/.diego";
+export const HIDDEN_BUSYBOX = `${HIDDEN_DIR}/busybox`;
+export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Docker's default capability set: enough for package managers and servers, nothing that reaches the host. */
+export const DEFAULT_CAPABILITIES = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+  "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+];
+
+const MASKED_PATHS = [
+  "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+  "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+  "/sys/firmware", "/sys/devices/virtual/powercap",
+];
+const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+export interface OciUser {
+  uid: number;
+  gid: number;
+  additionalGids?: number[];
+}
+
+export interface OciRlimit {
+  type: string;
+  soft: number;
+  hard: number;
+}
+
+export interface OciProcess {
+  terminal: false;
+  user: OciUser;
+  args: string[];
+  env: string[];
+  cwd: string;
+  capabilities: Record<"bounding" | "effective" | "permitted" | "inheritable" | "ambient", string[]>;
+  rlimits?: OciRlimit[];
+  noNewPrivileges: true;
+}
+
+export interface ProcessInput {
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: OciUser;
+  nofile?: number;
+}
+
+export function buildProcess(input: ProcessInput): OciProcess {
+  // Like Docker: a non-root user keeps the bounding set but starts with no effective capabilities.
+  const active = input.user.uid === 0 ? DEFAULT_CAPABILITIES : [];
+  const proc: OciProcess = {
+    terminal: false,
+    user: input.user,
+    args: input.args,
+    env: input.env,
+    cwd: input.cwd,
+    capabilities: {
+      bounding: DEFAULT_CAPABILITIES,
+      effective: active,
+      permitted: active,
+      inheritable: [],
+      ambient: [],
+    },
+    noNewPrivileges: true,
+  };
+  if (input.nofile && input.nofile > 0) {
+    proc.rlimits = [{ type: "RLIMIT_NOFILE", soft: input.nofile, hard: input.nofile }];
+  }
+  return proc;
+}
+
+export interface ConfigInput {
+  rootfs: string;
+  hostname: string;
+  cgroupsPath: string;
+  process: OciProcess;
+  /** Host uid/gid that container root maps to; undefined = no user namespace. */
+  userns?: { hostId: number; size: number };
+  bindMounts?: BindMount[];
+  /** Host binary bind-mounted read-only at HIDDEN_BUSYBOX (the long-lived init). */
+  initBinary?: string;
+}
+
+export function buildConfig(input: ConfigInput): Record<string, unknown> {
+  const namespaces = ["pid", "network", "ipc", "uts", "mount"].map((type) => ({ type }));
+  const linux: Record<string, unknown> = {
+    namespaces,
+    cgroupsPath: input.cgroupsPath,
+    // Limits live on our parent cgroup; only the device rules are set on the runtime's own.
+    resources: { devices: [{ allow: false, access: "rwm" }] },
+    maskedPaths: MASKED_PATHS,
+    readonlyPaths: READONLY_PATHS,
+    seccomp: SECCOMP_PROFILE,
+  };
+  if (input.userns) {
+    namespaces.push({ type: "user" });
+    const map = [{ containerID: 0, hostID: input.userns.hostId, size: input.userns.size }];
+    linux.uidMappings = map;
+    linux.gidMappings = map;
+  }
+  return {
+    ociVersion: "1.0.2",
+    process: input.process,
+    root: { path: input.rootfs, readonly: false },
+    hostname: input.hostname,
+    mounts: [...standardMounts(), ...initMount(input.initBinary), ...bindMountEntries(input.bindMounts ?? [])],
+    linux,
+  };
+}
+
+function standardMounts(): Record<string, unknown>[] {
+  return [
+    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+    { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+  ];
+}
+
+function initMount(binary: string | undefined): Record<string, unknown>[] {
+  if (!binary) return [];
+  return [{ destination: HIDDEN_BUSYBOX, type: "bind", source: binary, options: ["bind", "ro", "nosuid", "nodev"] }];
+}
+
+function bindMountEntries(mounts: BindMount[]): Record<string, unknown>[] {
+  return mounts.map((m) => ({
+    destination: m.destination,
+    type: "bind",
+    source: m.source,
+    options: ["rbind", m.readonly ? "ro" : "rw", "nosuid", "nodev"],
+  }));
+}
+
+const EPERM = 1;
+const ENOSYS = 38;
+// clone() flags that create namespaces; a container must not nest new ones.
+const CLONE_NS_FLAGS = [0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000];
+
+/** Allow by default; refuse the syscalls that reach kernel surfaces a task never needs. */
+const SECCOMP_PROFILE = {
+  defaultAction: "SCMP_ACT_ALLOW",
+  architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+  syscalls: [
+    {
+      names: [
+        "add_key", "keyctl", "request_key", "bpf", "perf_event_open", "userfaultfd", "kexec_load",
+        "kexec_file_load", "open_by_handle_at", "init_module", "finit_module", "delete_module",
+        "mount", "umount2", "pivot_root", "swapon", "swapoff", "reboot", "unshare", "setns", "acct",
+        "lookup_dcookie", "quotactl", "syslog", "iopl", "ioperm", "fsopen", "fsmount", "fsconfig",
+        "move_mount", "open_tree", "mount_setattr",
+      ],
+      action: "SCMP_ACT_ERRNO",
+      errnoRet: EPERM,
+    },
+    // clone3 passes flags in memory seccomp cannot see: ENOSYS makes libc fall back to clone().
+    { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: ENOSYS },
+    ...CLONE_NS_FLAGS.map((flag) => ({
+      names: ["clone"],
+      action: "SCMP_ACT_ERRNO",
+      errnoRet: EPERM,
+      args: [{ index: 0, value: flag, valueTwo: flag, op: "SCMP_CMP_MASKED_EQ" }],
+    })),
+  ],
+};

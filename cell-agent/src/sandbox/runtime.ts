@@ -1,0 +1,111 @@
+import { chmod, mkdir, readdir, stat } from "node:fs/promises";
+import path from "node:path";
+import pino, { type Logger } from "pino";
+import { cellKey, CGROUP_ROOT, discoverHierarchies, removeEverywhere } from "./cgroups.js";
+import { ensureCrunCompatibleCgroups } from "./crun-cgroups.js";
+import { createDiskTemplates } from "./disk-templates.js";
+import { RuntimeUnavailableError } from "./errors.js";
+import { killQuietly } from "./kill-tree.js";
+import { mountPointsUnder, unmountIfMounted } from "./mounts.js";
+import { createOciCli } from "./oci-cli.js";
+import { createSandbox, type SandboxContext } from "./sandbox.js";
+import { teardownFilesystem } from "./sandbox-fs.js";
+import type { SandboxRuntime } from "./types.js";
+
+export interface SandboxRuntimeOptions {
+  runtime: "runc" | "crun";
+  /** This cell's private directory: runtime state, bundles, overlay mounts. Made 0711. */
+  workDir: string;
+  logger?: Logger;
+  /** Host uid/gid that container root maps to when unprivileged; 65536 ids from it are used. */
+  uidBase?: number;
+  /** Runtime binary (default: the runtime's name, looked up on PATH). */
+  binary?: string;
+  /** Static busybox bind-mounted read-only as the idle init of multi-process containers. */
+  initBinary?: string;
+  /** crun only: move controllers off cgroup2 when crun would refuse the hybrid layout (default true). */
+  fixHybridCgroups?: boolean;
+}
+
+/**
+ * A runc/crun backed SandboxRuntime. Each sandbox is one OCI container with its own mount,
+ * PID, IPC, UTS and network (loopback only) namespaces, plus a user namespace unless privileged.
+ */
+export function createSandboxRuntime(opts: SandboxRuntimeOptions): SandboxRuntime {
+  const logger = opts.logger ?? pino({ level: "silent" });
+  const workDir = path.resolve(opts.workDir);
+  const containersDir = path.join(workDir, "containers");
+  const cli = createOciCli(opts.runtime, opts.binary ?? opts.runtime, path.join(workDir, "state"));
+  const key = cellKey(workDir);
+  let ready: Promise<SandboxContext> | undefined;
+
+  const context = (): Promise<SandboxContext> => {
+    ready ??= (async () => {
+      if (opts.runtime === "crun") await ensureCrunCompatibleCgroups(opts.fixHybridCgroups ?? true, logger);
+      const hierarchies = await discoverHierarchies();
+      if (!hierarchies.has("memory")) {
+        throw new RuntimeUnavailableError("the sandbox needs cgroup v1 hierarchies (no memory controller mounted)");
+      }
+      await mkdir(containersDir, { recursive: true });
+      await mkdir(cli.root, { recursive: true, mode: 0o700 });
+      // User-namespaced container roots must traverse workDir to reach their rootfs.
+      await Promise.all([chmod(workDir, 0o711), chmod(containersDir, 0o711)]);
+      await ensureTraversable(path.dirname(workDir), logger);
+      return {
+        cli,
+        containersDir,
+        hierarchies,
+        cellKey: key,
+        uidBase: opts.uidBase ?? 100000,
+        initBinary: opts.initBinary ?? "/bin/busybox",
+        templates: createDiskTemplates(path.join(workDir, "disk-templates")),
+        logger,
+      };
+    })();
+    ready.catch(() => (ready = undefined));
+    return ready;
+  };
+
+  return {
+    name: opts.runtime,
+    create: async (spec) => createSandbox(await context(), spec),
+    cleanupStale: async () => cleanupStale(await context()),
+  };
+}
+
+/**
+ * runc enters the user namespace before it mounts the rootfs, so every ancestor of workDir
+ * must be searchable by "other" (a private mkdtemp dir is 0700). Adds o+x only: nothing
+ * becomes listable or readable.
+ */
+async function ensureTraversable(dir: string, logger: Logger): Promise<void> {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const st = await stat(d);
+    if ((st.mode & 0o001) === 0) {
+      await chmod(d, (st.mode & 0o7777) | 0o001);
+      logger.info({ dir: d }, "made directory traversable for user-namespaced containers");
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
+/**
+ * Removes what a killed cell left behind under its workDir: containers in its runtime state
+ * dir, mounts and bundles in its containers dir, and its cgroups. Call before creating sandboxes.
+ */
+async function cleanupStale(ctx: SandboxContext): Promise<void> {
+  const listed = await ctx.cli.list().catch((err: unknown) => {
+    ctx.logger.warn({ err }, "listing stale containers failed");
+    return [];
+  });
+  // Killing the init ourselves spares `delete --force` its polling wait.
+  for (const c of listed) if (c.pid > 0 && c.status !== "stopped") killQuietly(c.pid);
+  await Promise.all(listed.map((c) => ctx.cli.delete(c.id, true)));
+  for (const mountPoint of await mountPointsUnder(ctx.containersDir)) await unmountIfMounted(mountPoint);
+  const bundles = await readdir(ctx.containersDir).catch(() => []);
+  await Promise.all(bundles.map((b) => teardownFilesystem(path.join(ctx.containersDir, b))));
+  await removeEverywhere(await discoverHierarchies(), path.posix.join("/", CGROUP_ROOT, ctx.cellKey));
+  if (listed.length + bundles.length > 0) {
+    ctx.logger.info({ containers: listed.length, bundles: bundles.length }, "removed stale sandboxes");
+  }
+}

@@ -1,0 +1,307 @@
+import type { ChildProcess } from "node:child_process";
+import { access, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+import type { DiskTemplates } from "./disk-templates.js";
+import {
+  createContainerCgroups,
+  discoverHierarchies,
+  parentCgroup,
+  removeEverywhere,
+  removeIfEmpty,
+  type ContainerCgroups,
+  type Hierarchies,
+} from "./cgroups.js";
+import { SandboxError, SandboxStateError } from "./errors.js";
+import { killQuietly, killTree } from "./kill-tree.js";
+import { buildConfig, buildProcess, DEFAULT_PATH, HIDDEN_BUSYBOX, type OciProcess } from "./oci-config.js";
+import { readRuntimeErrors, type OciCli } from "./oci-cli.js";
+import { mergeEnv } from "./process-env.js";
+import { bundleMounts, claimBundle, prepareFilesystem, teardownFilesystem } from "./sandbox-fs.js";
+import { superviseRuntimeProcess, waitForPid } from "./supervise.js";
+import type { ProcessIO, ProcessResult, ProcessSpec, Sandbox, SandboxSpec } from "./types.js";
+import { resolveUser } from "./users.js";
+
+/** What every sandbox of one runtime shares. */
+export interface SandboxContext {
+  cli: OciCli;
+  containersDir: string;
+  hierarchies: Hierarchies;
+  cellKey: string;
+  uidBase: number;
+  /** Static busybox bind-mounted into multi-process containers to run the idle init. */
+  initBinary: string;
+  templates: DiskTemplates;
+  logger: Logger;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
+const USERNS_SIZE = 65536;
+const KILL_WAIT_MS = 5000;
+// PID 1 of a multi-process container: says it is up, then idles and reaps orphans until killed.
+const INIT_SCRIPT = `echo ready; trap "exit 0" TERM; while :; do ${HIDDEN_BUSYBOX} sleep 1000000000 & wait; done`;
+
+interface InitHandle {
+  pid: number;
+  alive: () => boolean;
+  exited: Promise<void>;
+}
+
+/** Prepares the filesystem and cgroups of one container; its processes start on the first run. */
+export async function createSandbox(ctx: SandboxContext, spec: SandboxSpec): Promise<Sandbox> {
+  if (!ID_PATTERN.test(spec.id)) throw new SandboxError(`invalid sandbox id ${JSON.stringify(spec.id)}`);
+  const bundle = path.join(ctx.containersDir, spec.id);
+  const hostRootUid = spec.privileged ? 0 : ctx.uidBase;
+  await claimBundle(bundle);
+  const cgroupsP = createContainerCgroups(ctx.hierarchies, ctx.cellKey, spec.id, spec.limits);
+  const rootfsP = prepareFilesystem({
+    bundle,
+    layers: spec.layers,
+    hostRootUid,
+    diskMb: spec.limits.diskMb,
+    workdir: spec.workdir,
+    templates: ctx.templates,
+  });
+  const [cg, fs] = await Promise.allSettled([cgroupsP, rootfsP]);
+  if (cg.status === "rejected" || fs.status === "rejected") {
+    await Promise.allSettled([
+      teardownFilesystem(bundle),
+      (cg.status === "fulfilled" ? cg.value.release() : Promise.resolve()).then(() => removeContainerCgroups(ctx, spec.id)),
+    ]);
+    throw cg.status === "rejected" ? cg.reason : (fs as PromiseRejectedResult).reason;
+  }
+  return new OciSandbox(ctx, spec, bundle, fs.value, hostRootUid, cg.value);
+}
+
+class OciSandbox implements Sandbox {
+  private init?: Promise<InitHandle>;
+  private destroying?: Promise<void>;
+  private seq = 0;
+  private ranOnce = false;
+  private ranMany = false;
+  private readonly active = new Set<{ child: ChildProcess; pidFile: string; closed: Promise<void> }>();
+
+  constructor(
+    private readonly ctx: SandboxContext,
+    private readonly spec: SandboxSpec,
+    private readonly bundle: string,
+    readonly rootfsPath: string,
+    readonly hostRootUid: number,
+    private readonly cgroups: ContainerCgroups,
+  ) {}
+
+  get id(): string {
+    return this.spec.id;
+  }
+
+  async run(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult> {
+    this.assertUsable();
+    if (this.ranOnce) throw new SandboxStateError(`sandbox ${this.id}: run() after runOnce()`);
+    this.ranMany = true;
+    return this.execInContainer(proc, io, signal);
+  }
+
+  /**
+   * Fast path for a task that is exactly one process: it becomes the container's init and one
+   * `<runtime> run` starts it, waits for it and removes the container. May be called only
+   * instead of run(). OOMs are still seen: they are counted on our parent cgroup.
+   */
+  async runOnce(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult> {
+    this.assertUsable();
+    if (this.ranOnce || this.ranMany) throw new SandboxStateError(`sandbox ${this.id}: runOnce() must be its only process`);
+    this.ranOnce = true;
+    const ociProcess = await this.processFor(proc);
+    const [oomBefore] = await Promise.all([
+      this.cgroups.oomEvents(),
+      writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(ociProcess, false))),
+    ]);
+    const files = this.nextFiles("run");
+    const child = this.ctx.cli.spawnRun({ id: this.id, bundle: this.bundle, pidFile: files.pid, logFile: files.log });
+    // Killing PID 1 of the container's PID namespace takes every process in it down.
+    const exitCode = await this.supervise(child, files, io, signal, async (pid) => killQuietly(pid));
+    return { exitCode, oomKilled: (await this.cgroups.oomEvents()) > oomBefore };
+  }
+
+  /** Starts the idle init if needed, then `exec`s the process into the running container. */
+  private async execInContainer(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult> {
+    const [init, ociProcess] = await Promise.all([this.ensureInit(), this.processFor(proc)]);
+    if (!init.alive()) throw new SandboxError(`sandbox ${this.id}: the container has stopped`);
+    const files = this.nextFiles("exec");
+    const [oomBefore] = await Promise.all([this.cgroups.oomEvents(), writeFile(files.spec, JSON.stringify(ociProcess))]);
+    const child = this.ctx.cli.spawnExec({ id: this.id, processFile: files.spec, pidFile: files.pid, logFile: files.log });
+    // Kill the process and its descendants; the container and its other processes live on.
+    const exitCode = await this.supervise(child, files, io, signal, async (pid) => killTree(pid, await this.cgroups.pids()));
+    return { exitCode, oomKilled: (await this.cgroups.oomEvents()) > oomBefore };
+  }
+
+  destroy(): Promise<void> {
+    this.destroying ??= this.teardown();
+    return this.destroying;
+  }
+
+  private assertUsable(): void {
+    if (this.destroying) throw new SandboxStateError(`sandbox ${this.id} is destroyed`);
+  }
+
+  private nextFiles(kind: string): { spec: string; pid: string; log: string } {
+    const n = ++this.seq;
+    const base = path.join(this.bundle, `${kind}-${n}`);
+    return { spec: `${base}.json`, pid: `${base}.pid`, log: `${base}.log` };
+  }
+
+  private async supervise(
+    child: ChildProcess,
+    files: { pid: string; log: string },
+    io: ProcessIO,
+    signal: AbortSignal | undefined,
+    kill: (pid: number) => Promise<void>,
+  ): Promise<number> {
+    const entry = { child, pidFile: files.pid, closed: new Promise<void>((r) => child.once("close", () => r())) };
+    this.active.add(entry);
+    try {
+      return await superviseRuntimeProcess({ child, io, signal, pidFile: files.pid, logFile: files.log, kill });
+    } finally {
+      this.active.delete(entry);
+    }
+  }
+
+  private async processFor(proc: ProcessSpec): Promise<OciProcess> {
+    const user = await resolveUser(this.rootfsPath, proc.user);
+    return buildProcess({
+      args: [proc.path, ...proc.args],
+      env: mergeEnv(this.spec.env, proc.env),
+      cwd: proc.dir || this.spec.workdir || "/",
+      user,
+      nofile: proc.nofile,
+    });
+  }
+
+  private config(process: OciProcess, withInit: boolean): Record<string, unknown> {
+    return buildConfig({
+      rootfs: this.rootfsPath,
+      hostname: this.id.slice(0, 63),
+      cgroupsPath: this.cgroups.runtimePath,
+      process,
+      userns: this.hostRootUid === 0 ? undefined : { hostId: this.hostRootUid, size: USERNS_SIZE },
+      bindMounts: this.spec.bindMounts,
+      initBinary: withInit ? this.ctx.initBinary : undefined,
+    });
+  }
+
+  private ensureInit(): Promise<InitHandle> {
+    this.init ??= this.startInit();
+    return this.init;
+  }
+
+  /** Starts the container with the idle init; resolves once it printed "ready". */
+  private async startInit(): Promise<InitHandle> {
+    const initProcess = buildProcess({
+      args: [HIDDEN_BUSYBOX, "sh", "-c", INIT_SCRIPT],
+      env: [DEFAULT_PATH],
+      cwd: "/",
+      user: { uid: 0, gid: 0 },
+    });
+    const none: string[] = [];
+    initProcess.capabilities = { bounding: none, effective: none, permitted: none, inheritable: none, ambient: none };
+    await writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(initProcess, true)));
+    const files = { pid: path.join(this.bundle, "init.pid"), log: path.join(this.bundle, "init.log") };
+    const child = this.ctx.cli.spawnRun({ id: this.id, bundle: this.bundle, pidFile: files.pid, logFile: files.log });
+    let alive = true;
+    const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
+    void exited.then(() => (alive = false));
+    await waitForReady(child, files.log, this.id);
+    const pid = await waitForPid(files.pid, () => !alive);
+    if (pid === undefined) throw new SandboxError(`sandbox ${this.id}: container init exited at start`);
+    // Keep draining so a chatty init can never block on a full pipe.
+    child.stdout?.resume();
+    child.stderr?.resume();
+    return { pid, alive: () => alive, exited };
+  }
+
+  private async teardown(): Promise<void> {
+    const errors: unknown[] = [];
+    const attempt = async (what: string, fn: () => Promise<void>): Promise<void> => {
+      const started = performance.now();
+      try {
+        await fn();
+        this.ctx.logger.debug({ id: this.id, step: what, ms: performance.now() - started }, "sandbox destroy step");
+      } catch (err) {
+        this.ctx.logger.warn({ err, id: this.id, step: what }, "sandbox destroy step failed");
+        errors.push(err);
+      }
+    };
+    await attempt("stop container", () => this.stopContainer());
+    await Promise.all([
+      attempt("remove filesystem", () => teardownFilesystem(this.bundle, bundleMounts(this.bundle, this.spec.limits.diskMb))),
+      attempt("remove cgroups", async () => {
+        await this.cgroups.release();
+        await removeContainerCgroups(this.ctx, this.id);
+      }),
+    ]);
+    if (errors.length > 0) throw new SandboxError(`sandbox ${this.id}: destroy incomplete: ${errors.map(String).join("; ")}`);
+  }
+
+  private async stopContainer(): Promise<void> {
+    const init = this.init ? await this.init.catch(() => undefined) : undefined;
+    if (init?.alive()) killQuietly(init.pid);
+    for (const entry of this.active) {
+      // A runOnce process is the container's init: kill it; exec'd ones die with init.
+      const pid = await waitForPid(entry.pidFile, () => entry.child.exitCode !== null || entry.child.signalCode !== null);
+      if (pid !== undefined) killQuietly(pid);
+    }
+    const waits = [...this.active].map((e) => e.closed);
+    if (init) waits.push(init.exited);
+    await withTimeout(Promise.all(waits), KILL_WAIT_MS);
+    // A foreground `run` deletes its container when PID 1 exits; anything left is forced away.
+    if (await exists(path.join(this.ctx.cli.root, this.id))) await this.ctx.cli.delete(this.id, true);
+  }
+}
+
+async function waitForReady(child: ChildProcess, logFile: string, id: string): Promise<void> {
+  const stderr: Buffer[] = [];
+  child.stderr?.on("data", (c: Buffer) => stderr.push(c));
+  const ready = await new Promise<boolean>((resolve) => {
+    let seen = "";
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.toString();
+      if (seen.includes("ready\n")) {
+        child.stdout?.off("data", onData);
+        resolve(true);
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.once("close", () => resolve(false));
+    child.once("error", () => resolve(false));
+  });
+  if (ready) return;
+  const logged = await readRuntimeErrors(logFile);
+  const detail = logged.join("; ") || Buffer.concat(stderr).toString().trim() || "no output";
+  throw new SandboxError(`sandbox ${id}: container failed to start: ${detail}`);
+}
+
+async function removeContainerCgroups(ctx: SandboxContext, id: string): Promise<void> {
+  // Re-read the mounts: a crun runtime elsewhere may have moved a controller to its own
+  // hierarchy since this runtime started, and the OCI runtime created our path there too.
+  const hierarchies = await discoverHierarchies();
+  await removeEverywhere(hierarchies, parentCgroup(ctx.cellKey, id));
+  await removeIfEmpty(hierarchies, path.posix.dirname(parentCgroup(ctx.cellKey, id)));
+}
+
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,69 @@
+import type { ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { constants } from "node:os";
+import { readRuntimeErrors } from "./oci-cli.js";
+import type { ProcessIO } from "./types.js";
+
+/** Exit code reported when the process could not be started at all (missing binary, bad cwd ...). */
+export const START_FAILURE_EXIT_CODE = 127;
+// runc exits 255 when `exec` cannot start the process and 1 when `run` cannot; crun uses 255/1 too.
+const RUNTIME_FAILURE_CODES = new Set([1, 255]);
+const PID_POLL_MS = 5;
+
+export interface SuperviseOptions {
+  child: ChildProcess;
+  io: ProcessIO;
+  signal?: AbortSignal;
+  pidFile: string;
+  logFile: string;
+  /** Kills the process whose host pid the runtime wrote to pidFile. */
+  kill(pid: number): Promise<void>;
+}
+
+/**
+ * Streams a `runc run`/`runc exec` child's output to io, kills the container process when the
+ * signal aborts, and resolves with the process's exit code (128+n for a signal, 127 when the
+ * runtime could not start it; the runtime's own message then arrives on stderr).
+ */
+export async function superviseRuntimeProcess(opts: SuperviseOptions): Promise<number> {
+  const { child, io, signal } = opts;
+  let finished = false;
+  child.stdout?.on("data", (chunk: Buffer) => io.stdout(chunk));
+  child.stderr?.on("data", (chunk: Buffer) => io.stderr(chunk));
+  const closed = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, sig) => {
+      finished = true;
+      resolve({ code, sig });
+    });
+  });
+  const onAbort = (): void => {
+    void waitForPid(opts.pidFile, () => finished).then((pid) => (pid && !finished ? opts.kill(pid) : undefined));
+  };
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const { code, sig } = await closed;
+    if (code === null) return 128 + (sig ? (constants.signals[sig] ?? 9) : 9);
+    if (RUNTIME_FAILURE_CODES.has(code) && (await readRuntimeErrors(opts.logFile)).length > 0) {
+      return START_FAILURE_EXIT_CODE;
+    }
+    return code;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Polls for the pid file the runtime writes once the process exists; undefined if it never came. */
+export async function waitForPid(pidFile: string, done: () => boolean): Promise<number | undefined> {
+  for (;;) {
+    try {
+      const pid = Number((await readFile(pidFile, "utf8")).trim());
+      if (pid > 0) return pid;
+    } catch {
+      // not written yet
+    }
+    if (done()) return undefined;
+    await new Promise((r) => setTimeout(r, PID_POLL_MS));
+  }
+}

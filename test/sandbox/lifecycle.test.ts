@@ -1,0 +1,127 @@
+import { spawn } from "node:child_process";
+import { access, readdir } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cellKey, createSandboxRuntime, parentCgroup } from "../../cell-agent/src/sandbox/index.js";
+import { collect, mountsUnder, NO_LIMITS, setupFixture, sh, uniqueId, type Fixture } from "./fixtures/sandbox-fixture.js";
+
+let fx: Fixture;
+beforeAll(async () => {
+  fx = await setupFixture();
+});
+afterAll(async () => {
+  await fx.cleanup();
+});
+
+const CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "freezer", "devices", "unified"];
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function cgroupsLeft(workDir: string, id: string): Promise<string[]> {
+  const rel = parentCgroup(cellKey(workDir), id);
+  const dirs = CONTROLLERS.map((c) => `/sys/fs/cgroup/${c}${rel}`);
+  const left = await Promise.all(dirs.map(async (d) => ((await exists(d)) ? d : undefined)));
+  return left.filter((d): d is string => d !== undefined);
+}
+
+async function runtimeStateIds(workDir: string): Promise<string[]> {
+  return readdir(path.join(workDir, "state")).catch(() => []);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("destroy", () => {
+  for (const mode of ["run", "runOnce", "never started"] as const) {
+    it(`removes the container, mounts, cgroups and directories (${mode})`, async () => {
+      const sb = await fx.sandbox({ privileged: false, limits: { ...NO_LIMITS, memoryMb: 64, diskMb: 16, pids: 50 } });
+      const bundle = path.dirname(sb.rootfsPath);
+      expect(await mountsUnder(bundle)).toHaveLength(2); // overlay + disk image
+      expect(await cgroupsLeft(fx.workDir, sb.id)).not.toHaveLength(0);
+      if (mode === "run") await sb.run(sh("echo hi > /tmp/x"), collect().io);
+      if (mode === "runOnce") await sb.runOnce!(sh("echo hi > /tmp/x"), collect().io);
+      await sb.destroy();
+      expect(await mountsUnder(bundle)).toEqual([]);
+      expect(await exists(bundle)).toBe(false);
+      expect(await cgroupsLeft(fx.workDir, sb.id)).toEqual([]);
+      expect(await runtimeStateIds(fx.workDir)).not.toContain(sb.id);
+      await sb.destroy(); // idempotent
+    });
+  }
+
+  it("kills running processes", async () => {
+    const sb = await fx.sandbox();
+    const c = collect();
+    const running = sb.run(sh("echo up; sleep 100"), c.io);
+    await c.waitFor("up");
+    await sb.destroy();
+    expect((await running).exitCode).toBe(137);
+    expect(await runtimeStateIds(fx.workDir)).not.toContain(sb.id);
+  });
+
+  it("refuses a second sandbox with the same id and keeps the first intact", async () => {
+    const id = uniqueId();
+    const first = await fx.sandbox({ id });
+    await expect(fx.sandbox({ id })).rejects.toThrow(/already exists/);
+    const c = collect();
+    expect((await first.run(sh("echo alive"), c.io)).exitCode).toBe(0);
+    expect(c.stdout()).toBe("alive\n");
+  });
+});
+
+describe("cleanupStale", () => {
+  it("removes containers, mounts and cgroups left by a SIGKILLed cell", async () => {
+    const workDir = path.join(fx.dir, "crashed-cell");
+    const script = fileURLToPath(new URL("./fixtures/crashing-cell.ts", import.meta.url));
+    const child = spawn(process.execPath, ["--import", "tsx", script, workDir, fx.rootfs, "runc"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (c: Buffer) => c.toString().includes("all-started") && resolve());
+      child.on("exit", (code) => reject(new Error(`crashing cell exited early (${code})`)));
+    });
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+
+    const ids = ["stale-exec", "stale-once", "stale-priv"];
+    const containersDir = path.join(workDir, "containers");
+    expect((await runtimeStateIds(workDir)).sort()).toEqual(ids.sort());
+    expect((await mountsUnder(containersDir)).length).toBeGreaterThanOrEqual(5);
+    const initPids = await Promise.all(
+      ids.map(async (id) => {
+        const { readFile } = await import("node:fs/promises");
+        const file = id === "stale-once" ? "run-1.pid" : "init.pid";
+        return Number(await readFile(path.join(containersDir, id, file), "utf8"));
+      }),
+    );
+    expect(initPids.every(processAlive)).toBe(true);
+
+    const rt = createSandboxRuntime({ runtime: "runc", workDir });
+    await rt.cleanupStale();
+    expect(await runtimeStateIds(workDir)).toEqual([]);
+    expect(await mountsUnder(containersDir)).toEqual([]);
+    expect(await readdir(containersDir)).toEqual([]);
+    for (const id of ids) expect(await cgroupsLeft(workDir, id)).toEqual([]);
+    expect(initPids.some(processAlive)).toBe(false);
+
+    // The cell works again afterwards, with a previously used id.
+    const sb = await rt.create({ id: "stale-exec", layers: [fx.rootfs], env: [], privileged: false, limits: NO_LIMITS });
+    const c = collect();
+    expect((await sb.run(sh("echo reborn"), c.io)).exitCode).toBe(0);
+    expect(c.stdout()).toBe("reborn\n");
+    await sb.destroy();
+    await rt.cleanupStale(); // nothing left: a no-op
+  });
+});
