@@ -1,4 +1,4 @@
-import { chmod, mkdir, readdir, stat } from "node:fs/promises";
+import { chmod, mkdir, readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import pino, { type Logger } from "pino";
 import { cellKey, CGROUP_ROOT, discoverHierarchies, removeEverywhere } from "./cgroups.js";
@@ -104,6 +104,9 @@ async function cleanupStale(ctx: SandboxContext): Promise<void> {
   for (const mountPoint of await mountPointsUnder(ctx.containersDir)) await unmountIfMounted(mountPoint);
   const bundles = await readdir(ctx.containersDir).catch(() => []);
   await Promise.all(bundles.map((b) => teardownFilesystem(path.join(ctx.containersDir, b))));
+  // teardown moves bundles to trash dirs and removes them in the background: finish that here.
+  const trash = await readdir(ctx.containersDir).catch(() => []);
+  await Promise.all(trash.map((t) => rm(path.join(ctx.containersDir, t), { recursive: true, force: true })));
   await removeEverywhere(await discoverHierarchies(), path.posix.join("/", CGROUP_ROOT, ctx.cellKey));
   if (listed.length + bundles.length > 0) {
     ctx.logger.info({ containers: listed.length, bundles: bundles.length }, "removed stale sandboxes");

@@ -1,5 +1,7 @@
-import { chmod, mkdir, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
+import { isCode } from "./cgroups.js";
 import { SandboxError } from "./errors.js";
 import type { DiskTemplates } from "./disk-templates.js";
 import { mountPointsUnder, mountRootfs, unmountAll, unmountIfMounted } from "./mounts.js";
@@ -82,5 +84,14 @@ export async function teardownFilesystem(bundle: string, known?: string[]): Prom
     // Never recurse into a mount we failed to remove.
     if (left.length > 0) throw new SandboxError(`cannot remove ${bundle}: still mounted at ${left.join(", ")}`);
   }
-  await rm(bundle, { recursive: true, force: true });
+  // Renaming frees the id at once; the files go in the background (cleanupStale sweeps up
+  // after a crash, as trash dirs sit in the same containers dir).
+  const trash = path.join(path.dirname(bundle), `.trash-${path.basename(bundle)}-${randomBytes(4).toString("hex")}`);
+  try {
+    await rename(bundle, trash);
+  } catch (err) {
+    if (isCode(err, "ENOENT")) return;
+    throw err;
+  }
+  void rm(trash, { recursive: true, force: true }).catch(() => undefined);
 }

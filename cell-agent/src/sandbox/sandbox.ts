@@ -203,6 +203,9 @@ class OciSandbox implements Sandbox {
     });
     const none: string[] = [];
     initProcess.capabilities = { bounding: none, effective: none, permitted: none, inheritable: none, ambient: none };
+    // Never the OOM victim: when a hog is killed and its memory is not freed yet, a second OOM
+    // pass picks the biggest process left, which is the tiny init, and the container would die.
+    initProcess.oomScoreAdj = -1000;
     await writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(initProcess, true)));
     const files = { pid: path.join(this.bundle, "init.pid"), log: path.join(this.bundle, "init.log") };
     const child = this.ctx.cli.spawnRun({ id: this.id, bundle: this.bundle, pidFile: files.pid, logFile: files.log });
