@@ -10,6 +10,7 @@ packages=(
   busybox-static   # the built-in root filesystem and the container init
   docker-registry  # a local registry for the image tests
   uidmap iproute2 e2fsprogs attr ca-certificates
+  python3-grpcio python3-protobuf  # the cross-language gRPC test
 )
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -69,7 +69,7 @@ export function createTaskApi(deps: TaskApiDeps): TaskApi {
         if (err instanceof TaskExistsError) throw taskAlreadyExists();
         throw err;
       }
-      nc.publish(subjects.auctionKick, req.taskGuid);
+      // No auction kick here: the auctioneer sees every new PENDING task through its KV watch.
     },
 
     async getTask(guid) {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 
@@ -32,7 +32,9 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   const host = opts.host ?? "127.0.0.1";
   const storeDir = path.join(opts.dataDir, "jetstream");
   await mkdir(storeDir, { recursive: true });
-  const args = ["-js", "-sd", storeDir, "-a", host, "-p", String(opts.port || -1), "-n", "diego"];
+  const pidFile = path.join(opts.dataDir, "nats-server.pid");
+  await stopOrphan(pidFile, storeDir, opts.logger);
+  const args = ["-js", "-sd", storeDir, "-a", host, "-p", String(opts.port || -1), "-n", "diego", "-P", pidFile];
   const child = spawn(opts.binary ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
   const port = await waitForListening(child, opts.logger);
   const exited = new Promise<void>((resolve) => {
@@ -83,4 +85,23 @@ function waitForListening(child: ChildProcess, logger?: Logger): Promise<number>
       }
     });
   });
+}
+
+/**
+ * A `diego up` killed with SIGKILL leaves its nats-server running on the data dir; the next start
+ * stops it first (it holds the store's lock and the port). Only a process whose command line
+ * names this store dir is touched.
+ */
+async function stopOrphan(pidFile: string, storeDir: string, logger?: Logger): Promise<void> {
+  const pid = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  if (!cmdline.includes("nats-server") || !cmdline.split("\0").includes(storeDir)) return;
+  logger?.warn({ pid }, "stopping a nats-server left running by an earlier run");
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 100; i++) {
+    if (!(await readFile(`/proc/${pid}/cmdline`, "utf8").then(Boolean, () => false))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  process.kill(pid, "SIGKILL");
 }

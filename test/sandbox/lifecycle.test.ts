@@ -2,8 +2,8 @@ import { spawn } from "node:child_process";
 import { access, readdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cellKey, createSandboxRuntime, parentCgroup } from "../../cell-agent/src/sandbox/index.js";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { cellKey, createSandboxRuntime, parentCgroup, RuntimeUnavailableError } from "../../cell-agent/src/sandbox/index.js";
 import { collect, mountsUnder, NO_LIMITS, setupFixture, sh, uniqueId, type Fixture } from "./fixtures/sandbox-fixture.js";
 
 let fx: Fixture;
@@ -81,12 +81,25 @@ describe("destroy", () => {
   });
 });
 
+describe("runtime setup", () => {
+  it("reports a missing runtime binary clearly", async () => {
+    const rt = createSandboxRuntime({ runtime: "runc", binary: "/nonexistent/runc", workDir: path.join(fx.dir, "no-runc") });
+    await expect(rt.create({ id: uniqueId(), layers: [fx.rootfs], env: [], privileged: true, limits: NO_LIMITS })).rejects.toThrow(
+      RuntimeUnavailableError,
+    );
+  });
+});
+
 describe("cleanupStale", () => {
   it("removes containers, mounts and cgroups left by a SIGKILLed cell", async () => {
     const workDir = path.join(fx.dir, "crashed-cell");
     const script = fileURLToPath(new URL("./fixtures/crashing-cell.ts", import.meta.url));
     const child = spawn(process.execPath, ["--import", "tsx", script, workDir, fx.rootfs, "runc"], {
       stdio: ["ignore", "pipe", "inherit"],
+    });
+    onTestFinished(async () => {
+      child.kill("SIGKILL");
+      await createSandboxRuntime({ runtime: "runc", workDir }).cleanupStale();
     });
     await new Promise<void>((resolve, reject) => {
       child.stdout.on("data", (c: Buffer) => c.toString().includes("all-started") && resolve());

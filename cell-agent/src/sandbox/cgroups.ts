@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { access, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { isCode } from "./errors.js";
 import { hostHelper } from "./host-helper.js";
 import type { SandboxLimits } from "./types.js";
 
@@ -95,10 +96,11 @@ export async function createContainerCgroups(
   };
   return {
     runtimePath: path.posix.join(rel, RUNTIME_LEAF),
-    oomEvents: async () => (watch ? hostHelper().oomCount(watch) : 0),
+    // A lost watch (the helper died) reads as "no OOM" rather than failing the process.
+    oomEvents: async () => (watch ? hostHelper().oomCount(watch).catch(() => 0) : 0),
     pids: () => readPids(leaf("pids") ?? leaf("memory")),
     release: async () => {
-      if (watch) await hostHelper().oomUnwatch(watch);
+      if (watch) await hostHelper().oomUnwatch(watch).catch(() => undefined);
     },
   };
 }
@@ -136,6 +138,43 @@ async function readPids(leafDir: string | undefined): Promise<number[]> {
   }
 }
 
+/**
+ * SIGKILLs every process in the cgroup tree rel (found through the pids or memory hierarchy)
+ * and waits briefly for them to leave. For crash recovery: whatever is there is ours.
+ */
+export async function killAllUnder(hierarchies: Hierarchies, rel: string): Promise<number> {
+  const mount = hierarchies.get("pids") ?? hierarchies.get("memory");
+  if (!mount) return 0;
+  const root = path.join(mount, rel);
+  let killed = 0;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const pids = await treePids(root);
+    if (pids.length === 0) return killed;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+        killed++;
+      } catch {
+        // already gone
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return killed;
+}
+
+async function treePids(dir: string): Promise<number[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const own = await readPids(dir);
+  const nested = await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => treePids(path.join(dir, e.name))));
+  return [...own, ...nested.flat()];
+}
+
 /** Removes rel (and its children) from every mounted hierarchy. */
 export async function removeEverywhere(hierarchies: Hierarchies, rel: string): Promise<void> {
   const mounts = new Set(hierarchies.values());
@@ -168,8 +207,4 @@ export async function removeTree(dir: string): Promise<void> {
 export async function removeIfEmpty(hierarchies: Hierarchies, rel: string): Promise<void> {
   const mounts = new Set(hierarchies.values());
   await Promise.all([...mounts].map((m) => rmdir(path.join(m, rel)).catch(() => undefined)));
-}
-
-export function isCode(err: unknown, code: string): boolean {
-  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
 }

@@ -41,3 +41,8 @@ export class SandboxStateError extends SandboxError {
     this.name = "SandboxStateError";
   }
 }
+
+/** True when err is a Node system error with this code (ENOENT, EBUSY, ...). */
+export function isCode(err: unknown, code: string): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
+}

@@ -155,6 +155,8 @@ export function hostHelper(): HostHelper {
 function createHostHelper(): HostHelper {
   const numbers = SYSCALLS[process.arch];
   let child: ChildProcessWithoutNullStreams | undefined;
+  // OOM watches live in one helper process; a restarted helper must not answer for them.
+  let generation = 0;
   let seq = 0;
   let buffered = "";
   const pending = new Map<number, { resolve(out: string): void; reject(err: Error): void }>();
@@ -170,6 +172,7 @@ function createHostHelper(): HostHelper {
     if (!numbers) throw new SandboxError(`no mount syscall numbers for architecture ${process.arch}`);
     const args = [numbers.mount, numbers.umount2, numbers.eventfd2].map(String);
     const c = spawn("perl", ["-e", HELPER, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    generation++;
     c.stdout.setEncoding("utf8");
     c.stdout.on("data", (chunk: string) => {
       buffered += chunk;
@@ -208,6 +211,12 @@ function createHostHelper(): HostHelper {
     });
   };
 
+  const watchFd = (token: string): string => {
+    const [gen, fd] = token.split(":");
+    if (Number(gen) !== generation || !child) throw new SandboxError("host helper restarted: OOM watch lost");
+    return fd ?? "";
+  };
+
   return {
     mount: async (source, target, type, flags, data, cwd = "") => {
       await call("mount", [source, target, type, flags, data, cwd]);
@@ -226,10 +235,13 @@ function createHostHelper(): HostHelper {
           return { offset: offset ?? 0, length: length ?? 0 };
         });
     },
-    oomWatch: (memcgDir) => call("oom_watch", [memcgDir]),
-    oomCount: async (token) => Number(await call("oom_count", [token])),
+    oomWatch: async (memcgDir) => {
+      const fd = await call("oom_watch", [memcgDir]);
+      return `${generation}:${fd}`;
+    },
+    oomCount: async (token) => Number(await call("oom_count", [watchFd(token)])),
     oomUnwatch: async (token) => {
-      await call("oom_unwatch", [token]);
+      await call("oom_unwatch", [watchFd(token)]);
     },
   };
 }

@@ -1,3 +1,5 @@
+// The cell's sandbox: runc/crun OCI containers for tasks (see README.md in this folder).
+// Start with createSandboxRuntime(); types.ts is the contract with the executor.
 export type {
   BindMount,
   ProcessIO,
@@ -12,6 +14,8 @@ export { createSandboxRuntime, type SandboxRuntimeOptions } from "./runtime.js";
 export { cellKey, cpuShares, parentCgroup } from "./cgroups.js";
 export { shiftedLayerPath } from "./shifted-layers.js";
 export { START_FAILURE_EXIT_CODE } from "./supervise.js";
+/** Reads a small file of a container's rootfs without following the image's symlinks (result files). */
+export { readSmallFileInRootfs } from "./safe-path.js";
 export {
   CommandError,
   RuntimeUnavailableError,

@@ -22,7 +22,14 @@ export interface ContainerListing {
   status: string;
 }
 
-export function createOciCli(name: "runc" | "crun", binary: string, root: string): OciCli {
+// Exec'd processes get a higher oom_score_adj than the container's idle init: when a hog has
+// been killed but its memory is not uncharged yet, a second OOM pass picks the biggest process
+// left, and that must not be the init (the container would die). Lowering the init instead
+// needs CAP_SYS_RESOURCE, which a cell may not have. choom (util-linux) sets it before exec.
+const EXEC_OOM_SCORE_ADJ = "500";
+const CHOOM = "/usr/bin/choom";
+
+export function createOciCli(name: "runc" | "crun", binary: string, root: string, useChoom = true): OciCli {
   const global = (logFile?: string): string[] =>
     logFile ? [`--root=${root}`, `--log=${logFile}`, "--log-format=json"] : [`--root=${root}`];
   const stdio: ["ignore", "pipe", "pipe"] = ["ignore", "pipe", "pipe"];
@@ -32,8 +39,10 @@ export function createOciCli(name: "runc" | "crun", binary: string, root: string
     root,
     spawnRun: ({ id, bundle, pidFile, logFile }) =>
       spawn(binary, [...global(logFile), "run", `--bundle=${bundle}`, `--pid-file=${pidFile}`, id], { stdio }),
-    spawnExec: ({ id, processFile, pidFile, logFile }) =>
-      spawn(binary, [...global(logFile), "exec", `--process=${processFile}`, `--pid-file=${pidFile}`, id], { stdio }),
+    spawnExec: ({ id, processFile, pidFile, logFile }) => {
+      const args = [...global(logFile), "exec", `--process=${processFile}`, `--pid-file=${pidFile}`, id];
+      return useChoom ? spawn(CHOOM, ["-n", EXEC_OOM_SCORE_ADJ, "--", binary, ...args], { stdio }) : spawn(binary, args, { stdio });
+    },
     async delete(id, force) {
       const res = await runCommand(binary, [...global(), "delete", ...(force ? ["--force"] : []), id]);
       if (res.code !== 0 && !/does not exist|not found|no such file/i.test(res.stderr)) {

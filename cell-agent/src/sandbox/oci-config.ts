@@ -42,7 +42,6 @@ export interface OciProcess {
   cwd: string;
   capabilities: Record<"bounding" | "effective" | "permitted" | "inheritable" | "ambient", string[]>;
   rlimits?: OciRlimit[];
-  oomScoreAdj?: number;
   noNewPrivileges: true;
 }
 

@@ -1,7 +1,9 @@
+import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import pino, { type Logger } from "pino";
-import { cellKey, CGROUP_ROOT, discoverHierarchies, removeEverywhere } from "./cgroups.js";
+import { cellKey, CGROUP_ROOT, discoverHierarchies, killAllUnder, removeEverywhere } from "./cgroups.js";
+import { runCommand } from "./command.js";
 import { ensureCrunCompatibleCgroups } from "./crun-cgroups.js";
 import { createDiskTemplates } from "./disk-templates.js";
 import { RuntimeUnavailableError } from "./errors.js";
@@ -35,12 +37,14 @@ export function createSandboxRuntime(opts: SandboxRuntimeOptions): SandboxRuntim
   const logger = opts.logger ?? pino({ level: "silent" });
   const workDir = path.resolve(opts.workDir);
   const containersDir = path.join(workDir, "containers");
-  const cli = createOciCli(opts.runtime, opts.binary ?? opts.runtime, path.join(workDir, "state"));
+  const cli = createOciCli(opts.runtime, opts.binary ?? opts.runtime, path.join(workDir, "state"), existsSync("/usr/bin/choom"));
   const key = cellKey(workDir);
   let ready: Promise<SandboxContext> | undefined;
 
   const context = (): Promise<SandboxContext> => {
     ready ??= (async () => {
+      const version = await runCommand(cli.binary, ["--version"]).catch((err: unknown) => ({ code: -1, stderr: String(err) }));
+      if (version.code !== 0) throw new RuntimeUnavailableError(`${cli.binary} is not usable: ${version.stderr.trim()}`);
       if (opts.runtime === "crun") await ensureCrunCompatibleCgroups(opts.fixHybridCgroups ?? true, logger);
       const hierarchies = await discoverHierarchies();
       if (!hierarchies.has("memory")) {
@@ -101,14 +105,18 @@ async function cleanupStale(ctx: SandboxContext): Promise<void> {
   // Killing the init ourselves spares `delete --force` its polling wait.
   for (const c of listed) if (c.pid > 0 && c.status !== "stopped") killQuietly(c.pid);
   await Promise.all(listed.map((c) => ctx.cli.delete(c.id, true)));
+  // Processes whose runtime state is gone (a deleted state dir) are still in our cgroups.
+  const hierarchies = await discoverHierarchies();
+  const cellCgroup = path.posix.join("/", CGROUP_ROOT, ctx.cellKey);
+  const strays = await killAllUnder(hierarchies, cellCgroup);
   for (const mountPoint of await mountPointsUnder(ctx.containersDir)) await unmountIfMounted(mountPoint);
   const bundles = await readdir(ctx.containersDir).catch(() => []);
   await Promise.all(bundles.map((b) => teardownFilesystem(path.join(ctx.containersDir, b))));
   // teardown moves bundles to trash dirs and removes them in the background: finish that here.
-  const trash = await readdir(ctx.containersDir).catch(() => []);
+  const trash = (await readdir(ctx.containersDir).catch(() => [])).filter((t) => t.startsWith(".trash-"));
   await Promise.all(trash.map((t) => rm(path.join(ctx.containersDir, t), { recursive: true, force: true })));
-  await removeEverywhere(await discoverHierarchies(), path.posix.join("/", CGROUP_ROOT, ctx.cellKey));
-  if (listed.length + bundles.length > 0) {
-    ctx.logger.info({ containers: listed.length, bundles: bundles.length }, "removed stale sandboxes");
+  await removeEverywhere(hierarchies, cellCgroup);
+  if (listed.length + bundles.length + strays > 0) {
+    ctx.logger.info({ containers: listed.length, bundles: bundles.length, strays }, "removed stale sandboxes");
   }
 }

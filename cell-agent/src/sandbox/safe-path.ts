@@ -1,16 +1,10 @@
 import { constants } from "node:fs";
 import { lchown, lstat, mkdir, open } from "node:fs/promises";
 import path from "node:path";
-import { isCode } from "./cgroups.js";
+import { isCode } from "./errors.js";
 
 // The container's root filesystem is image-controlled: a symlink in it may point anywhere on
 // the host. Host-side helpers here never follow one.
-
-/** Joins a container path onto the host rootfs path, refusing ".." escapes. */
-export function hostPathOf(rootfs: string, containerPath: string): string {
-  const rel = path.posix.normalize(`/${containerPath}`).slice(1);
-  return path.join(rootfs, rel);
-}
 
 /**
  * Creates containerPath inside rootfs (like mkdir -p) owned by owner. Stops silently at a

@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { isCode } from "./cgroups.js";
-import { SandboxError } from "./errors.js";
+import { isCode, SandboxError } from "./errors.js";
 import type { DiskTemplates } from "./disk-templates.js";
 import { mountPointsUnder, mountRootfs, unmountAll, unmountIfMounted } from "./mounts.js";
 import { mkdirInRootfs } from "./safe-path.js";

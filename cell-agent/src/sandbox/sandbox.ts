@@ -41,6 +41,14 @@ const KILL_WAIT_MS = 5000;
 // PID 1 of a multi-process container: says it is up, then idles and reaps orphans until killed.
 const INIT_SCRIPT = `echo ready; trap "exit 0" TERM; while :; do ${HIDDEN_BUSYBOX} sleep 1000000000 & wait; done`;
 
+/** A runtime invocation in flight: a runOnce process (the container's init) or an exec. */
+interface ActiveProcess {
+  kind: "init" | "exec";
+  child: ChildProcess;
+  pidFile: string;
+  closed: Promise<void>;
+}
+
 interface InitHandle {
   pid: number;
   alive: () => boolean;
@@ -79,7 +87,7 @@ class OciSandbox implements Sandbox {
   private seq = 0;
   private ranOnce = false;
   private ranMany = false;
-  private readonly active = new Set<{ child: ChildProcess; pidFile: string; closed: Promise<void> }>();
+  private readonly active = new Set<ActiveProcess>();
 
   constructor(
     private readonly ctx: SandboxContext,
@@ -115,10 +123,11 @@ class OciSandbox implements Sandbox {
       this.cgroups.oomEvents(),
       writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(ociProcess, false))),
     ]);
+    this.assertUsable(); // destroy() may have started while we prepared
     const files = this.nextFiles("run");
     const child = this.ctx.cli.spawnRun({ id: this.id, bundle: this.bundle, pidFile: files.pid, logFile: files.log });
     // Killing PID 1 of the container's PID namespace takes every process in it down.
-    const exitCode = await this.supervise(child, files, io, signal, async (pid) => killQuietly(pid));
+    const exitCode = await this.supervise("init", child, files, io, signal, async (pid) => killQuietly(pid));
     return { exitCode, oomKilled: (await this.cgroups.oomEvents()) > oomBefore };
   }
 
@@ -128,9 +137,10 @@ class OciSandbox implements Sandbox {
     if (!init.alive()) throw new SandboxError(`sandbox ${this.id}: the container has stopped`);
     const files = this.nextFiles("exec");
     const [oomBefore] = await Promise.all([this.cgroups.oomEvents(), writeFile(files.spec, JSON.stringify(ociProcess))]);
+    this.assertUsable();
     const child = this.ctx.cli.spawnExec({ id: this.id, processFile: files.spec, pidFile: files.pid, logFile: files.log });
     // Kill the process and its descendants; the container and its other processes live on.
-    const exitCode = await this.supervise(child, files, io, signal, async (pid) => killTree(pid, await this.cgroups.pids()));
+    const exitCode = await this.supervise("exec", child, files, io, signal, async (pid) => killTree(pid, await this.cgroups.pids()));
     return { exitCode, oomKilled: (await this.cgroups.oomEvents()) > oomBefore };
   }
 
@@ -150,13 +160,14 @@ class OciSandbox implements Sandbox {
   }
 
   private async supervise(
+    kind: ActiveProcess["kind"],
     child: ChildProcess,
     files: { pid: string; log: string },
     io: ProcessIO,
     signal: AbortSignal | undefined,
     kill: (pid: number) => Promise<void>,
   ): Promise<number> {
-    const entry = { child, pidFile: files.pid, closed: new Promise<void>((r) => child.once("close", () => r())) };
+    const entry = { kind, child, pidFile: files.pid, closed: new Promise<void>((r) => child.once("close", () => r())) };
     this.active.add(entry);
     try {
       return await superviseRuntimeProcess({ child, io, signal, pidFile: files.pid, logFile: files.log, kill });
@@ -189,6 +200,7 @@ class OciSandbox implements Sandbox {
   }
 
   private ensureInit(): Promise<InitHandle> {
+    this.assertUsable();
     this.init ??= this.startInit();
     return this.init;
   }
@@ -203,9 +215,6 @@ class OciSandbox implements Sandbox {
     });
     const none: string[] = [];
     initProcess.capabilities = { bounding: none, effective: none, permitted: none, inheritable: none, ambient: none };
-    // Never the OOM victim: when a hog is killed and its memory is not freed yet, a second OOM
-    // pass picks the biggest process left, which is the tiny init, and the container would die.
-    initProcess.oomScoreAdj = -1000;
     await writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(initProcess, true)));
     const files = { pid: path.join(this.bundle, "init.pid"), log: path.join(this.bundle, "init.log") };
     const child = this.ctx.cli.spawnRun({ id: this.id, bundle: this.bundle, pidFile: files.pid, logFile: files.log });
@@ -248,9 +257,12 @@ class OciSandbox implements Sandbox {
     const init = this.init ? await this.init.catch(() => undefined) : undefined;
     if (init?.alive()) killQuietly(init.pid);
     for (const entry of this.active) {
-      // A runOnce process is the container's init: kill it; exec'd ones die with init.
-      const pid = await waitForPid(entry.pidFile, () => entry.child.exitCode !== null || entry.child.signalCode !== null);
-      if (pid !== undefined) killQuietly(pid);
+      // A runOnce process is the container's init: kill it; exec'd ones die with the idle init.
+      if (entry.kind !== "init") continue;
+      const runtimeExited = (): boolean => entry.child.exitCode !== null || entry.child.signalCode !== null;
+      const pid = await waitForPid(entry.pidFile, runtimeExited);
+      // While the runtime runs, its init is not reaped, so the pid cannot have been reused.
+      if (pid !== undefined && !runtimeExited()) killQuietly(pid);
     }
     const waits = [...this.active].map((e) => e.closed);
     if (init) waits.push(init.exited);

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { access, chmod, lchown, lstat, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { runChecked } from "./command.js";
-import { isCode } from "./cgroups.js";
+import { isCode } from "./errors.js";
 
 // In a user namespace, files owned by host uid 0 show up as "nobody". So an unprivileged
 // container gets a copy of each layer with every uid/gid moved up by uidBase, built once,
