@@ -30,7 +30,7 @@ function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Pr
 const stateOf = (guid: string) => cluster.index.get(guid)?.record.task?.state;
 
 describe("cancel and failover", () => {
-  it("cancelling a running task kills its container within a second and keeps the cancel outcome", async () => {
+  it("cancelling a running task kills its container at once and keeps the cancel outcome", async () => {
     await cluster.createTask({
       task_guid: "cancel-running",
       domain: "cells",
@@ -51,7 +51,9 @@ describe("cancel and failover", () => {
         }
       }, 10);
     });
-    expect(Date.now() - started).toBeLessThan(1000);
+    // The kill is immediate (SIGKILL); the bound is loose because a loaded CI machine also pays
+    // for the container's removal here. A process that was not killed would run for 100 s.
+    expect(Date.now() - started).toBeLessThan(5000);
     const t = await cluster.getTask("cancel-running");
     expect(t).toMatchObject({ state: "COMPLETED", failed: true, failure_reason: "task was cancelled", result: "" });
   });
