@@ -92,7 +92,7 @@ beforeAll(async () => {
     if (t?.cellId) cellsSeen.set(guid, (cellsSeen.get(guid) ?? new Set()).add(t.cellId));
   });
   starts = await countStarts(nc, LOG_GUID);
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await procs.killAll();
@@ -159,7 +159,7 @@ describe("a cell killed with SIGKILL while running tasks", () => {
     for (const g of guids) {
       expect(task(g)).toMatchObject({ failed: true, failureReason: "cell disappeared before completion", result: "" });
       // Heartbeats stop at the kill; the presence expires within the TTL, then one check and pass.
-      expect(failedAfter.get(g)!).toBeLessThan(CELL_TTL_MS + CONVERGE_INTERVAL_MS + 1_000);
+      expect(failedAfter.get(g)!).toBeLessThan(CELL_TTL_MS + CONVERGE_INTERVAL_MS + 1_500);
     }
     console.log(`cell kill: tasks failed ${[...failedAfter.values()].sort((a, b) => a - b).join(", ")} ms after SIGKILL (cell TTL ${CELL_TTL_MS} ms)`);
 
@@ -195,7 +195,7 @@ describe("a cell killed with SIGKILL while running tasks", () => {
     expect(restarted.child.exitCode).toBe(0);
     expect(await leftovers(layoutA)).toEqual({ containers: [], mounts: [], cgroups: [] });
     for (const g of guids) expect(starts.counts.get(g)).toBe(1);
-  }, 90_000);
+  }, 120_000);
 });
 
 function isAlive(child: { exitCode: number | null; signalCode: NodeJS.Signals | null }): boolean {

@@ -8,92 +8,94 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
 import { connectNats, openTasksBucket } from "../../src/nats/index.js";
-import { createTaskIndex, decodeRecord, nowNanos, type TaskIndex } from "../../src/store/index.js";
+import { createTaskIndex, decodeRecord, type TaskIndex } from "../../src/store/index.js";
 import { startCallbackServer, type CallbackServer } from "../dispatcher/callback-server.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
-import type { DiegoProcess } from "../fixtures/receptor.js";
-import { createRoleSet, type Role, type RoleSet } from "./chaos-roles.js";
-import {
-  cellLayout,
-  cleanupCell,
-  countStarts,
-  createProcessSet,
-  freePort,
-  leftovers,
-  seededRandom,
-  sleep,
-  type StartCounter,
-} from "./fault-support.js";
+import { createRoleSet, startChaosLoop, type ChaosLoop, type RoleSet } from "./chaos-roles.js";
+import { cellLayout, cleanupCell, countStarts, freePort, leftovers, seededRandom, sleep, type StartCounter } from "./fault-support.js";
 import { createRetryingClient, type CreateOutcome, type RetryingClient } from "./retrying-client.js";
 
 // Chaos: short tasks while cells (2), receptors (2), auctioneers (2) and the dispatcher are
 // SIGKILLed and restarted at random (seeded). Afterwards every task completed or failed with a
 // reason, no task's action started twice (counted from the lines the tasks print), and every
-// completion callback was called at most twice (a dispatcher killed mid-call may leave one round
-// unfinished) and resolved its task.
+// completion callback was called at most twice (a dispatcher killed mid-call leaves a round
+// unfinished, which is retried) and resolved its task.
 
 const TASKS = Number(process.env.CHAOS_TASKS ?? 1000);
 const SEED = Number(process.env.CHAOS_SEED ?? 20150605);
-/** How long the killing goes on at most (it also stops once every task is done). */
-const CHAOS_MS = Number(process.env.CHAOS_MS ?? 90_000);
-const MAX_KILLS = 120;
+/** Kills happen in this window from the start of the run (longer if some process was never killed). */
+const CHAOS_MS = Number(process.env.CHAOS_MS ?? 60_000);
+/** At most this many processes are down (or still starting) at once. */
+const MAX_DOWN = 3;
+const MAX_KILLS = 80;
 /** Tasks are submitted at this rate, so receptor kills meet creates in flight. */
-const CREATES_PER_SECOND = Number(process.env.CHAOS_CREATE_RATE ?? 15);
+const CREATES_PER_SECOND = Number(process.env.CHAOS_CREATE_RATE ?? 20);
+/** From the start of the run until every task must be done. */
 const DEADLINE_MS = Number(process.env.CHAOS_DEADLINE_MS ?? 240_000);
+/** Set to a directory to keep every process's log there. */
+const LOG_DIR = process.env.CHAOS_LOG_DIR;
 const CELL_TTL = "2s";
 const LOG_GUID = "chaos-logs";
 const CELL_IDS = ["chaos-cell-1", "chaos-cell-2"];
+const NEVER_KILLED = "converger";
 
 let nats: TestNats;
 let dataDir: string;
-let roles: RoleSet;
+let roles: RoleSet | undefined;
+let chaos: ChaosLoop | undefined;
 let nc: NatsConnection;
-let index: TaskIndex;
 let kv: KV;
+let index: TaskIndex;
 let starts: StartCounter;
 let callbacks: CallbackServer;
 let client: RetryingClient;
-const support = createProcessSet();
-let converger: DiegoProcess;
+
+function roleDefs(natsUrl: string, ports: number[]): Array<{ name: string; args: string[] }> {
+  const natsFlag = ["--nats", natsUrl];
+  return [
+    {
+      // First: it creates the buckets, whose TTLs every other process then shares.
+      name: NEVER_KILLED,
+      args: [
+        "converger", ...natsFlag,
+        "--cell-ttl", CELL_TTL,
+        "--lock-ttl", "1500ms",
+        "--converge-interval", "500ms",
+        "--kick-interval", "3s",
+        "--pending-timeout", "10m",
+        "--claim-timeout", "30s",
+        "--completed-ttl", "10m",
+        "--callback-retry-interval", "1s",
+      ],
+    },
+    ...CELL_IDS.map((id) => ({
+      name: id,
+      args: ["cell", ...natsFlag, "--cell-id", id, "--data-dir", dataDir, "--cell-ttl", CELL_TTL, "--memory-mb", "4096", "--disk-mb", "16384", "--containers", "12"],
+    })),
+    ...ports.map((port, i) => ({
+      name: `receptor-${i + 1}`,
+      args: ["receptor", ...natsFlag, "--listen", `127.0.0.1:${port}`, "--cell-ttl", CELL_TTL],
+    })),
+    ...[1, 2].map((i) => ({
+      name: `auctioneer-${i}`,
+      // Both cells can be down for a while: keep tasks pending rather than failing placement.
+      args: ["auctioneer", ...natsFlag, "--lock-ttl", "1500ms", "--cell-ttl", CELL_TTL, "--placement-retries", "100"],
+    })),
+    {
+      name: "dispatcher",
+      args: ["dispatcher", ...natsFlag, "--callback-timeout", "5s", "--callback-retry-interval", "1s", "--completed-ttl", "10m"],
+    },
+  ];
+}
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), "diego-chaos-"));
   nats = await startNats();
   callbacks = await startCallbackServer(() => 200);
-  const natsArgs = ["--nats", nats.url];
-  // The converger is never killed; it fixes the buckets' TTLs (first opener) for everyone.
-  converger = await support.spawn([
-    "converger", ...natsArgs,
-    "--cell-ttl", CELL_TTL,
-    "--lock-ttl", "1500ms",
-    "--converge-interval", "500ms",
-    "--kick-interval", "2s",
-    "--pending-timeout", "10m",
-    "--claim-timeout", "30s",
-    "--completed-ttl", "10m",
-    "--callback-retry-interval", "1s",
-  ], { DIEGO_LOG_LEVEL: "info" });
   const ports = [await freePort(), await freePort()];
-  const defs = [
-    ...CELL_IDS.map((id) => ({
-      name: id,
-      args: ["cell", ...natsArgs, "--cell-id", id, "--data-dir", dataDir, "--cell-ttl", CELL_TTL, "--memory-mb", "4096", "--disk-mb", "16384", "--containers", "12"],
-    })),
-    ...ports.map((port, i) => ({
-      name: `receptor-${i + 1}`,
-      args: ["receptor", ...natsArgs, "--listen", `127.0.0.1:${port}`, "--cell-ttl", CELL_TTL],
-    })),
-    ...[1, 2].map((i) => ({
-      name: `auctioneer-${i}`,
-      args: ["auctioneer", ...natsArgs, "--lock-ttl", "1500ms", "--cell-ttl", CELL_TTL, "--placement-retries", "30"],
-    })),
-    {
-      name: "dispatcher",
-      args: ["dispatcher", ...natsArgs, "--callback-timeout", "5s", "--callback-retry-interval", "1s", "--completed-ttl", "10m"],
-    },
-  ];
-  roles = createRoleSet(defs);
-  await Promise.all(roles.roles.map((r) => roles.start(r)));
+  roles = createRoleSet(roleDefs(nats.url, ports), { logDir: LOG_DIR, env: LOG_DIR ? { DIEGO_LOG_LEVEL: "info" } : {} });
+  await roles.start(roles.roles[0]!);
+  await Promise.all(roles.roles.slice(1).map((r) => roles!.start(r)));
   client = createRetryingClient(
     ports.map((p) => `http://127.0.0.1:${p}`),
     60_000,
@@ -103,19 +105,11 @@ beforeAll(async () => {
   index = await createTaskIndex(kv);
   await index.ready();
   starts = await countStarts(nc, LOG_GUID);
-  void (async () => {
-    for await (const st of nc.status()) console.log(`TEST NC STATUS ${Date.now()} ${JSON.stringify(st)}`);
-  })();
-  const raw = await kv.watch();
-  void (async () => {
-    for await (const e of raw) rawLog.push(`${e.key} ${e.revision} ${e.operation} ${Date.now()}`);
-  })();
 }, 120_000);
-const rawLog: string[] = [];
 
 afterAll(async () => {
+  await chaos?.stop();
   await roles?.killAll();
-  await support.killAll();
   for (const id of CELL_IDS) await cleanupCell(cellLayout(dataDir, id)).catch(() => undefined);
   await starts?.stop();
   await index?.stop();
@@ -125,44 +119,30 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 }, 60_000);
 
-interface Final {
+interface Outcome {
   failed: boolean;
   reason: string;
 }
 
 describe("chaos: processes SIGKILLed and restarted at random while tasks run", () => {
   it(`${TASKS} tasks each complete or fail with a reason, none starts twice, callbacks resolve`, async () => {
+    const set = roles!;
     const random = seededRandom(SEED);
-    const started = Date.now();
+    const began = Date.now();
     const guids = Array.from({ length: TASKS }, (_, i) => `chaos-${i}`);
     const withCallback = new Set(guids.filter((_, i) => i % 4 === 0));
     const sleeps = guids.map(() => (0.05 + random() * 0.4).toFixed(2));
 
-    // --- the chaos loop: every 1-2 s one live process dies; it is started again 0-0.5 s later.
-    let chaosOver = false;
-    const restarts: Array<Promise<void>> = [];
-    const chaos = (async () => {
-      let kills = 0;
-      while (!chaosOver && kills < MAX_KILLS && Date.now() - started < CHAOS_MS) {
-        await sleep(1000 + random() * 1000);
-        const up = roles.roles.filter((r) => r.state === "up");
-        const victim: Role | undefined = up[Math.floor(random() * up.length)];
-        const delay = random() * 500;
-        if (!victim || chaosOver) continue;
-        await roles.kill(victim);
-        kills += 1;
-        restarts.push(sleep(delay).then(() => roles.start(victim)));
-      }
-    })();
+    chaos = startChaosLoop(set, { random, windowMs: CHAOS_MS, maxDown: MAX_DOWN, maxKills: MAX_KILLS, spared: [NEVER_KILLED] });
 
-    // --- submissions, paced, through whichever receptor answers.
+    // Submissions, paced, through whichever receptor answers.
     const outcomes = new Map<string, CreateOutcome>();
     const submitErrors: string[] = [];
-    const submit = async (): Promise<void> => {
-      const inFlight = new Set<Promise<void>>();
-      for (let i = 0; i < TASKS; i++) {
-        const guid = guids[i]!;
-        const p = client
+    const inFlight: Array<Promise<void>> = [];
+    for (let i = 0; i < TASKS; i++) {
+      const guid = guids[i]!;
+      inFlight.push(
+        client
           .create(guid, {
             domain: "chaos",
             stack: "lucid64",
@@ -176,115 +156,114 @@ describe("chaos: processes SIGKILLed and restarted at random while tasks run", (
             ...(withCallback.has(guid) ? { completion_callback_url: callbacks.url(guid) } : {}),
           })
           .then((o) => void outcomes.set(guid, o))
-          .catch((err: Error) => void submitErrors.push(err.message))
-          .finally(() => inFlight.delete(p));
-        inFlight.add(p);
-        const due = started + ((i + 1) * 1000) / CREATES_PER_SECOND;
-        if (due > Date.now()) await sleep(due - Date.now());
-      }
-      await Promise.all(inFlight);
-    };
-    await submit();
-    const submittedMs = Date.now() - started;
+          .catch((err: Error) => void submitErrors.push(err.message)),
+      );
+      const due = began + ((i + 1) * 1000) / CREATES_PER_SECOND;
+      if (due > Date.now()) await sleep(due - Date.now());
+    }
+    await Promise.all(inFlight);
+    const submittedMs = Date.now() - began;
     expect(submitErrors).toEqual([]);
     expect(outcomes.size).toBe(TASKS);
 
-    // --- wait for the end state: callback tasks resolved (called, then removed), others COMPLETED.
+    await chaos.finished;
+    const chaosEndedMs = Date.now() - began;
+
+    // The end state: callback tasks resolved (called, then removed), the others COMPLETED.
     const done = (g: string): boolean =>
-      withCallback.has(g) ? callbacks.callsFor(g).length > 0 && index.get(g) === undefined : index.get(g)?.record.task?.state === TaskState.COMPLETED;
-    const deadline = started + DEADLINE_MS;
+      withCallback.has(g)
+        ? callbacks.callsFor(g).length > 0 && index.get(g) === undefined
+        : index.get(g)?.record.task?.state === TaskState.COMPLETED;
     let remaining = guids.filter((g) => !done(g));
-    while (remaining.length > 0 && Date.now() < deadline) {
-      if (!chaosOver && remaining.length < TASKS * 0.02) chaosOver = true;
+    const doneAtChaosEnd = TASKS - remaining.length;
+    while (remaining.length > 0 && Date.now() - began < DEADLINE_MS) {
       await sleep(250);
       remaining = remaining.filter((g) => !done(g));
     }
-    chaosOver = true;
-    await chaos;
-    await Promise.all(restarts);
-    const doneMs = Date.now() - started;
-    if (remaining.length > 0) {
-      const states = await Promise.all(
-        remaining.slice(0, 10).map(async (g) => {
-          const e = await kv.get(g);
-          const r = e && e.length > 0 ? decodeRecord(e.value) : undefined;
-          const ageMs = r ? Number((nowNanos() - r.updatedAt) / 1_000_000n) : -1;
-          return `${g}: index ${TaskState[index.get(g)?.record.task?.state ?? 0]} rev ${index.get(g)?.revision} store ${e?.operation} rev ${e?.revision} ${TaskState[r?.task?.state ?? 0]} idle ${ageMs} ms calls=${callbacks.callsFor(g).length}`;
-        }),
-      );
-      const mism: string[] = [];
-      for (const g of guids) {
-        const e = await kv.get(g);
-        const storeRev = e?.revision ?? 0;
-        const idxRev = index.get(g)?.revision ?? 0;
-        if (e && e.operation === "PUT" ? idxRev !== storeRev : idxRev !== 0) mism.push(`${g} idx ${idxRev} store ${storeRev} ${e?.operation}; raw: ${rawLog.filter((l) => l.startsWith(g + " ")).join(" | ")}`);
-      }
-      console.log(`MISMATCHES ${mism.length}\n${mism.join("\n")}`);
-      throw new Error(`${remaining.length} tasks not done after ${DEADLINE_MS} ms, e.g. ${states.join("; ")}`);
-    }
+    const doneMs = Date.now() - began;
+    if (remaining.length > 0) throw new Error(`${remaining.length} tasks not done after ${DEADLINE_MS} ms: ${await describeTasks(remaining.slice(0, 10))}`);
 
-    // --- every task ended with an outcome; callback tasks report theirs in the callback body.
-    const finals = new Map<string, Final>();
+    // Every task ended with an outcome; callback tasks report theirs in the callback body.
+    const outcomeOf = new Map<string, Outcome>();
     for (const g of guids) {
       if (withCallback.has(g)) {
         const body = callbacks.callsFor(g)[0]!.body as { failed: boolean; failure_reason: string; state: string };
         expect(body.state).toBe("COMPLETED");
-        finals.set(g, { failed: body.failed, reason: body.failure_reason });
+        outcomeOf.set(g, { failed: body.failed, reason: body.failure_reason });
       } else {
         const t = index.get(g)!.record.task!;
-        finals.set(g, { failed: t.failed, reason: t.failureReason });
+        outcomeOf.set(g, { failed: t.failed, reason: t.failureReason });
       }
     }
-    const failedWithoutReason = [...finals].filter(([, f]) => f.failed && !f.reason);
-    expect(failedWithoutReason).toEqual([]);
-    const succeeded = [...finals].filter(([, f]) => !f.failed).map(([g]) => g);
-    const reasons = new Map<string, number>();
-    for (const f of finals.values()) if (f.failed) reasons.set(f.reason, (reasons.get(f.reason) ?? 0) + 1);
+    expect([...outcomeOf].filter(([, o]) => o.failed && !o.reason)).toEqual([]);
+    const succeeded = [...outcomeOf].filter(([, o]) => !o.failed).map(([g]) => g);
+    const reasons: Record<string, number> = {};
+    for (const o of outcomeOf.values()) if (o.failed) reasons[o.reason] = (reasons[o.reason] ?? 0) + 1;
 
-    // --- at most once: no task's start line arrived twice; a task that succeeded did start.
-    await sleep(500);
+    // At most once: no task's start line arrived twice; every task that succeeded did start.
+    await nc.flush();
     expect(starts.duplicates()).toEqual([]);
-    const succeededWithoutStart = succeeded.filter((g) => !starts.counts.has(g));
-    expect(succeededWithoutStart).toEqual([]);
+    expect(succeeded.filter((g) => !starts.counts.has(g))).toEqual([]);
 
-    // --- callbacks: at most two calls each (a second only after an unfinished round), all resolved.
+    // Callbacks: at most two calls each (a second only after an unfinished round); all resolved.
     const callCounts = [...withCallback].map((g) => callbacks.callsFor(g).length);
     expect(Math.max(...callCounts)).toBeLessThanOrEqual(2);
     for (const g of withCallback) expect(await client.status(g), g).toBe(404);
 
-    // --- nothing left running; a graceful stop of the cells leaves no container behind.
-    const stillRunning = index.list().filter((t) => t.record.task!.state !== TaskState.COMPLETED);
-    expect(stillRunning.map((t) => t.record.task!.taskGuid)).toEqual([]);
-    for (const role of roles.roles.filter((r) => r.name.startsWith("chaos-cell"))) {
-      await role.proc!.kill("SIGTERM");
-      role.state = "down";
+    // Nothing is left running, and cells stopped normally leave no container, mount or cgroup.
+    expect(index.list().filter((t) => t.record.task!.state !== TaskState.COMPLETED)).toEqual([]);
+    for (const role of set.roles.filter((r) => CELL_IDS.includes(r.name))) {
+      await set.kill(role, "SIGTERM");
       expect(await leftovers(cellLayout(dataDir, role.name)), role.name).toEqual({ containers: [], mounts: [], cgroups: [] });
     }
     expect(await runtimeProcessesUnder(dataDir)).toEqual([]);
 
+    // The chaos reached every kind of process.
+    for (const role of set.roles.filter((r) => r.name !== NEVER_KILLED)) expect(role.kills, role.name).toBeGreaterThan(0);
+
     const count = (o: CreateOutcome): number => [...outcomes.values()].filter((x) => x === o).length;
+    const restartMs = set.roles.flatMap((r) => r.startMs.slice(1)).sort((a, b) => a - b);
     const report = {
       tasks: TASKS,
       seed: SEED,
       submittedMs,
+      chaosEndedMs,
+      doneAtChaosEnd,
       doneMs,
       succeeded: succeeded.length,
-      failed: Object.fromEntries(reasons),
-      creates: { created: count("created"), createdOnRetry: count("created-on-retry"), existsAfterRetry: count("exists-after-retry"), failedAttempts: client.failedAttempts() },
-      kills: Object.fromEntries(roles.roles.map((r) => [r.name, r.kills])),
-      startLines: { tasksWithLine: starts.counts.size, missing: TASKS - starts.counts.size },
-      callbacks: { tasks: withCallback.size, calledTwice: callCounts.filter((n) => n === 2).length },
+      failed: reasons,
+      creates: {
+        created: count("created"),
+        createdOnRetry: count("created-on-retry"),
+        existsAfterRetry: count("exists-after-retry"),
+        failedAttempts: client.failedAttempts(),
+      },
+      kills: Object.fromEntries(set.roles.filter((r) => r.name !== NEVER_KILLED).map((r) => [r.name, r.kills])),
+      restartMs: { min: restartMs[0], median: restartMs[Math.floor(restartMs.length / 2)], max: restartMs.at(-1) },
+      startLines: { tasksWithLine: starts.counts.size, withoutLine: TASKS - starts.counts.size },
+      callbacks: { tasks: withCallback.size, calledOnce: callCounts.filter((n) => n === 1).length, calledTwice: callCounts.filter((n) => n === 2).length },
     };
     console.log(`chaos report: ${JSON.stringify(report)}`);
   }, DEADLINE_MS + 60_000);
 });
+
+/** States of unfinished tasks, from the store itself (for the failure message). */
+async function describeTasks(guids: string[]): Promise<string> {
+  const lines = await Promise.all(
+    guids.map(async (g) => {
+      const e = await kv.get(g);
+      const stored = e?.operation === "PUT" && e.length > 0 ? TaskState[decodeRecord(e.value).task!.state] : e?.operation ?? "absent";
+      const indexed = TaskState[index.get(g)?.record.task?.state ?? TaskState.UNSPECIFIED];
+      return `${g}: store ${stored}, index ${indexed}, callbacks ${callbacks.callsFor(g).length}`;
+    }),
+  );
+  return lines.join("; ");
+}
 
 const run = promisify(execFile);
 
 /** runc processes still working in the cells' directories (orphans of killed cells). */
 async function runtimeProcessesUnder(dir: string): Promise<string[]> {
   const { stdout } = await run("ps", ["-eo", "pid,args"]);
-  return stdout
-    .split("\n")
-    .filter((l) => l.includes(dir) && /\b(runc|crun)\b/.test(l));
+  return stdout.split("\n").filter((l) => l.includes(dir) && /\b(runc|crun)\b/.test(l));
 }
