@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import os from "node:os";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -132,7 +133,7 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   const lock = createLeaderLock({
     bucket: await openLocksBucket(nc, opts.lockTtlMs),
     name: "auctioneer",
-    holderId: opts.holderId ?? `auctioneer-${randomUUID()}`,
+    holderId: opts.holderId ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     refreshMs: Math.max(100, Math.floor(opts.lockTtlMs / 3)),
     logger,
     onChange: (leader) => {
@@ -201,7 +202,8 @@ async function sendWork(nc: NatsConnection, cellId: string, taskGuids: string[],
     const reply = await nc.request(
       subjects.cellWork(cellId),
       toBinary(WorkRequestSchema, create(WorkRequestSchema, { taskGuids })),
-      { timeout: 10_000 },
+      // Short: a cell that died mid-request must not hold up the next auction for long.
+      { timeout: 5_000 },
     );
     return fromBinary(WorkResponseSchema, reply.data).rejected;
   } catch (err) {

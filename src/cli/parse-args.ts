@@ -7,7 +7,9 @@ export interface ParsedCommand {
 
 /** `diego <command> [--flag value | --flag=value]...`; flags win over environment variables. */
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedCommand {
-  const [command = "help", ...rest] = argv;
+  const [first = "help", ...rest] = argv;
+  if (first === "--help" || first === "-h") return { command: "help", settings: {} };
+  const command = first;
   const defs = SETTINGS.filter((d) => d.for.includes(command));
   const given = new Map<string, string>();
   for (let i = 0; i < rest.length; i++) {
