@@ -1,3 +1,4 @@
+import net from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
 import { startEmbeddedNats } from "../nats/embedded-server.js";
@@ -81,6 +82,27 @@ const cell: Command = async (s, logger) => {
   return { readyLine: `diego cell ${c.cellId} ready (nats ${natsUrl})`, stop: c.stop };
 };
 
+/**
+ * Debian's nats-server package starts a system service on 4222 where systemd runs; rather than
+ * fail on the default port, `up` then takes a free one (the ready line prints the URL). A port
+ * the user asked for explicitly is used as given.
+ */
+async function natsPortFor(s: Settings, logger: Logger): Promise<number> {
+  const port = Number(s.natsPort);
+  const explicit = process.argv.some((a) => a.startsWith("--nats-port")) || process.env.DIEGO_NATS_PORT !== undefined;
+  if (explicit || port === 0 || (await portIsFree(port))) return port;
+  logger.warn({ port }, "the default NATS port is taken (a system nats-server?); using a free port");
+  return 0;
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+  });
+}
+
 const up: Command = async (s, logger) => {
   const parts: Array<{ stop(): Promise<void> }> = [];
   let natsUrl = String(s.nats);
@@ -88,7 +110,7 @@ const up: Command = async (s, logger) => {
     if (!natsUrl) {
       const nats = await startEmbeddedNats({
         dataDir: path.resolve(String(s.dataDir), "nats"),
-        port: Number(s.natsPort),
+        port: await natsPortFor(s, logger),
         logger: logger.child({ component: "nats-server" }),
       });
       parts.push(nats);
