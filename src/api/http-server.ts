@@ -10,8 +10,9 @@ import { createUnaryHandlers, unaryHandlersByPath } from "./unary-handlers.js";
 import { createRestRoutes, MAX_BODY_BYTES } from "./rest-routes.js";
 import type { TaskApi } from "./task-api.js";
 
-// One listening address for everything: the first bytes of a connection tell HTTP/2 with prior
-// knowledge (gRPC, h2c) from HTTP/1.1 (curl, Connect JSON, gRPC-Web), and each goes to its server.
+// One listening address for everything. In cleartext, the first bytes of a connection tell HTTP/2
+// with prior knowledge (gRPC, h2c) from HTTP/1.1 (curl, Connect JSON, gRPC-Web), and each goes to
+// its server; with TLS, ALPN does the same.
 
 export interface ReceptorServer {
   /** host:port actually bound. */
@@ -26,11 +27,19 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0");
 const isGrpc = (req: http.IncomingMessage | http2.Http2ServerRequest): boolean =>
   /^application\/grpc(\+|;|$)/.test(req.headers["content-type"] ?? "");
 
+export interface TlsFiles {
+  /** PEM certificate chain and private key. */
+  cert: Buffer;
+  key: Buffer;
+}
+
 export async function startReceptorServer(opts: {
   api: TaskApi;
   host: string;
   port: number;
   logger?: Logger;
+  /** With TLS, ALPN picks HTTP/2 (gRPC) or HTTP/1.1 on the same port instead of sniffing. */
+  tls?: TlsFiles;
 }): Promise<ReceptorServer> {
   const rest = createRestRoutes(opts.api, opts.logger);
   const connect = connectNodeAdapter({
@@ -53,9 +62,40 @@ export async function startReceptorServer(opts: {
         res.end();
       });
   };
+  const sockets = new Set<net.Socket>();
+  const server = opts.tls ? createTlsServer(opts.tls, handler, sockets) : createCleartextServer(handler, sockets);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const bound = server.address() as net.AddressInfo;
+  const host = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
+  return {
+    address: `${host}:${bound.port}`,
+    port: bound.port,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+  };
+}
+
+type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
+
+function createTlsServer(tls: TlsFiles, handler: Handler, sockets: Set<net.Socket>): net.Server {
+  const server = http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true }, handler);
+  server.on("secureConnection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  return server;
+}
+
+function createCleartextServer(handler: Handler, sockets: Set<net.Socket>): net.Server {
   const h1 = http.createServer({ keepAliveTimeout: 65_000 }, handler);
   const h2 = http2.createServer({}, handler);
-  const sockets = new Set<net.Socket>();
   // No Nagle delay on replies (http.createServer would set this; sockets come from our server).
   const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
@@ -75,22 +115,9 @@ export async function startReceptorServer(opts: {
     });
     socket.on("error", () => socket.destroy());
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => resolve());
+  server.on("close", () => {
+    h1.close();
+    h2.close();
   });
-  const bound = server.address() as net.AddressInfo;
-  const host = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
-  return {
-    address: `${host}:${bound.port}`,
-    port: bound.port,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
-      h1.close();
-      h2.close();
-    },
-  };
+  return server;
 }

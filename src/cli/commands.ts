@@ -2,6 +2,8 @@ import net from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
 import { startEmbeddedNats } from "../nats/embedded-server.js";
+import { readFile } from "node:fs/promises";
+import type { TlsFiles } from "../api/http-server.js";
 import { startReceptor } from "../receptor/start-receptor.js";
 import { startDispatcher } from "../dispatcher/index.js";
 import { startConverger } from "../converger/index.js";
@@ -21,6 +23,14 @@ function splitHostPort(listen: string): { host: string; port: number } {
   return { host: m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]) };
 }
 
+async function tlsFrom(s: Settings): Promise<TlsFiles | undefined> {
+  const certFile = String(s.tlsCert);
+  const keyFile = String(s.tlsKey);
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error("--tls-cert and --tls-key go together");
+  return { cert: await readFile(certFile), key: await readFile(keyFile) };
+}
+
 function requireNats(s: Settings): string {
   const url = String(s.nats);
   if (!url) throw new Error("--nats (or DIEGO_NATS_URL) is required, e.g. nats://127.0.0.1:4222");
@@ -36,7 +46,7 @@ function stack(parts: Array<{ stop(): Promise<void> }>): () => Promise<void> {
 
 const receptor: Command = async (s, logger) => {
   const { host, port } = splitHostPort(String(s.listen));
-  const r = await startReceptor({ natsUrl: requireNats(s), host, port, cellTtlMs: Number(s.cellTtl), logger });
+  const r = await startReceptor({ natsUrl: requireNats(s), host, port, cellTtlMs: Number(s.cellTtl), logger, tls: await tlsFrom(s) });
   return { readyLine: `diego receptor ready on ${r.address}`, stop: r.stop };
 };
 
@@ -123,6 +133,7 @@ const up: Command = async (s, logger) => {
       port,
       cellTtlMs: Number(s.cellTtl),
       logger: logger.child({ component: "receptor" }),
+      tls: await tlsFrom(s),
     });
     parts.push(r);
     parts.push(await startDispatcher({ natsUrl, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s) }));

@@ -21,6 +21,8 @@ const CELL = ["up", "cell"];
 
 export const SETTINGS: SettingDef[] = [
   { key: "listen", flag: "listen", env: "DIEGO_LISTEN", kind: "string", default: "127.0.0.1:8888", help: "receptor address (gRPC, Connect and REST on one port)", for: ["up", "receptor"] },
+  { key: "tlsCert", flag: "tls-cert", env: "DIEGO_TLS_CERT", kind: "string", default: "", help: "PEM certificate file: serve the API over TLS (ALPN picks HTTP/2 or HTTP/1.1)", for: ["up", "receptor"] },
+  { key: "tlsKey", flag: "tls-key", env: "DIEGO_TLS_KEY", kind: "string", default: "", help: "PEM private key file for --tls-cert", for: ["up", "receptor"] },
   { key: "dataDir", flag: "data-dir", env: "DIEGO_DATA_DIR", kind: "string", default: ".diego", help: "where the embedded nats-server keeps JetStream data and cells keep containers", for: ["up", "cell"] },
   { key: "nats", flag: "nats", env: "DIEGO_NATS_URL", kind: "string", default: "", help: "NATS URL(s), comma-separated; empty for `up` means start an embedded nats-server", for: ALL },
   { key: "natsPort", flag: "nats-port", env: "DIEGO_NATS_PORT", kind: "int", default: "4222", help: "client port of the embedded nats-server (0 = any free port)", for: ["up"] },

@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { createTaskApi } from "../api/task-api.js";
-import { startReceptorServer } from "../api/http-server.js";
+import { startReceptorServer, type TlsFiles } from "../api/http-server.js";
 import { connectNats } from "../nats/connect.js";
 import { openCellsBucket, openTasksBucket } from "../nats/buckets.js";
 import { createCellRegistry, createTaskIndex, createTaskStore } from "../store/index.js";
@@ -12,6 +12,7 @@ export interface ReceptorOptions {
   port: number;
   cellTtlMs: number;
   logger: Logger;
+  tls?: TlsFiles;
 }
 
 export interface Receptor {
@@ -29,7 +30,7 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
   await Promise.all([index.ready(), cells.ready()]);
   const api = createTaskApi({ store, index, cells, nc, logger: opts.logger });
-  const server = await startReceptorServer({ api, host: opts.host, port: opts.port, logger: opts.logger });
+  const server = await startReceptorServer({ api, host: opts.host, port: opts.port, logger: opts.logger, tls: opts.tls });
   opts.logger.info({ address: server.address, tasks: index.size() }, "receptor listening");
   return {
     address: server.address,

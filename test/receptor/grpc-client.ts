@@ -30,9 +30,12 @@ function call<T>(start: (cb: Callback<T>) => unknown): Promise<T> {
   });
 }
 
-/** `address` is host:port. */
-export function createGrpcApi(address: string, options: Partial<grpc.ClientOptions> = {}): GrpcApi {
-  const creds = grpc.credentials.createInsecure();
+/** `address` is host:port; `creds` defaults to plaintext (h2c). */
+export function createGrpcApi(
+  address: string,
+  options: Partial<grpc.ClientOptions> = {},
+  creds: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): GrpcApi {
   const tasks = new TaskServiceClient(address, creds, options);
   const cells = new CellServiceClient(address, creds, options);
   return {
