@@ -23,6 +23,8 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
     const logger = opts.logger;
     void (async () => {
       for await (const s of nc.status()) {
+        // Draining on shutdown also reports a disconnect; only unplanned ones are worth a warning.
+        if (nc.isDraining() || nc.isClosed()) continue;
         if (s.type === "disconnect" || s.type === "reconnect") logger.warn({ nats: s.type }, "nats connection");
       }
     })();
