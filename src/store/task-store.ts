@@ -21,8 +21,11 @@ export type WriteListener = (guid: string, revision: number, record: TaskRecord 
 export interface TaskStore {
   create(req: TaskCreateRequest): Promise<StoredTask>;
   get(guid: string): Promise<StoredTask | undefined>;
-  /** Applies one transition with compare-and-swap, retrying on conflicts. */
-  apply(guid: string, transition: Transition): Promise<StoredTask>;
+  /**
+   * Applies one transition with compare-and-swap, retrying on conflicts. A caller that has just
+   * read (or written) the task passes it as `known` to save the first read.
+   */
+  apply(guid: string, transition: Transition, known?: StoredTask): Promise<StoredTask>;
   /** DELETE: COMPLETED -> RESOLVING, then removed. */
   resolve(guid: string): Promise<void>;
   /** Removes a task if it is still at this revision (reaping, resolving). */
@@ -52,9 +55,9 @@ export function createTaskStore(kv: KV): TaskStore {
     return { record: decodeRecord(entry.value), revision: entry.revision };
   };
 
-  const apply = async (guid: string, transition: Transition): Promise<StoredTask> => {
+  const apply = async (guid: string, transition: Transition, known?: StoredTask): Promise<StoredTask> => {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const current = await get(guid);
+      const current = attempt === 0 && known ? known : await get(guid);
       if (!current) throw new TaskNotFoundError(guid);
       const updated = transition(current.record, nowNanos());
       try {
@@ -91,17 +94,14 @@ export function createTaskStore(kv: KV): TaskStore {
     get,
     apply,
     async resolve(guid) {
-      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-        const resolving = await apply(guid, startResolving);
-        try {
-          await remove(guid, resolving.revision);
-          return;
-        } catch (err) {
-          // Someone changed it after we took it (e.g. the reaper removed it): look again.
-          if (!isCasConflict(err)) throw err;
-        }
+      const resolving = await apply(guid, startResolving);
+      try {
+        await remove(guid, resolving.revision);
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+        // Changed after we took it: reaped meanwhile (gone), or handed back by the converger.
+        throw (await get(guid)) ? new TaskContentionError(guid) : new TaskNotFoundError(guid);
       }
-      throw new TaskContentionError(guid);
     },
     remove,
     onWrite(listener) {

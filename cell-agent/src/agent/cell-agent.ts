@@ -11,7 +11,7 @@ import { TaskState } from "../../../src/gen/diego/v1/task_pb.js";
 import { openCellsBucket, openTasksBucket } from "../../../src/nats/buckets.js";
 import { connectNats } from "../../../src/nats/connect.js";
 import { subjects } from "../../../src/nats/subjects.js";
-import { createCellRegistry, createTaskStore, transitions, type TaskStore } from "../../../src/store/index.js";
+import { createCellRegistry, createTaskStore, transitions, type StoredTask, type TaskStore } from "../../../src/store/index.js";
 import { createResourceLedger, type ResourceLedger } from "../capacity/resource-ledger.js";
 import { createDownloadCache } from "../executor/index.js";
 import { createImageStore } from "../images/index.js";
@@ -89,9 +89,10 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
   };
   const tasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
 
-  const launch = (guid: string): void => {
+  const launch = (claimed: StoredTask): void => {
+    const guid = claimed.record.task!.taskGuid;
     const abort = new AbortController();
-    const done = runClaimedTask(guid, deps, abort.signal)
+    const done = runClaimedTask(claimed, deps, abort.signal)
       .catch((err: unknown) => logger.error({ err, task: guid }, "task runner failed"))
       .finally(() => {
         tasks.delete(guid);
@@ -148,25 +149,26 @@ async function takeWork(
   store: TaskStore,
   ledger: ResourceLedger,
   id: CellIdentity,
-  launch: (guid: string) => void,
+  launch: (claimed: StoredTask) => void,
   logger: Logger,
 ): Promise<string[]> {
   const { taskGuids } = fromBinary(WorkRequestSchema, data);
   const records = await Promise.all(taskGuids.map((g) => store.get(g).catch(() => undefined)));
   const rejected: string[] = [];
-  const toClaim: string[] = [];
+  const toClaim: StoredTask[] = [];
   records.forEach((stored, i) => {
     const guid = taskGuids[i]!;
     const t = stored?.record.task;
-    if (!t || t.state !== TaskState.PENDING) return;
-    if (ledger.reserve(guid, Math.max(0, t.memoryMb), Math.max(0, t.diskMb))) toClaim.push(guid);
+    if (!stored || !t || t.state !== TaskState.PENDING) return;
+    if (ledger.reserve(guid, Math.max(0, t.memoryMb), Math.max(0, t.diskMb))) toClaim.push(stored);
     else rejected.push(guid);
   });
   await Promise.all(
-    toClaim.map(async (guid) => {
+    toClaim.map(async (stored) => {
+      const guid = stored.record.task!.taskGuid;
       try {
-        await store.apply(guid, transitions.claim(id.cellId, id.sessionId));
-        launch(guid);
+        // The record just read is the one to swap from: no second read per claim.
+        launch(await store.apply(guid, transitions.claim(id.cellId, id.sessionId), stored));
       } catch (err) {
         // Lost the race (cancelled, or claimed by another cell): run nothing.
         ledger.release(guid);

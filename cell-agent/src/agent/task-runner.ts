@@ -6,6 +6,7 @@ import {
   TaskNotFoundError,
   transitions,
   type Outcome,
+  type StoredTask,
   type TaskStore,
 } from "../../../src/store/index.js";
 import { executeTask, type DownloadCache } from "../executor/index.js";
@@ -30,11 +31,13 @@ export interface TaskRunnerDeps {
  * once), container, actions, then COMPLETED with the outcome. A task cancelled meanwhile is
  * already COMPLETED: the cell kills the container and leaves that outcome alone.
  */
-export async function runClaimedTask(guid: string, deps: TaskRunnerDeps, signal: AbortSignal): Promise<void> {
+export async function runClaimedTask(claimed: StoredTask, deps: TaskRunnerDeps, signal: AbortSignal): Promise<void> {
+  const guid = claimed.record.task!.taskGuid;
   const log = deps.logger.child({ task: guid });
-  let task: TaskResponse;
+  let started: StoredTask;
   try {
-    task = (await deps.store.apply(guid, transitions.start(deps.cellId))).record.task!;
+    // Swap from the claim this cell just wrote; a change since (a cancel) makes it re-read.
+    started = await deps.store.apply(guid, transitions.start(deps.cellId), claimed);
   } catch (err) {
     if (err instanceof InvalidStateTransitionError || err instanceof TaskNotFoundError) {
       log.info({ reason: err.message }, "task no longer ours to start");
@@ -42,9 +45,9 @@ export async function runClaimedTask(guid: string, deps: TaskRunnerDeps, signal:
     }
     throw err;
   }
-  const { outcome, cleanup } = await runInSandbox(task, deps, signal, log);
+  const { outcome, cleanup } = await runInSandbox(started.record.task!, deps, signal, log);
   try {
-    if (!signal.aborted) await deps.store.apply(guid, transitions.complete(deps.cellId, outcome));
+    if (!signal.aborted) await deps.store.apply(guid, transitions.complete(deps.cellId, outcome), started);
   } catch (err) {
     if (!(err instanceof InvalidStateTransitionError || err instanceof TaskNotFoundError)) throw err;
     log.info({ reason: err.message }, "task was finished elsewhere (cancelled or failed by the converger)");

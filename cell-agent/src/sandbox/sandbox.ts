@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { access, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { DiskTemplates } from "./disk-templates.js";
@@ -20,6 +20,7 @@ import { mergeEnv } from "./process-env.js";
 import { bundleMounts, claimBundle, prepareFilesystem, teardownFilesystem } from "./sandbox-fs.js";
 import { superviseRuntimeProcess, waitForPid } from "./supervise.js";
 import type { ProcessIO, ProcessResult, ProcessSpec, Sandbox, SandboxSpec } from "./types.js";
+import { pathExists } from "./path-exists.js";
 import { resolveUser } from "./users.js";
 
 /** What every sandbox of one runtime shares. */
@@ -268,7 +269,7 @@ class OciSandbox implements Sandbox {
     if (init) waits.push(init.exited);
     await withTimeout(Promise.all(waits), KILL_WAIT_MS);
     // A foreground `run` deletes its container when PID 1 exits; anything left is forced away.
-    if (await exists(path.join(this.ctx.cli.root, this.id))) await this.ctx.cli.delete(this.id, true);
+    if (await pathExists(path.join(this.ctx.cli.root, this.id))) await this.ctx.cli.delete(this.id, true);
   }
 }
 
@@ -309,14 +310,5 @@ async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
     return await Promise.race([p.then(() => true), timeout]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { access, chmod, lchown, lstat, readdir, rename, rm } from "node:fs/promises";
+import { chmod, lchown, lstat, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { runChecked } from "./command.js";
+import { pathExists } from "./path-exists.js";
 import { isCode } from "./errors.js";
 
 // In a user namespace, files owned by host uid 0 show up as "nobody". So an unprivileged
@@ -21,7 +22,7 @@ export function shiftedLayerPath(layer: string, uidBase: number): string {
 /** Returns the path of layer's uid-shifted copy, building it if needed. */
 export async function ensureShiftedLayer(layer: string, uidBase: number): Promise<string> {
   const target = shiftedLayerPath(layer, uidBase);
-  if (await exists(target)) return target;
+  if (await pathExists(target)) return target;
   let pending = inFlight.get(target);
   if (!pending) {
     pending = buildShifted(path.resolve(layer), target, uidBase).finally(() => inFlight.delete(target));
@@ -39,7 +40,7 @@ async function buildShifted(layer: string, target: string, uidBase: number): Pro
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     // Another process published the same copy first: use theirs.
-    if ((isCode(err, "ENOTEMPTY") || isCode(err, "EEXIST")) && (await exists(target))) return target;
+    if ((isCode(err, "ENOTEMPTY") || isCode(err, "EEXIST")) && (await pathExists(target))) return target;
     throw err;
   }
   return target;
@@ -67,13 +68,4 @@ export async function shiftTree(root: string, uidBase: number): Promise<void> {
 function shift(id: number, base: number): number {
   // Ids outside the mapped range stay unmapped either way; leave them alone.
   return id < MAPPED_IDS ? id + base : id;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
