@@ -1,3 +1,4 @@
+export { createKvWriter, KvConflictError, KvWriteError, type KvWriter } from "./kv-writer.js";
 export { createTaskStore, encodeRecord, decodeRecord, isCasConflict, type TaskStore, type StoredTask } from "./task-store.js";
 export { createTaskIndex, type TaskIndex, type IndexedTask, type IndexListener } from "./task-index.js";
 export * as transitions from "./transitions.js";

@@ -1,9 +1,13 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
+import { compileEncoder } from "../model/compile-encoder.js";
 import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { TASKS_BUCKET } from "../nats/subjects.js";
 import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import type { TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
 import { nowNanos } from "./clock.js";
 import { TaskContentionError, TaskExistsError, TaskNotFoundError } from "./errors.js";
+import { createKvWriter } from "./kv-writer.js";
 import { newTaskRecord, startResolving, type Transition } from "./transitions.js";
 
 // The task store: one KV entry per task, key = task_guid, value = TaskRecord (protobuf binary).
@@ -35,7 +39,7 @@ export interface TaskStore {
 
 const MAX_CAS_ATTEMPTS = 64;
 
-export const encodeRecord = (r: TaskRecord): Uint8Array => toBinary(TaskRecordSchema, r);
+export const encodeRecord: (r: TaskRecord) => Uint8Array = compileEncoder<TaskRecord>(TaskRecordSchema);
 export const decodeRecord = (bytes: Uint8Array): TaskRecord => fromBinary(TaskRecordSchema, bytes);
 
 export function isCasConflict(err: unknown): boolean {
@@ -43,7 +47,9 @@ export function isCasConflict(err: unknown): boolean {
   return /wrong last sequence|10071/i.test(msg);
 }
 
-export function createTaskStore(kv: KV): TaskStore {
+/** Reads go through `kv`; writes are published on `nc` (see kv-writer.ts). */
+export function createTaskStore(kv: KV, nc: NatsConnection): TaskStore {
+  const writer = createKvWriter(nc, TASKS_BUCKET);
   const listeners: WriteListener[] = [];
   const notify = (guid: string, revision: number, record: TaskRecord | undefined): void => {
     for (const l of listeners) l(guid, revision, record);
@@ -61,7 +67,7 @@ export function createTaskStore(kv: KV): TaskStore {
       if (!current) throw new TaskNotFoundError(guid);
       const updated = transition(current.record, nowNanos());
       try {
-        const revision = await kv.update(guid, encodeRecord(updated), current.revision);
+        const revision = await writer.put(guid, encodeRecord(updated), current.revision);
         notify(guid, revision, updated);
         return { record: updated, revision };
       } catch (err) {
@@ -75,21 +81,32 @@ export function createTaskStore(kv: KV): TaskStore {
     // A delete marker, not a purge: nats-server 2.9.10 (Debian 12) moves every watcher of the
     // bucket past a subject purge (a rollup), so watchers silently miss other tasks' updates.
     // With history 1 the marker replaces the record all the same.
-    await kv.delete(guid, { previousSeq: revision });
-    notify(guid, revision + 1, undefined);
+    const marker = await writer.delete(guid, revision);
+    notify(guid, marker, undefined);
+  };
+
+  /** Writes a new key, or over a delete marker (a resolved task's guid may be used again). */
+  const putNew = async (guid: string, value: Uint8Array): Promise<number> => {
+    try {
+      return await writer.put(guid, value, 0);
+    } catch (err) {
+      if (!isCasConflict(err)) throw err;
+    }
+    const entry = await kv.get(guid);
+    if (!entry || entry.operation === "PUT") throw new TaskExistsError(guid);
+    try {
+      return await writer.put(guid, value, entry.revision);
+    } catch (err) {
+      throw isCasConflict(err) ? new TaskExistsError(guid) : err;
+    }
   };
 
   return {
     async create(req) {
       const record = newTaskRecord(req, nowNanos());
-      try {
-        const revision = await kv.create(req.taskGuid, encodeRecord(record));
-        notify(req.taskGuid, revision, record);
-        return { record, revision };
-      } catch (err) {
-        if (isCasConflict(err)) throw new TaskExistsError(req.taskGuid);
-        throw err;
-      }
+      const revision = await putNew(req.taskGuid, encodeRecord(record));
+      notify(req.taskGuid, revision, record);
+      return { record, revision };
     },
     get,
     apply,
