@@ -1,7 +1,8 @@
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { create, fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
+import { create, type Message } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { decoderFor, encoderFor } from "../model/codecs.js";
 import { toConnectError } from "./connect-errors.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
 import type { UnaryHandler } from "./unary-handlers.js";
@@ -57,7 +58,7 @@ async function serve(
     const input = decode(handler, unwrap(await readBody(req, maxMessageBytes + HEADER_BYTES)));
     const output = handler.handleBinary
       ? await handler.handleBinary(input)
-      : toBinary(handler.method.output, create(handler.method.output, await handler.handle(input)));
+      : encoderFor(handler.method.output)(create(handler.method.output, await handler.handle(input)));
     res.writeHead(200, { "content-type": "application/grpc" });
     res.addTrailers({ "grpc-status": "0" });
     res.end(wrap(output));
@@ -89,7 +90,7 @@ function asCallError(err: unknown): GrpcCallError {
 
 function decode(handler: UnaryHandler, bytes: Uint8Array): Message {
   try {
-    return fromBinary(handler.method.input, bytes);
+    return decoderFor(handler.method.input)(bytes);
   } catch (err) {
     throw new GrpcCallError(Code.InvalidArgument, `cannot decode ${handler.method.input.typeName}: ${(err as Error).message}`);
   }

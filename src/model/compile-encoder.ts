@@ -6,7 +6,7 @@ import { FastWriter } from "./fast-writer.js";
 // which made encoding a task record the largest single cost of a task create (38 µs of about
 // 290). This builds, once per message type, a plain function per field from the same
 // descriptors, and writes the same bytes (fields in number order, unknown fields last) with
-// FastWriter. test/model/compile-encoder.test.ts compares it with toBinary.
+// FastWriter. test/model/compile-codec.test.ts compares it with toBinary.
 
 type Fields = Record<string, unknown>;
 type FieldWriter = (w: FastWriter, msg: Fields) => void;

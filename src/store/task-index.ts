@@ -1,7 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import type { TaskRecord } from "../gen/diego/v1/internal_pb.js";
-import { toBinary } from "@bufbuild/protobuf";
 import { TaskResponseSchema, type TaskResponse } from "../gen/diego/v1/task_pb.js";
+import { encoderFor } from "../model/codecs.js";
 import { taskResponseToJson } from "../model/task-json.js";
 import { decodeRecord, type TaskStore } from "./task-store.js";
 
@@ -32,6 +32,8 @@ export interface TaskIndex {
   stop(): Promise<void>;
 }
 
+const encodeTaskResponse = encoderFor<TaskResponse>(TaskResponseSchema);
+
 function entry(revision: number, record: TaskRecord): IndexedTask {
   let cached: string | undefined;
   let binary: Uint8Array | undefined;
@@ -39,7 +41,7 @@ function entry(revision: number, record: TaskRecord): IndexedTask {
     revision,
     record,
     json: () => (cached ??= taskResponseToJson(record.task as TaskResponse)),
-    binary: () => (binary ??= toBinary(TaskResponseSchema, record.task!)),
+    binary: () => (binary ??= encodeTaskResponse(record.task!)),
   };
 }
 

@@ -1,5 +1,4 @@
-import { fromBinary } from "@bufbuild/protobuf";
-import { compileEncoder } from "../model/compile-encoder.js";
+import { decoderFor, encoderFor } from "../model/codecs.js";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { TASKS_BUCKET } from "../nats/subjects.js";
@@ -39,8 +38,8 @@ export interface TaskStore {
 
 const MAX_CAS_ATTEMPTS = 64;
 
-export const encodeRecord: (r: TaskRecord) => Uint8Array = compileEncoder<TaskRecord>(TaskRecordSchema);
-export const decodeRecord = (bytes: Uint8Array): TaskRecord => fromBinary(TaskRecordSchema, bytes);
+export const encodeRecord: (r: TaskRecord) => Uint8Array = encoderFor<TaskRecord>(TaskRecordSchema);
+export const decodeRecord: (bytes: Uint8Array) => TaskRecord = decoderFor<TaskRecord>(TaskRecordSchema);
 
 export function isCasConflict(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);

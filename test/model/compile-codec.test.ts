@@ -2,13 +2,14 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { ActionSchema } from "../../src/gen/diego/v1/actions_pb.js";
 import { TaskRecordSchema, type TaskRecord } from "../../src/gen/diego/v1/internal_pb.js";
-import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
+import { TaskCreateRequestSchema, TaskResponseSchema, TaskState, type TaskCreateRequest } from "../../src/gen/diego/v1/task_pb.js";
+import { compileDecoder } from "../../src/model/compile-decoder.js";
 import { compileEncoder } from "../../src/model/compile-encoder.js";
-import { encodeRecord } from "../../src/store/index.js";
+import { decodeRecord, encodeRecord } from "../../src/store/index.js";
 
-// The store writes task records with a compiled encoder instead of protobuf-es's toBinary. The
-// bytes must be exactly toBinary's, whatever the record holds, or other readers would see
-// different tasks.
+// The store and the gRPC path encode and decode with compiled codecs instead of protobuf-es's
+// toBinary/fromBinary. They must agree with protobuf-es exactly, whatever the message holds, or
+// other readers would see different tasks.
 
 const long = "x".repeat(300);
 const unicode = "héllo wörld ✓ 𝄞";
@@ -103,5 +104,55 @@ describe("compiled protobuf encoder", () => {
     (bad.task as unknown as { createdAt: unknown }).createdAt = "not a number";
     expect(() => encodeRecord(bad)).toThrow();
     expect(Buffer.from(encodeRecord(r)).equals(Buffer.from(toBinary(TaskRecordSchema, r)))).toBe(true);
+  });
+});
+
+describe("compiled protobuf decoder", () => {
+  const decodeRequest = compileDecoder<TaskCreateRequest>(TaskCreateRequestSchema);
+
+  it("reads back exactly what fromBinary reads, for every kind of field", () => {
+    const bytes = toBinary(TaskRecordSchema, richRecord());
+    expect(decodeRecord(bytes)).toEqual(fromBinary(TaskRecordSchema, bytes));
+    expect(decodeRecord(bytes)).toEqual(richRecord());
+  });
+
+  it("gives an empty input every field at its default, like create()", () => {
+    expect(decodeRecord(new Uint8Array(0))).toEqual(create(TaskRecordSchema));
+    expect(decodeRequest(new Uint8Array(0))).toEqual(create(TaskCreateRequestSchema));
+  });
+
+  it("keeps fields it does not know, so re-encoding loses nothing", () => {
+    // A TaskResponse carries fields (state, result, ...) that a TaskCreateRequest lacks.
+    const bytes = toBinary(TaskResponseSchema, richRecord().task!);
+    const decoded = decodeRequest(bytes);
+    expect(decoded).toEqual(fromBinary(TaskCreateRequestSchema, bytes));
+    expect(decoded.$unknown?.length).toBeGreaterThan(0);
+    expect(toBinary(TaskCreateRequestSchema, decoded)).toEqual(bytes);
+  });
+
+  it("merges a message field that appears twice, as protobuf requires", () => {
+    const a = toBinary(TaskRecordSchema, create(TaskRecordSchema, { task: { taskGuid: "g", domain: "d" } }));
+    const b = toBinary(TaskRecordSchema, create(TaskRecordSchema, { task: { stack: "s" } }));
+    const both = new Uint8Array([...a, ...b]);
+    expect(decodeRecord(both)).toEqual(fromBinary(TaskRecordSchema, both));
+    expect(decodeRecord(both).task).toMatchObject({ taskGuid: "g", domain: "d", stack: "s" });
+  });
+
+  it("rejects truncated input and invalid UTF-8 instead of making up a task", () => {
+    const bytes = toBinary(TaskRecordSchema, richRecord());
+    for (const cut of [1, 7, 100, bytes.length - 1]) {
+      expect(() => fromBinary(TaskRecordSchema, bytes.subarray(0, cut))).toThrow();
+      expect(() => decodeRecord(bytes.subarray(0, cut))).toThrow();
+    }
+    const badUtf8 = new Uint8Array([0x0a, 0x02, 0xc3, 0x28]); // task_guid = invalid two-byte sequence
+    expect(() => fromBinary(TaskCreateRequestSchema, badUtf8)).toThrow();
+    expect(() => decodeRequest(badUtf8)).toThrow();
+  });
+
+  it("stops at 100 levels of nesting instead of exhausting the stack", () => {
+    let action = create(ActionSchema, { action: { case: "run", value: { path: "/bin/true" } } });
+    for (let i = 0; i < 150; i++) action = create(ActionSchema, { action: { case: "try", value: { action } } });
+    const bytes = toBinary(TaskCreateRequestSchema, create(TaskCreateRequestSchema, { taskGuid: "deep", action }));
+    expect(() => decodeRequest(bytes)).toThrow(/nested more than 100 deep/);
   });
 });
