@@ -22,7 +22,8 @@ export async function benchAuction(natsUrl: string, cellCount: number, taskCount
   const cellTtlMs = 60_000;
   const nc = await connectNats({ url: natsUrl, name: "bench-cells" });
   const registry = await createCellRegistry(await openCellsBucket(nc, cellTtlMs), cellTtlMs);
-  const store = createTaskStore(await openTasksBucket(nc), nc);
+  await openTasksBucket(nc); // creates the bucket on first use
+  const store = createTaskStore(nc);
   const total = create(ResourcesSchema, { memoryMb: 65536, diskMb: 262144, containers: 1000 });
   const presences = Array.from({ length: cellCount }, (_, i) =>
     create(CellPresenceSchema, {

@@ -55,7 +55,7 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   const logger = opts.logger;
   const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-auctioneer", logger });
   const kv = await openTasksBucket(nc);
-  const store = createTaskStore(kv, nc);
+  const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store);
   const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
   await Promise.all([index.ready(), cells.ready()]);

@@ -67,7 +67,7 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
   const nc = opts.nc ?? (await connectNats({ url: opts.natsUrl!, name: "diego-converger", logger }));
   const ownsConnection = !opts.nc;
   const kv = await openTasksBucket(nc);
-  const store = createTaskStore(kv, nc);
+  const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store);
   const registry = await createCellRegistry(await openCellsBucket(nc, cellTtlMs), cellTtlMs);
   await Promise.all([index.ready(), registry.ready()]);

@@ -60,7 +60,7 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
   const nc = opts.nc ?? (await connectDispatcherNats(opts, logger));
   const ownsConnection = !opts.nc;
   const kv = await openTasksBucket(nc);
-  const store = createTaskStore(kv, nc);
+  const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store);
 
   const stopping = new AbortController();

@@ -25,7 +25,7 @@ export interface Receptor {
 export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-receptor", logger: opts.logger });
   const kv = await openTasksBucket(nc);
-  const store = createTaskStore(kv, nc);
+  const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store);
   const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
   await Promise.all([index.ready(), cells.ready()]);

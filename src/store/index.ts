@@ -1,4 +1,4 @@
-export { createKvWriter, KvConflictError, KvWriteError, type KvWriter } from "./kv-writer.js";
+export { createKvClient, KvConflictError, KvRequestError, type KvClient, type KvEntry } from "./kv-client.js";
 export { createTaskStore, encodeRecord, decodeRecord, isCasConflict, type TaskStore, type StoredTask } from "./task-store.js";
 export { createTaskIndex, type TaskIndex, type IndexedTask, type IndexListener } from "./task-index.js";
 export * as transitions from "./transitions.js";

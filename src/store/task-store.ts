@@ -1,12 +1,11 @@
 import { decoderFor, encoderFor } from "../model/codecs.js";
-import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { TASKS_BUCKET } from "../nats/subjects.js";
 import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import type { TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
 import { nowNanos } from "./clock.js";
 import { TaskContentionError, TaskExistsError, TaskNotFoundError } from "./errors.js";
-import { createKvWriter } from "./kv-writer.js";
+import { createKvClient } from "./kv-client.js";
 import { newTaskRecord, startResolving, type Transition } from "./transitions.js";
 
 // The task store: one KV entry per task, key = task_guid, value = TaskRecord (protobuf binary).
@@ -46,17 +45,17 @@ export function isCasConflict(err: unknown): boolean {
   return /wrong last sequence|10071/i.test(msg);
 }
 
-/** Reads go through `kv`; writes are published on `nc` (see kv-writer.ts). */
-export function createTaskStore(kv: KV, nc: NatsConnection): TaskStore {
-  const writer = createKvWriter(nc, TASKS_BUCKET);
+/** Reads and writes go straight to the bucket's stream on `nc` (see kv-client.ts). */
+export function createTaskStore(nc: NatsConnection): TaskStore {
+  const client = createKvClient(nc, TASKS_BUCKET);
   const listeners: WriteListener[] = [];
   const notify = (guid: string, revision: number, record: TaskRecord | undefined): void => {
     for (const l of listeners) l(guid, revision, record);
   };
 
   const get = async (guid: string): Promise<StoredTask | undefined> => {
-    const entry = await kv.get(guid);
-    if (!entry || entry.operation !== "PUT" || entry.length === 0) return undefined;
+    const entry = await client.get(guid);
+    if (!entry || entry.operation !== "PUT" || entry.value.length === 0) return undefined;
     return { record: decodeRecord(entry.value), revision: entry.revision };
   };
 
@@ -66,7 +65,7 @@ export function createTaskStore(kv: KV, nc: NatsConnection): TaskStore {
       if (!current) throw new TaskNotFoundError(guid);
       const updated = transition(current.record, nowNanos());
       try {
-        const revision = await writer.put(guid, encodeRecord(updated), current.revision);
+        const revision = await client.put(guid, encodeRecord(updated), current.revision);
         notify(guid, revision, updated);
         return { record: updated, revision };
       } catch (err) {
@@ -80,21 +79,21 @@ export function createTaskStore(kv: KV, nc: NatsConnection): TaskStore {
     // A delete marker, not a purge: nats-server 2.9.10 (Debian 12) moves every watcher of the
     // bucket past a subject purge (a rollup), so watchers silently miss other tasks' updates.
     // With history 1 the marker replaces the record all the same.
-    const marker = await writer.delete(guid, revision);
+    const marker = await client.delete(guid, revision);
     notify(guid, marker, undefined);
   };
 
   /** Writes a new key, or over a delete marker (a resolved task's guid may be used again). */
   const putNew = async (guid: string, value: Uint8Array): Promise<number> => {
     try {
-      return await writer.put(guid, value, 0);
+      return await client.put(guid, value, 0);
     } catch (err) {
       if (!isCasConflict(err)) throw err;
     }
-    const entry = await kv.get(guid);
+    const entry = await client.get(guid);
     if (!entry || entry.operation === "PUT") throw new TaskExistsError(guid);
     try {
-      return await writer.put(guid, value, entry.revision);
+      return await client.put(guid, value, entry.revision);
     } catch (err) {
       throw isCasConflict(err) ? new TaskExistsError(guid) : err;
     }

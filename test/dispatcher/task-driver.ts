@@ -19,7 +19,7 @@ export interface TaskDriver {
 export async function openDriver(natsUrl: string): Promise<TaskDriver> {
   const nc = await connectNats({ url: natsUrl, name: "test-driver" });
   const kv = await openTasksBucket(nc);
-  return { nc, kv, store: createTaskStore(kv, nc), close: () => nc.drain().catch(() => undefined) };
+  return { nc, kv, store: createTaskStore(nc), close: () => nc.drain().catch(() => undefined) };
 }
 
 export type TaskFields = Partial<Omit<TaskCreateRequest, "$typeName" | "$unknown">>;

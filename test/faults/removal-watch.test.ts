@@ -21,7 +21,8 @@ beforeAll(async () => {
   nats = await startNats();
   writerNc = await connectNats({ url: nats.url, name: "removal-writer" });
   watcherNc = await connectNats({ url: nats.url, name: "removal-watcher" });
-  store = createTaskStore(await openTasksBucket(writerNc), writerNc);
+  await openTasksBucket(writerNc);
+  store = createTaskStore(writerNc);
   // Another process's view: its own connection, no local writes.
   index = await createTaskIndex(await openTasksBucket(watcherNc));
   await index.ready();

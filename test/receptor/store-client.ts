@@ -17,7 +17,8 @@ export interface StoreClient {
 
 export async function connectStore(natsUrl: string, name = "test-store"): Promise<StoreClient> {
   const nc = await connectNats({ url: natsUrl, name });
-  const store = createTaskStore(await openTasksBucket(nc), nc);
+  await openTasksBucket(nc); // creates the bucket on first use
+  const store = createTaskStore(nc);
   const run = async (guid: string, cellId: string): Promise<StoredTask> => {
     await store.apply(guid, transitions.claim(cellId, `${cellId}-session`));
     return store.apply(guid, transitions.start(cellId));

@@ -66,7 +66,8 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
   });
 
   const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: `diego-cell-${opts.cellId}`, logger });
-  const store = createTaskStore(await openTasksBucket(nc), nc);
+  await openTasksBucket(nc); // creates the bucket on first use
+  const store = createTaskStore(nc);
   const registry = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
   const ledger = createResourceLedger(await machineCapacity(opts, workDir));
   const identity: CellIdentity = {

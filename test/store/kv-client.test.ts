@@ -3,24 +3,24 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNats, openTasksBucket } from "../../src/nats/index.js";
-import { createKvWriter, createTaskStore, KvConflictError, KvWriteError, transitions, type KvWriter } from "../../src/store/index.js";
+import { createKvClient, createTaskStore, KvConflictError, KvRequestError, transitions, type KvClient } from "../../src/store/index.js";
 import { decodeTaskCreateRequest } from "../../src/model/index.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 
-// The store's writes bypass nats.js's KV methods (see kv-writer.ts), so these check that what
-// they write is what nats.js's KV reads back, and that every compare-and-swap still holds.
+// The store's reads and writes bypass nats.js's KV methods (see kv-client.ts), so these check
+// that both sides see the same entries, and that every compare-and-swap still holds.
 
 let nats: TestNats;
 let nc: NatsConnection;
 let kv: KV;
-let writer: KvWriter;
+let writer: KvClient;
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 beforeAll(async () => {
   nats = await startNats();
   nc = await connectNats({ url: nats.url, name: "kv-writer-test" });
   kv = await new Kvm(jetstream(nc)).create("writer_test", { history: 1, storage: "file" });
-  writer = createKvWriter(nc, "writer_test");
+  writer = createKvClient(nc, "writer_test");
 });
 
 afterAll(async () => {
@@ -29,7 +29,7 @@ afterAll(async () => {
   await nats?.dispose();
 });
 
-describe("KV writer", () => {
+describe("KV client", () => {
   it("creates a key only once, and updates only from the revision it names", async () => {
     const first = await writer.put("k1", bytes("one"), 0);
     expect((await kv.get("k1"))?.string()).toBe("one");
@@ -56,10 +56,25 @@ describe("KV writer", () => {
     expect([e?.string(), e?.revision]).toEqual(["321", revs[321]]);
   });
 
+  it("reads what nats.js wrote: values, revisions, delete markers, and nothing for unknown keys", async () => {
+    const rev = await kv.put("read-1", bytes("hello"));
+    const e = await writer.get("read-1");
+    expect([e?.operation, Buffer.from(e!.value).toString(), e?.revision]).toEqual(["PUT", "hello", rev]);
+    await kv.delete("read-1");
+    expect((await writer.get("read-1"))?.operation).toBe("DEL");
+    expect(await writer.get("never-written")).toBeUndefined();
+    // Concurrent reads in one batch each get their own answer.
+    await Promise.all(Array.from({ length: 50 }, (_, i) => kv.put(`read-many-${i}`, bytes(`v${i}`))));
+    const values = await Promise.all(Array.from({ length: 50 }, (_, i) => writer.get(`read-many-${i}`)));
+    expect(values.map((v) => Buffer.from(v!.value).toString())).toEqual(Array.from({ length: 50 }, (_, i) => `v${i}`));
+  });
+
   it("names the problem when the bucket does not exist", async () => {
-    const lost = createKvWriter(nc, "no_such_bucket");
+    const lost = createKvClient(nc, "no_such_bucket", { timeoutMs: 300 });
     try {
       await expect(lost.put("k", bytes("v"), 0)).rejects.toThrow(/no stream for the bucket/);
+      // The JetStream API answers nothing for a direct get on a missing stream.
+      await expect(lost.get("k")).rejects.toThrow(/no reply from JetStream within 300 ms/);
     } finally {
       lost.close();
     }
@@ -69,11 +84,11 @@ describe("KV writer", () => {
     const own = await startNats();
     const conn = await connectNats({ url: own.url, name: "kv-writer-timeout" });
     await openTasksBucket(conn);
-    const w = createKvWriter(conn, "diego_tasks", { timeoutMs: 300 });
+    const w = createKvClient(conn, "diego_tasks", { timeoutMs: 300 });
     try {
       await own.stop();
-      await expect(w.put("k", bytes("v"), 0)).rejects.toBeInstanceOf(KvWriteError);
-      await expect(w.put("k", bytes("v"), 0)).rejects.toThrow(/no acknowledgement from JetStream within 300 ms/);
+      await expect(w.put("k", bytes("v"), 0)).rejects.toBeInstanceOf(KvRequestError);
+      await expect(w.put("k", bytes("v"), 0)).rejects.toThrow(/no reply from JetStream within 300 ms/);
     } finally {
       w.close();
       await conn.close();
@@ -84,7 +99,8 @@ describe("KV writer", () => {
 
 describe("task store", () => {
   it("lets a deleted task's guid be created again, but not a live one's", async () => {
-    const store = createTaskStore(await openTasksBucket(nc), nc);
+    await openTasksBucket(nc);
+    const store = createTaskStore(nc);
     const req = decodeTaskCreateRequest({ task_guid: "reused", domain: "d", stack: "s", action: { run: { path: "/bin/true" } } });
     await store.create(req);
     await expect(store.create(req)).rejects.toThrow(/already exists/);
@@ -94,5 +110,21 @@ describe("task store", () => {
     const again = await store.create(req);
     expect((await store.get("reused"))?.revision).toBe(again.revision);
     await expect(store.create(req)).rejects.toThrow(/already exists/);
+  });
+
+  it("switches a tasks bucket made without direct gets over to them, so reads work", async () => {
+    const own = await startNats();
+    const conn = await connectNats({ url: own.url, name: "kv-direct-test" });
+    try {
+      await new Kvm(jetstream(conn)).create("diego_tasks", { history: 1, storage: "file", allow_direct: false });
+      await openTasksBucket(conn);
+      const store = createTaskStore(conn);
+      const req = decodeTaskCreateRequest({ task_guid: "direct", domain: "d", stack: "s", action: { run: { path: "/bin/true" } } });
+      await store.create(req);
+      expect((await store.get("direct"))?.record.task?.taskGuid).toBe("direct");
+    } finally {
+      await conn.close();
+      await own.dispose();
+    }
   });
 });

@@ -1,12 +1,12 @@
 import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
-// Compare-and-swap writes to a KV bucket, published straight to the bucket's stream.
+// Compare-and-swap writes and direct reads of a KV bucket, sent straight to its stream.
 //
-// nats.js's kv.put/update go through its general request path, which per call builds a
+// nats.js's kv.put/update/get go through its general request path, which per call builds a
 // promise race, a timer and an Error object (the cancel after every reply), and sends each
-// publish in its own socket write. Task writes are the receptor's hot path, so this writer
-// keeps one reply subscription, sweeps timeouts with one interval, and sends every write
-// queued within one turn of the event loop in a single socket write.
+// request in its own socket write. Task writes and reads are the receptor's hot path, so this
+// client keeps one reply subscription, sweeps timeouts with one interval, and sends every
+// request queued within one turn of the event loop in a single socket write.
 
 const EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence";
 const KV_OPERATION = "KV-Operation";
@@ -24,44 +24,53 @@ export class KvConflictError extends Error {
   }
 }
 
-export class KvWriteError extends Error {
-  override readonly name = "KvWriteError";
+export class KvRequestError extends Error {
+  override readonly name = "KvRequestError";
   constructor(
     readonly key: string,
     message: string,
   ) {
-    super(`KV write of '${key}' failed: ${message}`);
+    super(`KV request for '${key}' failed: ${message}`);
   }
 }
 
-export interface KvWriter {
+/** The latest entry of a key: a value, or the marker of its deletion. */
+export interface KvEntry {
+  operation: "PUT" | "DEL" | "PURGE";
+  value: Uint8Array;
+  revision: number;
+}
+
+export interface KvClient {
   /** Puts `value` if the key's last revision is `expected` (0: the key has never been written). */
   put(key: string, value: Uint8Array, expected: number): Promise<number>;
   /** Writes a delete marker if the key is at revision `expected`. Returns the marker's revision. */
   delete(key: string, expected: number): Promise<number>;
+  /** The key's latest entry (possibly a delete marker), or undefined if it was never written. */
+  get(key: string): Promise<KvEntry | undefined>;
   close(): void;
 }
 
-export interface KvWriterOptions {
+export interface KvClientOptions {
   timeoutMs?: number;
 }
 
 interface Pending {
   key: string;
-  expected: number;
   deadline: number;
-  resolve(revision: number): void;
+  settle(msg: Msg): void;
   reject(err: Error): void;
 }
 
 interface Queued {
   subject: string;
   value: Uint8Array;
-  hdrs: MsgHdrs;
+  hdrs?: MsgHdrs;
   reply: string;
 }
 
-export function createKvWriter(nc: NatsConnection, bucket: string, opts: KvWriterOptions = {}): KvWriter {
+/** `bucket` is the KV bucket's name; its stream must allow direct gets (nats.js buckets do). */
+export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClientOptions = {}): KvClient {
   const timeoutMs = opts.timeoutMs ?? 5_000;
   const inbox = `${createInbox()}.`;
   const pending = new Map<number, Pending>();
@@ -72,10 +81,7 @@ export function createKvWriter(nc: NatsConnection, bucket: string, opts: KvWrite
     const p = pending.get(id);
     if (!p) return; // timed out already
     pending.delete(id);
-    const outcome = parseAck(msg);
-    if (typeof outcome === "number") p.resolve(outcome);
-    else if (outcome.code === JS_WRONG_LAST_SEQUENCE) p.reject(new KvConflictError(p.key, p.expected, outcome.text));
-    else p.reject(new KvWriteError(p.key, outcome.text));
+    p.settle(msg);
   };
 
   const sub: Subscription = nc.subscribe(`${inbox}*`, {
@@ -86,7 +92,7 @@ export function createKvWriter(nc: NatsConnection, bucket: string, opts: KvWrite
   });
 
   const failAll = (reason: string): void => {
-    for (const p of pending.values()) p.reject(new KvWriteError(p.key, reason));
+    for (const p of pending.values()) p.reject(new KvRequestError(p.key, reason));
     pending.clear();
   };
 
@@ -96,7 +102,7 @@ export function createKvWriter(nc: NatsConnection, bucket: string, opts: KvWrite
     for (const [id, p] of pending) {
       if (p.deadline > now) break;
       pending.delete(id);
-      p.reject(new KvWriteError(p.key, `no acknowledgement from JetStream within ${timeoutMs} ms`));
+      p.reject(new KvRequestError(p.key, `no reply from JetStream within ${timeoutMs} ms`));
     }
   }, Math.min(250, timeoutMs));
   sweep.unref();
@@ -111,24 +117,41 @@ export function createKvWriter(nc: NatsConnection, bucket: string, opts: KvWrite
     // All publishes of one synchronous run go out in one socket write (nats.js flushes once).
     for (const q of batch) {
       try {
-        nc.publish(q.subject, q.value, { reply: q.reply, headers: q.hdrs });
+        nc.publish(q.subject, q.value, q.hdrs ? { reply: q.reply, headers: q.hdrs } : { reply: q.reply });
       } catch (err) {
         const id = Number(q.reply.slice(inbox.length));
         const p = pending.get(id);
         pending.delete(id);
-        p?.reject(new KvWriteError(p.key, err instanceof Error ? err.message : String(err)));
+        p?.reject(new KvRequestError(p.key, err instanceof Error ? err.message : String(err)));
       }
     }
   };
 
-  const write = (key: string, value: Uint8Array, hdrs: MsgHdrs, expected: number): Promise<number> =>
-    new Promise<number>((resolve, reject) => {
-      if (nc.isClosed()) return reject(new KvWriteError(key, "NATS connection closed"));
+  const request = <T>(key: string, subject: string, value: Uint8Array, hdrs: MsgHdrs | undefined, read: (msg: Msg) => T): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      if (nc.isClosed()) return reject(new KvRequestError(key, "NATS connection closed"));
       const id = nextId++;
-      pending.set(id, { key, expected, deadline: Date.now() + timeoutMs, resolve, reject });
+      const settleWith = (msg: Msg): void => {
+        try {
+          resolve(read(msg));
+        } catch (err) {
+          reject(err as Error);
+        }
+      };
+      pending.set(id, { key, deadline: Date.now() + timeoutMs, settle: settleWith, reject });
       if (queue.length === 0) setImmediate(flush);
-      queue.push({ subject: `$KV.${bucket}.${key}`, value, hdrs, reply: `${inbox}${id}` });
+      queue.push({ subject, value, hdrs, reply: `${inbox}${id}` });
     });
+
+  const write = (key: string, value: Uint8Array, hdrs: MsgHdrs, expected: number): Promise<number> =>
+    request(key, `$KV.${bucket}.${key}`, value, hdrs, (msg) => {
+      const outcome = parseAck(msg);
+      if (typeof outcome === "number") return outcome;
+      if (outcome.code === JS_WRONG_LAST_SEQUENCE) throw new KvConflictError(key, expected, outcome.text);
+      throw new KvRequestError(key, outcome.text);
+    });
+
+  const directGet = `$JS.API.DIRECT.GET.KV_${bucket}.$KV.${bucket}.`;
 
   const casHeaders = (expected: number): MsgHdrs => {
     const h = headers();
@@ -138,6 +161,7 @@ export function createKvWriter(nc: NatsConnection, bucket: string, opts: KvWrite
 
   return {
     put: (key, value, expected) => write(key, value, casHeaders(expected), expected),
+    get: (key) => request(key, directGet + key, EMPTY, undefined, (msg) => parseDirectGet(key, msg)),
     delete(key, expected) {
       const h = casHeaders(expected);
       h.set(KV_OPERATION, "DEL");
@@ -149,6 +173,20 @@ export function createKvWriter(nc: NatsConnection, bucket: string, opts: KvWrite
       failAll("writer closed");
     },
   };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A direct-get reply: the message with its sequence in a header, or a 404 status. */
+function parseDirectGet(key: string, msg: Msg): KvEntry | undefined {
+  const h = msg.headers;
+  if (h?.code === 404) return undefined;
+  if (h?.code === 503) throw new KvRequestError(key, "no stream for the bucket, or it does not allow direct gets (no responders)");
+  if (!h || h.hasError) throw new KvRequestError(key, `direct get failed: ${h?.code ?? ""} ${h?.description ?? "reply without headers"}`);
+  const op = h.get(KV_OPERATION);
+  const revision = Number(h.get("Nats-Sequence"));
+  if (!Number.isSafeInteger(revision) || revision <= 0) throw new KvRequestError(key, "direct get reply without a sequence");
+  return { operation: op === "DEL" || op === "PURGE" ? op : "PUT", value: msg.data, revision };
 }
 
 /** A JetStream publish ack: the stored sequence, or the error it reports. */
