@@ -11,6 +11,7 @@
 // --profile writes a V8 CPU profile of the receptor into DIR and prints its hottest parts.
 
 import http from "node:http";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -18,8 +19,9 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { TaskCreateRequest } from "../src/gen/grpc-js/diego/v1/task.js";
 import { decodeTaskCreateRequest } from "../src/model/index.js";
-import { connectNats, startEmbeddedNats } from "../src/nats/index.js";
-import { encodeRecord, nowNanos, transitions } from "../src/store/index.js";
+import { connectNats, openTasksBucket, startEmbeddedNats } from "../src/nats/index.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { createTaskStore, encodeRecord, nowNanos, transitions } from "../src/store/index.js";
 import { spawnDiego } from "../test/fixtures/receptor.js";
 import { createGrpcApi, type GrpcApi } from "../test/receptor/grpc-client.js";
 import { combine, medianMs, runLoad, type LoadResult } from "./load.js";
@@ -28,6 +30,8 @@ import { createRawHttp, type RawHttp } from "./raw-http.js";
 import { summarizeProfiles } from "./profile-summary.js";
 
 const ROUNDS = 4;
+/** The issue's scale for listing: the bucket is filled up to this many tasks at the end. */
+const LIST_SCALE = 100_000;
 const WARM_UP = 1000;
 
 interface Options {
@@ -168,6 +172,7 @@ interface Bench {
   opts: Options;
   pids: Record<string, number>;
   rows: Row[];
+  notes: string[];
 }
 
 /** Runs the series in turns, ROUNDS times; returns each one's pooled result and CPU use. */
@@ -225,16 +230,24 @@ async function main(): Promise<void> {
     const raw = await createRawHttp(address, concurrency);
     cleanup.push(() => raw.close());
 
-    const b: Bench = { opts, pids: { receptor: receptor.child.pid!, "nats-server": nats.pid, client: process.pid }, rows: [] };
+    const b: Bench = { opts, pids: { receptor: receptor.child.pid!, "nats-server": nats.pid, client: process.pid }, rows: [], notes: [] };
     process.stderr.write(`receptor on ${address}, nats ${nats.url}; ${tasks} calls per row at concurrency ${concurrency}\n`);
-    await runBench(b, grpcApi, rest, raw, kv);
+    await runBench(b, { grpcApi, rest, raw, kv, nc });
   } finally {
     for (const c of cleanup.reverse()) await c();
   }
   if (opts.profileDir) console.log(`\n${await summarizeProfiles(opts.profileDir)}`);
 }
 
-async function runBench(b: Bench, grpcApi: GrpcApi, rest: Rest, raw: RawHttp, kv: KV): Promise<void> {
+interface Clients {
+  grpcApi: GrpcApi;
+  rest: Rest;
+  raw: RawHttp;
+  kv: KV;
+  nc: NatsConnection;
+}
+
+async function runBench(b: Bench, { grpcApi, rest, raw, kv, nc }: Clients): Promise<void> {
   const { tasks } = b.opts;
   const runId = Date.now().toString(36);
   const started = Date.now();
@@ -324,10 +337,56 @@ async function runBench(b: Bench, grpcApi: GrpcApi, rest: Rest, raw: RawHttp, kv
   });
 
   const rates = { grpcCreates, grpcTrivial, grpcGet, restCreates, restTrivial, leanCreates, leanTrivial, kvPuts };
+  await listAtScale(b, grpcApi, rest, nc, LIST_SCALE);
   printReport(b, rates, (Date.now() - started) / 1000, [
     loadBefore,
     os.loadavg()[0]!,
   ]);
+}
+
+/** Receptor memory, from /proc: the index keeps every task (and its JSON) in memory. */
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+/**
+ * Fills the bucket to `scale` tasks straight through the store (the API's create rate is
+ * measured above), waits until the receptor's index has them all, and times the lists.
+ */
+async function listAtScale(b: Bench, grpcApi: GrpcApi, rest: Rest, nc: NatsConnection, scale: number): Promise<void> {
+  const count = async (path: string): Promise<number> => {
+    const r = await rest.call("GET", path);
+    return (JSON.parse(r.body) as unknown[]).length;
+  };
+  const have = await count("/v1/tasks");
+  const missing = scale - have;
+  if (missing <= 0) return;
+  await openTasksBucket(nc);
+  const store = createTaskStore(nc);
+  const runId = Date.now().toString(36);
+  process.stderr.write(`  filling the bucket with ${fmt(missing)} more tasks for the ${fmt(scale)}-task lists...\n`);
+  const result = await runLoad(missing, 200, (i) =>
+    store.create(decodeTaskCreateRequest(taskJson(`fill-${runId}-${i}`, i))),
+  );
+  if (result.errors > 0) throw new Error(`filling: ${result.errors} creates failed: ${String(result.firstError)}`);
+  // The receptor learns of them through its KV watch.
+  const deadline = Date.now() + 120_000;
+  while ((await count("/v1/domains/bench-3/tasks")) < Math.floor(scale / 10) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await timeList(b, `REST GET /v1/tasks at ${fmt(scale)} tasks`, 5, async () => {
+    const r = await rest.call("GET", "/v1/tasks");
+    if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
+  });
+  await timeList(b, `gRPC ListTasks at ${fmt(scale)} tasks`, 3, async () => {
+    const res = await grpcApi.listTasks();
+    if (res.tasks.length !== scale) throw new Error(`listed ${res.tasks.length} tasks, wanted ${scale}`);
+  });
+  await timeList(b, `REST GET /v1/domains/D/tasks, ${fmt(scale / 10)} of ${fmt(scale)}`, 5, async () => {
+    if ((await count("/v1/domains/bench-3/tasks")) !== scale / 10) throw new Error("domain list incomplete");
+  });
+  b.notes.push(`Receptor memory (RSS) with ${fmt(scale)} tasks indexed: ${fmt(rssMb(b.pids.receptor!))} MB.`);
 }
 
 function printReport(
@@ -365,7 +424,7 @@ function printReport(
     `| REST creates/s ÷ trivial requests/s, raw-socket client | ${ratio(r.leanCreates, r.leanTrivial)} | ≥ 0.70 |`,
     `| REST creates/s, raw-socket client ÷ raw KV puts/s | ${ratio(r.leanCreates, r.kvPuts)} | ≥ 0.50 |`,
   ];
-  console.log(lines.join("\n"));
+  console.log([...lines, "", ...b.notes].join("\n"));
 }
 
 await main();

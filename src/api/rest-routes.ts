@@ -184,10 +184,10 @@ function send(res: Res, status: number): void {
   res.end();
 }
 
-function sendJson(res: Res, status: number, json: string): void {
+function sendJson(res: Res, status: number, json: string | Buffer): void {
   res.writeHead(status, {
     "Content-Type": "application/json",
-    "Content-Length": String(Buffer.byteLength(json)),
+    "Content-Length": String(typeof json === "string" ? Buffer.byteLength(json) : json.length),
   });
   res.end(json);
 }

@@ -34,7 +34,7 @@ export interface TaskApi {
   createTask(req: TaskCreateRequest): Promise<void>;
   getTask(guid: string): Promise<TaskResponse>;
   listTasks(domain?: string): IndexedTask[];
-  listTasksJson(domain?: string): string;
+  listTasksJson(domain?: string): Buffer;
   cancelTask(guid: string): Promise<void>;
   deleteTask(guid: string): Promise<void>;
   listCells(): CellPresence[];

@@ -73,7 +73,7 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     void pump();
   };
   const enqueueAllPending = (): void => {
-    for (const t of index.list()) if (t.record.task!.state === TaskState.PENDING) queue.add(t.record.task!.taskGuid);
+    for (const t of index.list()) if (t.state === TaskState.PENDING) queue.add(t.guid);
     void pump();
   };
 
@@ -142,9 +142,9 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   });
 
   const unsubscribe = index.subscribe((guid, before, after) => {
-    if (after?.record.task!.state !== TaskState.PENDING) return;
+    if (after?.state !== TaskState.PENDING) return;
     // A failed placement also changes the record; its retry waits for the retry timer.
-    const wasUnplaced = before?.record.task!.state === TaskState.PENDING && before.record.placementAttempts !== after.record.placementAttempts;
+    const wasUnplaced = before?.state === TaskState.PENDING && before.record.placementAttempts !== after.record.placementAttempts;
     if (!wasUnplaced) enqueue(guid);
   });
   const requeueWaiting = (): void => {

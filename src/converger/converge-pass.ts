@@ -61,7 +61,7 @@ export async function convergePass(deps: PassDeps): Promise<PassReport> {
   const work: Array<{ guid: string; revision: number; decision: Decision }> = [];
   for (const entry of index.list()) {
     const decision = decide(entry.record, now, limits, cells);
-    if (decision) work.push({ guid: entry.record.task!.taskGuid, revision: entry.revision, decision });
+    if (decision) work.push({ guid: entry.guid, revision: entry.revision, decision });
   }
 
   const act = async ({ guid, revision, decision }: (typeof work)[number]): Promise<void> => {

@@ -114,7 +114,7 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
     }
   };
   const considerAll = (): void => {
-    for (const t of index.list()) consider(t.record.task!.taskGuid);
+    for (const t of index.list()) consider(t.guid);
   };
 
   const unsubscribe = index.subscribe((guid) => consider(guid));

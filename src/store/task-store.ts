@@ -17,8 +17,11 @@ export interface StoredTask {
   revision: number;
 }
 
-/** Called after every successful local write (the receptor's index uses it to read its writes). */
-export type WriteListener = (guid: string, revision: number, record: TaskRecord | undefined) => void;
+/**
+ * Called after every successful local write with the record and its stored bytes (the receptor's
+ * index uses it to read its own writes); both are undefined for a removal.
+ */
+export type WriteListener = (guid: string, revision: number, record?: TaskRecord, bytes?: Uint8Array) => void;
 
 export interface TaskStore {
   create(req: TaskCreateRequest): Promise<StoredTask>;
@@ -49,8 +52,8 @@ export function isCasConflict(err: unknown): boolean {
 export function createTaskStore(nc: NatsConnection): TaskStore {
   const client = createKvClient(nc, TASKS_BUCKET);
   const listeners: WriteListener[] = [];
-  const notify = (guid: string, revision: number, record: TaskRecord | undefined): void => {
-    for (const l of listeners) l(guid, revision, record);
+  const notify = (guid: string, revision: number, record?: TaskRecord, bytes?: Uint8Array): void => {
+    for (const l of listeners) l(guid, revision, record, bytes);
   };
 
   const get = async (guid: string): Promise<StoredTask | undefined> => {
@@ -64,9 +67,10 @@ export function createTaskStore(nc: NatsConnection): TaskStore {
       const current = attempt === 0 && known ? known : await get(guid);
       if (!current) throw new TaskNotFoundError(guid);
       const updated = transition(current.record, nowNanos());
+      const bytes = encodeRecord(updated);
       try {
-        const revision = await client.put(guid, encodeRecord(updated), current.revision);
-        notify(guid, revision, updated);
+        const revision = await client.put(guid, bytes, current.revision);
+        notify(guid, revision, updated, bytes);
         return { record: updated, revision };
       } catch (err) {
         if (!isCasConflict(err)) throw err;
@@ -80,7 +84,7 @@ export function createTaskStore(nc: NatsConnection): TaskStore {
     // bucket past a subject purge (a rollup), so watchers silently miss other tasks' updates.
     // With history 1 the marker replaces the record all the same.
     const marker = await client.delete(guid, revision);
-    notify(guid, marker, undefined);
+    notify(guid, marker);
   };
 
   /** Writes a new key, or over a delete marker (a resolved task's guid may be used again). */
@@ -102,8 +106,9 @@ export function createTaskStore(nc: NatsConnection): TaskStore {
   return {
     async create(req) {
       const record = newTaskRecord(req, nowNanos());
-      const revision = await putNew(req.taskGuid, encodeRecord(record));
-      notify(req.taskGuid, revision, record);
+      const bytes = encodeRecord(record);
+      const revision = await putNew(req.taskGuid, bytes);
+      notify(req.taskGuid, revision, record, bytes);
       return { record, revision };
     },
     get,

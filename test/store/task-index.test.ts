@@ -1,0 +1,85 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TaskResponseSchema, TaskState } from "../../src/gen/diego/v1/task_pb.js";
+import { decodeTaskCreateRequest, taskResponseToJson } from "../../src/model/index.js";
+import { connectNats, openTasksBucket } from "../../src/nats/index.js";
+import { createTaskIndex, createTaskStore, transitions, type TaskIndex, type TaskStore } from "../../src/store/index.js";
+import { startNats, type TestNats } from "../fixtures/nats.js";
+
+// The index keeps each task as its stored bytes and decodes on demand: what it hands out must
+// be exactly the stored task, whether the write was this process's own or came over the watch.
+
+let nats: TestNats;
+let writerNc: NatsConnection;
+let readerNc: NatsConnection;
+let writer: TaskStore;
+let reader: TaskStore;
+let index: TaskIndex;
+
+beforeAll(async () => {
+  nats = await startNats();
+  writerNc = await connectNats({ url: nats.url, name: "index-writer" });
+  readerNc = await connectNats({ url: nats.url, name: "index-reader" });
+  await openTasksBucket(writerNc);
+  writer = createTaskStore(writerNc);
+  reader = createTaskStore(readerNc);
+  index = await createTaskIndex(await openTasksBucket(readerNc), reader);
+  await index.ready();
+});
+
+afterAll(async () => {
+  await index?.stop();
+  await writerNc?.drain().catch(() => undefined);
+  await readerNc?.drain().catch(() => undefined);
+  await nats?.dispose();
+});
+
+const request = (guid: string, domain: string) =>
+  decodeTaskCreateRequest({
+    task_guid: guid,
+    domain,
+    stack: "lucid64",
+    env: [{ name: "UNICODE", value: "héllo ✓" }],
+    action: { run: { path: "/bin/echo", args: ["a", "b"] } },
+    annotation: "x".repeat(500),
+  });
+
+function seen(guid: string, state: TaskState): Promise<void> {
+  return new Promise((resolve) => {
+    if (index.get(guid)?.state === state) return resolve();
+    const off = index.subscribe((g, _b, after) => {
+      if (g === guid && after?.state === state) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+describe("task index", () => {
+  it("hands out the stored task as record, protobuf and JSON, for other writers' tasks", async () => {
+    const stored = await writer.create(request("idx-1", "idx-a"));
+    await seen("idx-1", TaskState.PENDING);
+    const e = index.get("idx-1")!;
+    expect([e.guid, e.domain, e.revision]).toEqual(["idx-1", "idx-a", stored.revision]);
+    expect(e.record).toEqual(stored.record);
+    expect(fromBinary(TaskResponseSchema, e.binary())).toEqual(stored.record.task);
+    expect(e.jsonBytes().toString("utf8")).toBe(taskResponseToJson(stored.record.task!));
+  });
+
+  it("follows changes, and lists JSON per domain", async () => {
+    await reader.create(request("idx-2", "idx-b"));
+    await writer.create(request("idx-3", "idx-b"));
+    await writer.apply("idx-3", transitions.cancel);
+    await seen("idx-3", TaskState.COMPLETED);
+    const listed = JSON.parse(index.listJson("idx-b").toString("utf8")) as Array<{ task_guid: string; state: string; failure_reason: string }>;
+    expect(listed.map((t) => [t.task_guid, t.state]).sort()).toEqual([
+      ["idx-2", "PENDING"],
+      ["idx-3", "COMPLETED"],
+    ]);
+    expect(listed.find((t) => t.task_guid === "idx-3")?.failure_reason).toBe("task was cancelled");
+    expect(JSON.parse(index.listJson("no-such-domain").toString())).toEqual([]);
+    expect(index.get("idx-3")!.record.task!.failed).toBe(true);
+  });
+});
