@@ -1,7 +1,7 @@
 import type { Action, EnvironmentVariable } from "../gen/diego/v1/actions_pb.js";
 import type { SecurityGroupRule, TaskCreateRequest, TaskResponse } from "../gen/diego/v1/task_pb.js";
 import { DiegoError } from "./errors.js";
-import { writeJson, type JsonValue } from "./json-writer.js";
+import { exactInteger, writeJson, type JsonValue } from "./json-writer.js";
 import { stateName } from "./task-state.js";
 import { MAX_ACTION_DEPTH } from "./validate-task.js";
 
@@ -331,7 +331,7 @@ export function actionToJson(action: Action | undefined): JsonValue {
           dir: omitEmpty(v.dir),
           env: v.env.length ? envJson(v.env) : undefined,
           resource_limits: v.resourceLimits
-            ? { nofile: v.resourceLimits.nofile }
+            ? { nofile: v.resourceLimits.nofile === undefined ? undefined : exactInteger(v.resourceLimits.nofile) }
             : undefined,
           user: v.user,
           log_source: omitEmpty(v.logSource),
@@ -361,7 +361,7 @@ export function actionToJson(action: Action | undefined): JsonValue {
       return {
         timeout: {
           action: a.value.action ? actionToJson(a.value.action) : undefined,
-          timeout: a.value.timeout,
+          timeout: exactInteger(a.value.timeout),
           log_source: omitEmpty(a.value.logSource),
         },
       };
@@ -420,7 +420,7 @@ export function taskResponseToJsonValue(t: TaskResponse): JsonValue {
     log_source: t.logSource,
     annotation: omitEmpty(t.annotation),
     security_group_rules: t.securityGroupRules.length ? t.securityGroupRules.map(ruleJson) : undefined,
-    created_at: t.createdAt,
+    created_at: exactInteger(t.createdAt),
     state: stateName(t.state),
     cell_id: t.cellId,
     failed: t.failed,

@@ -48,6 +48,7 @@ class IndexEntry implements IndexedTask {
   readonly domain: string;
   private decoded: WeakRef<TaskRecord>;
   private json?: Buffer;
+  private readonly task: Uint8Array;
 
   constructor(
     readonly revision: number,
@@ -59,6 +60,7 @@ class IndexEntry implements IndexedTask {
     this.state = record.task!.state;
     this.domain = domain;
     this.decoded = new WeakRef(record);
+    this.task = taskField(bytes);
   }
 
   get record(): TaskRecord {
@@ -71,11 +73,17 @@ class IndexEntry implements IndexedTask {
   }
 
   jsonBytes(): Buffer {
-    return (this.json ??= Buffer.from(taskResponseToJson(this.record.task as TaskResponse)));
+    if (!this.json) {
+      // Not through `record`: a list decodes every task in one go, and a WeakRef keeps its
+      // target alive until the current job ends, so all of them at once. A local dies young.
+      const record = this.decoded.deref() ?? decodeRecord(this.bytes);
+      this.json = Buffer.from(taskResponseToJson(record.task as TaskResponse));
+    }
+    return this.json;
   }
 
   binary(): Uint8Array {
-    return taskField(this.bytes);
+    return this.task;
   }
 }
 
