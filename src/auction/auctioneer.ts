@@ -19,7 +19,7 @@ import {
   type TaskIndex,
   type TaskStore,
 } from "../store/index.js";
-import { gatherBids } from "./gather-bids.js";
+import { gatherBids, silentBids } from "./gather-bids.js";
 import { schedule, type PlacementRequest } from "./schedule.js";
 
 export interface AuctioneerOptions {
@@ -107,8 +107,9 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     const started = performance.now();
     const requests = await pendingRequests(store, index, guids);
     if (requests.length === 0) return;
-    const bids = await gatherBids(nc, randomUUID(), cells.list().length, opts.bidTimeoutMs ?? 1000);
-    const { placements, failures, waiting } = schedule(requests, bids);
+    const registered = cells.list();
+    const bids = await gatherBids(nc, randomUUID(), registered.length, opts.bidTimeoutMs ?? 1000);
+    const { placements, failures, waiting } = schedule(requests, [...bids, ...silentBids(registered, bids)]);
     for (const g of waiting) waitingForRoom.add(g);
     const rejected: string[] = [];
     await Promise.all(

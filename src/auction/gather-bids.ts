@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { CellPresenceSchema } from "../gen/diego/v1/cell_pb.js";
+import { CellPresenceSchema, type CellPresence } from "../gen/diego/v1/cell_pb.js";
 import { CellStateRequestSchema } from "../gen/diego/v1/internal_pb.js";
 import { subjects } from "../nats/subjects.js";
 import type { CellBid } from "./schedule.js";
@@ -24,18 +24,33 @@ export async function gatherBids(
   );
   for await (const m of replies) {
     try {
-      const p = fromBinary(CellPresenceSchema, m.data);
-      bids.push({
-        cellId: p.cellId,
-        stacks: p.stacks,
-        rootfsSchemes: p.rootfsSchemes,
-        total: { memoryMb: p.capacity?.memoryMb ?? 0, diskMb: p.capacity?.diskMb ?? 0, containers: p.capacity?.containers ?? 0 },
-        available: { memoryMb: p.available?.memoryMb ?? 0, diskMb: p.available?.diskMb ?? 0, containers: p.available?.containers ?? 0 },
-        taskCount: p.taskCount,
-      });
+      bids.push(bidFromPresence(fromBinary(CellPresenceSchema, m.data)));
     } catch {
       // Not a cell's answer (e.g. a no-responders status): ignore it.
     }
   }
   return bids;
+}
+
+export function bidFromPresence(p: CellPresence): CellBid {
+  return {
+    cellId: p.cellId,
+    stacks: p.stacks,
+    rootfsSchemes: p.rootfsSchemes,
+    total: { memoryMb: p.capacity?.memoryMb ?? 0, diskMb: p.capacity?.diskMb ?? 0, containers: p.capacity?.containers ?? 0 },
+    available: { memoryMb: p.available?.memoryMb ?? 0, diskMb: p.available?.diskMb ?? 0, containers: p.available?.containers ?? 0 },
+    taskCount: p.taskCount,
+  };
+}
+
+/**
+ * The registered cells that did not answer this auction (busy, or slow under load), as bids with
+ * no room: nothing is placed on them, but a task only they can run waits for the next auction
+ * instead of failing with "found no compatible cell".
+ */
+export function silentBids(registered: CellPresence[], bids: CellBid[]): CellBid[] {
+  const heard = new Set(bids.map((b) => b.cellId));
+  return registered
+    .filter((p) => !heard.has(p.cellId))
+    .map((p) => ({ ...bidFromPresence(p), available: { memoryMb: 0, diskMb: 0, containers: 0 } }));
 }

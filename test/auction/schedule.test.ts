@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { INSUFFICIENT_RESOURCES, NO_COMPATIBLE_CELL, schedule, type CellBid, type PlacementRequest } from "../../src/auction/index.js";
+import { create } from "@bufbuild/protobuf";
+import { CellPresenceSchema } from "../../src/gen/diego/v1/cell_pb.js";
+import {
+  INSUFFICIENT_RESOURCES,
+  NO_COMPATIBLE_CELL,
+  schedule,
+  silentBids,
+  type CellBid,
+  type PlacementRequest,
+} from "../../src/auction/index.js";
 
 const cell = (cellId: string, over: Partial<CellBid> = {}): CellBid => ({
   cellId,
@@ -66,5 +75,31 @@ describe("schedule", () => {
     const spread = schedule(["1", "2", "3", "4"].map((g) => task(g)), [cell("x"), cell("y")]);
     expect(spread.placements.get("x")).toHaveLength(2);
     expect(spread.placements.get("y")).toHaveLength(2);
+  });
+
+  it("lets a task wait, not fail, when its only compatible cell is registered but did not bid in time", () => {
+    const registered = [
+      create(CellPresenceSchema, {
+        cellId: "slow",
+        stacks: ["cflinuxfs2"],
+        rootfsSchemes: ["docker"],
+        capacity: { memoryMb: 1024, diskMb: 4096, containers: 10 },
+        available: { memoryMb: 1024, diskMb: 4096, containers: 10 },
+      }),
+      create(CellPresenceSchema, { cellId: "fast", stacks: ["lucid64"], capacity: { memoryMb: 1024, diskMb: 4096, containers: 10 } }),
+    ];
+    const bids = [cell("fast")];
+    const silent = silentBids(registered, bids);
+    expect(silent.map((b) => [b.cellId, b.available.containers])).toEqual([["slow", 0]]);
+    const r = schedule(
+      [task("fits", { stack: "cflinuxfs2" }), task("huge", { stack: "cflinuxfs2", memoryMb: 4096 }), task("nowhere", { stack: "windows" })],
+      [...bids, ...silent],
+    );
+    expect(r.placements.size).toBe(0);
+    expect(r.waiting).toEqual(["fits"]);
+    expect(r.failures).toEqual([
+      { taskGuid: "huge", reason: INSUFFICIENT_RESOURCES },
+      { taskGuid: "nowhere", reason: NO_COMPATIBLE_CELL },
+    ]);
   });
 });
