@@ -29,33 +29,39 @@ function completion(cluster: TestCluster, guid: string): Promise<number> {
   });
 }
 
-async function runTask(cluster: TestCluster, guid: string, extra: Record<string, unknown> = {}): Promise<{ ms: number; failed: boolean }> {
+async function runTask(
+  cluster: TestCluster,
+  guid: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ ms: number; failed: boolean; reason: string }> {
   const done = completion(cluster, guid);
   const start = performance.now();
   const res = await cluster.createTask({ task_guid: guid, domain: "bench", stack: "lucid64", action: { run: { path: "/bin/true" } }, ...extra });
   if (res.status !== 201) throw new Error(`create ${guid}: ${res.status} ${await res.text()}`);
   const end = await done;
   const t = cluster.index.get(guid)?.record.task;
-  return { ms: end - start, failed: t?.failed ?? true };
+  return { ms: end - start, failed: t?.failed ?? true, reason: t ? t.failureReason : "not in the index" };
 }
 
-async function e2eLatency(privileged: boolean): Promise<{ p50: number; p99: number; failed: number; perSecond: number }> {
+async function e2eLatency(
+  privileged: boolean,
+): Promise<{ p50: number; p99: number; failed: number; reasons: string[]; perSecond: number }> {
   const cluster = await startCluster({ cells: [{ cellId: "bench-cell", containers: 256, memoryMb: 16384 }] });
   try {
     for (let i = 0; i < 5; i++) await runTask(cluster, `warm-${privileged}-${i}`, { privileged });
     const lat: number[] = [];
-    let failed = 0;
+    const failures: string[] = [];
     for (let i = 0; i < TASKS; i++) {
       const r = await runTask(cluster, `lat-${privileged}-${i}`, { privileged });
       lat.push(r.ms);
-      if (r.failed) failed++;
+      if (r.failed) failures.push(r.reason);
     }
     lat.sort((a, b) => a - b);
     const start = performance.now();
     const all = await Promise.all(Array.from({ length: TASKS }, (_, i) => runTask(cluster, `tput-${privileged}-${i}`, { privileged })));
     const perSecond = TASKS / ((performance.now() - start) / 1000);
-    failed += all.filter((r) => r.failed).length;
-    return { p50: pct(lat, 50), p99: pct(lat, 99), failed, perSecond };
+    failures.push(...all.filter((r) => r.failed).map((r) => r.reason));
+    return { p50: pct(lat, 50), p99: pct(lat, 99), failed: failures.length, reasons: [...new Set(failures)], perSecond };
   } finally {
     await cluster.stop();
   }
@@ -103,7 +109,8 @@ async function main(): Promise<void> {
   log("\n| end to end, one cell | p50 create→COMPLETED | p99 | × bare p50 | tasks/s (500 at once) | failed |\n|---|---|---|---|---|---|");
   for (const privileged of [false, true]) {
     const r = await e2eLatency(privileged);
-    log(`| /bin/true, privileged=${privileged} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${(r.p50 / bare).toFixed(2)} | ${r.perSecond.toFixed(1)} | ${r.failed} |`);
+    const failed = r.failed ? `${r.failed} (${r.reasons.join("; ")})` : "0";
+    log(`| /bin/true, privileged=${privileged} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${(r.p50 / bare).toFixed(2)} | ${r.perSecond.toFixed(1)} | ${failed} |`);
   }
 
   const nats = await startNats();
