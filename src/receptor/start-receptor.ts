@@ -26,7 +26,7 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-receptor", logger: opts.logger });
   const kv = await openTasksBucket(nc);
   const store = createTaskStore(nc);
-  const index = await createTaskIndex(kv, store);
+  const index = await createTaskIndex(kv, store, { warmJson: true });
   const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
   await Promise.all([index.ready(), cells.ready()]);
   const api = createTaskApi({ store, index, cells, nc, logger: opts.logger });

@@ -1,6 +1,6 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { TaskResponseSchema, TaskState } from "../../src/gen/diego/v1/task_pb.js";
 import { decodeTaskCreateRequest, taskResponseToJson } from "../../src/model/index.js";
 import { connectNats, openTasksBucket } from "../../src/nats/index.js";
@@ -81,5 +81,22 @@ describe("task index", () => {
     expect(listed.find((t) => t.task_guid === "idx-3")?.failure_reason).toBe("task was cancelled");
     expect(JSON.parse(index.listJson("no-such-domain").toString())).toEqual([]);
     expect(index.get("idx-3")!.record.task!.failed).toBe(true);
+  });
+
+  it("encodes JSON ahead of the first list once writes pause, when asked to (the receptor)", async () => {
+    const warm = await createTaskIndex(await openTasksBucket(readerNc), undefined, { warmJson: true });
+    const cold = await createTaskIndex(await openTasksBucket(readerNc));
+    try {
+      await Promise.all([warm.ready(), cold.ready()]);
+      await Promise.all(Array.from({ length: 30 }, (_, i) => writer.create(request(`warm-${i}`, "idx-warm"))));
+      await vi.waitFor(() => expect(cold.list("idx-warm").length).toBe(30));
+      await vi.waitFor(() => expect(warm.list("idx-warm").filter((t) => t.jsonReady).length).toBe(30), { timeout: 5000 });
+      expect(cold.list("idx-warm").some((t) => t.jsonReady)).toBe(false);
+      const byGuid = (b: Buffer) => (JSON.parse(b.toString()) as Array<{ task_guid: string }>).sort((x, y) => x.task_guid.localeCompare(y.task_guid));
+      expect(byGuid(warm.listJson("idx-warm"))).toEqual(byGuid(cold.listJson("idx-warm")));
+    } finally {
+      await warm.stop();
+      await cold.stop();
+    }
   });
 });
