@@ -170,7 +170,7 @@ export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClien
     close() {
       clearInterval(sweep);
       sub.unsubscribe();
-      failAll("writer closed");
+      failAll("KV client closed");
     },
   };
 }
