@@ -80,8 +80,10 @@ describe("resource limits", () => {
     expect(await readFile(cgroupFile("pids", sb.id, "pids.max"), "utf8")).toBe("64\n");
     const ac = new AbortController();
     const c = collect();
-    // `exec`: PID 1 must stay up without a fork while the bomb holds every pid.
-    const bomb = sb.runOnce!(sh("bomb() { bomb | bomb & }; bomb; exec sleep 100"), c.io, ac.signal);
+    // PID 1 forks once, before any other process exists, and then execs: a shell whose own fork
+    // fails exits, which is what happened when it started the bomb's pipeline itself (one fork
+    // per side) and the first side had already taken every pid.
+    const bomb = sb.runOnce!(sh("bomb() { bomb | bomb & }; bomb & exec sleep 100"), c.io, ac.signal);
     await c.waitFor("can't fork", "stderr");
     expect(Number(await readFile(cgroupFile("pids", sb.id, "pids.current"), "utf8"))).toBeLessThanOrEqual(64);
     ac.abort();
