@@ -1,5 +1,7 @@
 import type { DescMessage, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
 import { CellService, TaskService } from "../gen/diego/v1/service_pb.js";
+import { FastWriter } from "../model/fast-writer.js";
 import type { TaskApi } from "./task-api.js";
 
 // The unary RPCs of TaskService and CellService, once: the Connect router and the gRPC fast
@@ -23,25 +25,11 @@ function unary<I extends DescMessage, O extends DescMessage>(
 /** `parts` (each an encoded message) as repeated message field 1: a ListTasksResponse. */
 function repeatedField1(parts: Uint8Array[]): Uint8Array {
   let size = 0;
-  for (const p of parts) size += 1 + varintLength(p.length) + p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out[at++] = 0x0a; // field 1, length-delimited
-    for (let n = p.length; ; n >>>= 7) {
-      if (n < 0x80) {
-        out[at++] = n;
-        break;
-      }
-      out[at++] = (n & 0x7f) | 0x80;
-    }
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  for (const p of parts) size += p.length + 6; // tag, and a length of at most 5 bytes
+  const w = new FastWriter(size);
+  for (const p of parts) w.tag(1, WireType.LengthDelimited).bytes(p);
+  return w.finish();
 }
-
-const varintLength = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
 
 export function createUnaryHandlers(api: TaskApi) {
   const t = TaskService.method;

@@ -67,7 +67,6 @@ function fieldReader(f: DescField): (msg: Fields) => unknown {
 /** isSet: absent, and for implicit presence also the zero value, is not written. */
 function skipTest(f: DescField): (v: unknown) => boolean {
   if (f.fieldKind === "list") return (v) => (v as unknown[]).length === 0;
-  if (f.fieldKind === "map") return (v) => Object.keys(v as object).length === 0;
   if (f.fieldKind === "message" || f.oneof || f.presence !== IMPLICIT) return (v) => v === undefined;
   if (f.fieldKind === "enum") return (v) => v === 0;
   switch (f.scalar) {

@@ -19,7 +19,6 @@ export class KvConflictError extends Error {
     readonly expected: number,
     detail: string,
   ) {
-    // The wording nats.js uses too, so one check recognises either.
     super(`wrong last sequence for '${key}' (expected ${expected}): ${detail}`);
   }
 }

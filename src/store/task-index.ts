@@ -25,7 +25,7 @@ export interface IndexedTask {
   jsonBytes(): Buffer;
   /** Whether jsonBytes() is cached already. */
   readonly jsonReady: boolean;
-  /** record.task as protobuf binary (a TaskResponse): a view into the stored bytes. */
+  /** record.task as protobuf binary (a TaskResponse): a view into the stored bytes, cached. */
   binary(): Uint8Array;
 }
 
@@ -50,7 +50,7 @@ class IndexEntry implements IndexedTask {
   readonly domain: string;
   private decoded: WeakRef<TaskRecord>;
   private json?: Buffer;
-  private readonly task: Uint8Array;
+  private task?: Uint8Array;
 
   constructor(
     readonly revision: number,
@@ -62,7 +62,6 @@ class IndexEntry implements IndexedTask {
     this.state = record.task!.state;
     this.domain = domain;
     this.decoded = new WeakRef(record);
-    this.task = taskField(bytes);
   }
 
   get record(): TaskRecord {
@@ -89,7 +88,8 @@ class IndexEntry implements IndexedTask {
   }
 
   binary(): Uint8Array {
-    return this.task;
+    // Found on first use: only the receptor's gRPC lists ask, not every index on every write.
+    return (this.task ??= taskField(this.bytes));
   }
 }
 

@@ -5,7 +5,7 @@ import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.j
 import type { TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
 import { nowNanos } from "./clock.js";
 import { TaskContentionError, TaskExistsError, TaskNotFoundError } from "./errors.js";
-import { createKvClient } from "./kv-client.js";
+import { createKvClient, KvConflictError } from "./kv-client.js";
 import { newTaskRecord, startResolving, type Transition } from "./transitions.js";
 
 // The task store: one KV entry per task, key = task_guid, value = TaskRecord (protobuf binary).
@@ -43,9 +43,9 @@ const MAX_CAS_ATTEMPTS = 64;
 export const encodeRecord: (r: TaskRecord) => Uint8Array = encoderFor<TaskRecord>(TaskRecordSchema);
 export const decodeRecord: (bytes: Uint8Array) => TaskRecord = decoderFor<TaskRecord>(TaskRecordSchema);
 
+/** Every store write goes through kv-client.ts, which names a lost compare-and-swap. */
 export function isCasConflict(err: unknown): boolean {
-  const msg = err instanceof Error ? err.message : String(err);
-  return /wrong last sequence|10071/i.test(msg);
+  return err instanceof KvConflictError;
 }
 
 /** Reads and writes go straight to the bucket's stream on `nc` (see kv-client.ts). */

@@ -1,23 +1,12 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { startConverger } from "../../src/converger/index.js";
 import { startDispatcher } from "../../src/dispatcher/index.js";
 import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
-import { startNats, type TestNats } from "../fixtures/nats.js";
 import { spawnDiego, type DiegoProcess } from "../fixtures/receptor.js";
 import { startCallbackServer } from "./callback-server.js";
-import { completeTask, openDriver, sleep, stateOf, taskRequest, waitFor, type TaskDriver } from "./task-driver.js";
+import { completeTask, sleep, stateOf, taskRequest, waitFor, useDriver } from "./task-driver.js";
 
-let nats: TestNats;
-let driver: TaskDriver;
-
-beforeAll(async () => {
-  nats = await startNats();
-  driver = await openDriver(nats.url);
-});
-afterAll(async () => {
-  await driver.close();
-  await nats.dispose();
-});
+const env = useDriver();
 
 it("a dispatcher killed mid-callback: the converger hands the task back and another dispatcher delivers it", async () => {
   let first: DiegoProcess | undefined;
@@ -32,7 +21,7 @@ it("a dispatcher killed mid-callback: the converger hands the task back and anot
   try {
     first = await spawnDiego([
       "dispatcher",
-      "--nats", nats.url,
+      "--nats", env.nats.url,
       "--callback-timeout", "30s",
       "--callback-retry-interval", "500ms",
       "--completed-ttl", "1m",
@@ -40,20 +29,20 @@ it("a dispatcher killed mid-callback: the converger hands the task back and anot
     cleanups.push(() => first!.kill("SIGKILL"));
     expect(first.readyLine).toContain("ready");
 
-    await completeTask(driver.store, taskRequest(guid, { completionCallbackUrl: cb.url(guid) }));
+    await completeTask(env.driver.store, taskRequest(guid, { completionCallbackUrl: cb.url(guid) }));
     await waitFor("the first call", () => cb.callsFor(guid).length === 1 || undefined);
     await waitFor("the first dispatcher to die", () => first!.child.exitCode !== null || first!.child.signalCode !== null || undefined);
     expect(first.child.signalCode).toBe("SIGKILL");
 
     // Nobody is left to finish the round: the task stays RESOLVING.
-    const second = await startDispatcher({ natsUrl: nats.url, callbackTimeoutMs: 2000, retryIntervalMs: 500, completedTtlMs: 60_000 });
+    const second = await startDispatcher({ natsUrl: env.nats.url, callbackTimeoutMs: 2000, retryIntervalMs: 500, completedTtlMs: 60_000 });
     cleanups.push(() => second.stop());
     await sleep(800);
-    expect(await stateOf(driver.store, guid)).toBe(TaskState.RESOLVING);
+    expect(await stateOf(env.driver.store, guid)).toBe(TaskState.RESOLVING);
     expect(cb.callsFor(guid)).toHaveLength(1);
 
     const converger = await startConverger({
-      natsUrl: nats.url,
+      natsUrl: env.nats.url,
       convergeIntervalMs: 200,
       kickIntervalMs: 1000,
       retryIntervalMs: 500,
@@ -62,7 +51,7 @@ it("a dispatcher killed mid-callback: the converger hands the task back and anot
     });
     cleanups.push(() => converger.stop());
 
-    await waitFor("delivery by the second dispatcher", async () => (await driver.store.get(guid)) === undefined, 10_000);
+    await waitFor("delivery by the second dispatcher", async () => (await env.driver.store.get(guid)) === undefined, 10_000);
     const calls = cb.callsFor(guid);
     expect(calls).toHaveLength(2);
     expect(calls[1]!.body).toMatchObject({ task_guid: guid, state: "COMPLETED", failed: true });

@@ -5,6 +5,8 @@ import { ActionSchema, RunActionSchema } from "../../src/gen/diego/v1/actions_pb
 import { TaskCreateRequestSchema, TaskState, type TaskCreateRequest } from "../../src/gen/diego/v1/task_pb.js";
 import { connectNats, openTasksBucket } from "../../src/nats/index.js";
 import { createTaskStore, transitions, type Outcome, type StoredTask, type TaskStore } from "../../src/store/index.js";
+import { afterAll, beforeAll } from "vitest";
+import { startNats, type TestNats } from "../fixtures/nats.js";
 
 // Drives tasks through their states with the store's own transitions, standing in for the
 // receptor, auctioneer and cells (which other tests cover).
@@ -20,6 +22,20 @@ export async function openDriver(natsUrl: string): Promise<TaskDriver> {
   const nc = await connectNats({ url: natsUrl, name: "test-driver" });
   const kv = await openTasksBucket(nc);
   return { nc, kv, store: createTaskStore(nc), close: () => nc.drain().catch(() => undefined) };
+}
+
+/** A nats-server and a driver shared by one test file: started before its tests, stopped after. */
+export function useDriver(): { readonly nats: TestNats; readonly driver: TaskDriver } {
+  const env = {} as { nats: TestNats; driver: TaskDriver };
+  beforeAll(async () => {
+    env.nats = await startNats();
+    env.driver = await openDriver(env.nats.url);
+  });
+  afterAll(async () => {
+    await env.driver?.close();
+    await env.nats?.dispose();
+  });
+  return env;
 }
 
 export type TaskFields = Partial<Omit<TaskCreateRequest, "$typeName" | "$unknown">>;

@@ -1,36 +1,25 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { startDispatcher } from "../../src/dispatcher/index.js";
-import { startNats, type TestNats } from "../fixtures/nats.js";
 import { startCallbackServer } from "./callback-server.js";
-import { completeTask, openDriver, sleep, taskRequest, waitFor, type TaskDriver } from "./task-driver.js";
+import { completeTask, sleep, taskRequest, waitFor, useDriver } from "./task-driver.js";
 
-let nats: TestNats;
-let driver: TaskDriver;
-
-beforeAll(async () => {
-  nats = await startNats();
-  driver = await openDriver(nats.url);
-});
-afterAll(async () => {
-  await driver.close();
-  await nats.dispose();
-});
+const env = useDriver();
 
 it("two dispatchers, 500 completed tasks: every callback URL gets its first call exactly once", async () => {
   const cb = await startCallbackServer(() => 200);
-  const options = { natsUrl: nats.url, callbackTimeoutMs: 5000, retryIntervalMs: 30_000, completedTtlMs: 120_000, concurrency: 50 };
+  const options = { natsUrl: env.nats.url, callbackTimeoutMs: 5000, retryIntervalMs: 30_000, completedTtlMs: 120_000, concurrency: 50 };
   const [a, b] = await Promise.all([startDispatcher(options), startDispatcher(options)]);
   try {
     const guids = Array.from({ length: 500 }, (_, i) => `race-${i}`);
     // Complete them while both dispatchers watch, in parallel batches so both see bursts.
     for (let i = 0; i < guids.length; i += 50) {
       await Promise.all(
-        guids.slice(i, i + 50).map((g) => completeTask(driver.store, taskRequest(g, { completionCallbackUrl: cb.url(g) }))),
+        guids.slice(i, i + 50).map((g) => completeTask(env.driver.store, taskRequest(g, { completionCallbackUrl: cb.url(g) }))),
       );
     }
     await waitFor("a call per task", () => new Set(cb.received.map((c) => c.guid)).size === 500 || undefined, 20_000);
     await waitFor("all 500 tasks resolved", async () => {
-      const left = await Promise.all(guids.map((g) => driver.store.get(g)));
+      const left = await Promise.all(guids.map((g) => env.driver.store.get(g)));
       return left.every((t) => t === undefined) || undefined;
     }, 10_000, 100);
     await sleep(300);

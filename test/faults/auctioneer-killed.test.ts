@@ -8,12 +8,21 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCellAgent, type CellAgent } from "../../cell-agent/src/index.js";
 import { startConverger, type Converger } from "../../src/converger/index.js";
 import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
-import { connectNats, openLocksBucket, openTasksBucket } from "../../src/nats/index.js";
-import { createTaskIndex, type TaskIndex } from "../../src/store/index.js";
+import { openLocksBucket } from "../../src/nats/index.js";
+import type { TaskIndex } from "../../src/store/index.js";
 import type { DiegoProcess } from "../fixtures/receptor.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 import { startTestReceptor } from "../fixtures/receptor.js";
-import { cellLayout, cleanupCell, countStarts, createProcessSet, isDead, until, type StartCounter } from "./fault-support.js";
+import {
+  cellLayout,
+  cleanupCell,
+  createProcessSet,
+  isDead,
+  openObserver,
+  until,
+  type Observer,
+  type StartCounter,
+} from "./fault-support.js";
 
 // Two `diego auctioneer` processes; the active one (the leader lock's holder) is killed with
 // SIGKILL. The standby takes the lock once it expires and places the tasks left PENDING.
@@ -33,6 +42,7 @@ let nc: NatsConnection;
 let index: TaskIndex;
 let locks: KV;
 let starts: StartCounter;
+let observer: Observer;
 const procs = createProcessSet();
 
 beforeAll(async () => {
@@ -68,20 +78,16 @@ beforeAll(async () => {
     dockerRegistry: "127.0.0.1:1",
     logger: silent,
   });
-  nc = await connectNats({ url: nats.url, name: "auctioneer-kill-test" });
-  index = await createTaskIndex(await openTasksBucket(nc));
-  await index.ready();
+  observer = await openObserver(nats.url, "auctioneer-kill-test", LOG_GUID);
+  ({ nc, index, starts } = observer);
   locks = await openLocksBucket(nc, LOCK_TTL_MS);
-  starts = await countStarts(nc, LOG_GUID);
 }, 60_000);
 
 afterAll(async () => {
   await procs.killAll();
   await cell?.stop().catch(() => undefined);
   if (dataDir) await cleanupCell(cellLayout(dataDir, "auction-kill-cell")).catch(() => undefined);
-  await starts?.stop();
-  await index?.stop();
-  await nc?.drain().catch(() => undefined);
+  await observer?.close();
   await converger?.stop();
   await stopReceptor?.();
   await nats?.dispose();

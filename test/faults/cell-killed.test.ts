@@ -7,20 +7,21 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAuctioneer, type Auctioneer } from "../../src/auction/index.js";
 import { startConverger, type Converger } from "../../src/converger/index.js";
 import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
-import { connectNats, openTasksBucket } from "../../src/nats/index.js";
-import { createTaskIndex, type TaskIndex } from "../../src/store/index.js";
+import type { TaskIndex } from "../../src/store/index.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 import { startTestReceptor } from "../fixtures/receptor.js";
 import {
   cellLayout,
   cleanupCell,
-  countStarts,
   createProcessSet,
+  isDead,
   leftovers,
+  openObserver,
   processAlive,
   runcList,
   sleep,
   until,
+  type Observer,
   type StartCounter,
 } from "./fault-support.js";
 
@@ -43,6 +44,7 @@ let converger: Converger;
 let nc: NatsConnection;
 let index: TaskIndex;
 let starts: StartCounter;
+let observer: Observer;
 const procs = createProcessSet();
 /** guid -> every cell id the task was ever CLAIMED/RUNNING on. */
 const cellsSeen = new Map<string, Set<string>>();
@@ -84,22 +86,18 @@ beforeAll(async () => {
     lockTtlMs: 1_500,
     cellTtlMs: CELL_TTL_MS,
   });
-  nc = await connectNats({ url: nats.url, name: "cell-kill-test" });
-  index = await createTaskIndex(await openTasksBucket(nc));
-  await index.ready();
+  observer = await openObserver(nats.url, "cell-kill-test", LOG_GUID);
+  ({ nc, index, starts } = observer);
   index.subscribe((guid, _before, after) => {
     const t = after?.record.task;
     if (t?.cellId) cellsSeen.set(guid, (cellsSeen.get(guid) ?? new Set()).add(t.cellId));
   });
-  starts = await countStarts(nc, LOG_GUID);
 }, 90_000);
 
 afterAll(async () => {
   await procs.killAll();
   for (const id of ["kill-a", "kill-b"]) await cleanupCell(cellLayout(dataDir, id)).catch(() => undefined);
-  await starts?.stop();
-  await index?.stop();
-  await nc?.drain().catch(() => undefined);
+  await observer?.close();
   await converger?.stop();
   await auctioneer?.stop();
   await stopReceptor?.();
@@ -178,7 +176,7 @@ describe("a cell killed with SIGKILL while running tasks", () => {
     expect(task("after-kill")).toMatchObject({ failed: false, cellId: "" });
     expect([...cellsSeen.get("after-kill")!]).toEqual(["kill-b"]);
     await until("after-kill's start line", () => starts.counts.get("after-kill") === 1, 5_000);
-    expect(isAlive(cellB.child)).toBe(true);
+    expect(isDead(cellB)).toBe(false);
 
     // The dead cell's containers outlive it: nobody was left to remove them.
     const left = await leftovers(layoutA);
@@ -197,7 +195,3 @@ describe("a cell killed with SIGKILL while running tasks", () => {
     for (const g of guids) expect(starts.counts.get(g)).toBe(1);
   }, 120_000);
 });
-
-function isAlive(child: { exitCode: number | null; signalCode: NodeJS.Signals | null }): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}

@@ -7,12 +7,21 @@ import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
-import { connectNats, openTasksBucket } from "../../src/nats/index.js";
-import { createTaskIndex, decodeRecord, type TaskIndex } from "../../src/store/index.js";
+import { decodeRecord, type TaskIndex } from "../../src/store/index.js";
 import { startCallbackServer, type CallbackServer } from "../dispatcher/callback-server.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 import { createRoleSet, startChaosLoop, type ChaosLoop, type RoleSet } from "./chaos-roles.js";
-import { cellLayout, cleanupCell, countStarts, freePort, leftovers, seededRandom, sleep, type StartCounter } from "./fault-support.js";
+import {
+  cellLayout,
+  cleanupCell,
+  freePort,
+  leftovers,
+  openObserver,
+  seededRandom,
+  sleep,
+  type Observer,
+  type StartCounter,
+} from "./fault-support.js";
 import { createRetryingClient, type CreateOutcome, type RetryingClient } from "./retrying-client.js";
 
 // Chaos: short tasks while cells (2), receptors (2), auctioneers (2) and the dispatcher are
@@ -47,6 +56,7 @@ let nc: NatsConnection;
 let kv: KV;
 let index: TaskIndex;
 let starts: StartCounter;
+let observer: Observer;
 let callbacks: CallbackServer;
 let client: RetryingClient;
 
@@ -100,20 +110,15 @@ beforeAll(async () => {
     ports.map((p) => `http://127.0.0.1:${p}`),
     60_000,
   );
-  nc = await connectNats({ url: nats.url, name: "chaos-test" });
-  kv = await openTasksBucket(nc);
-  index = await createTaskIndex(kv);
-  await index.ready();
-  starts = await countStarts(nc, LOG_GUID);
+  observer = await openObserver(nats.url, "chaos-test", LOG_GUID);
+  ({ nc, kv, index, starts } = observer);
 }, 120_000);
 
 afterAll(async () => {
   await chaos?.stop();
   await roles?.killAll();
   for (const id of CELL_IDS) await cleanupCell(cellLayout(dataDir, id)).catch(() => undefined);
-  await starts?.stop();
-  await index?.stop();
-  await nc?.drain().catch(() => undefined);
+  await observer?.close();
   await callbacks?.close();
   await nats?.dispose();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });

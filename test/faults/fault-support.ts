@@ -4,10 +4,12 @@ import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { fromBinary } from "@bufbuild/protobuf";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { cellKey, createSandboxRuntime } from "../../cell-agent/src/sandbox/index.js";
 import { LogMessageSchema } from "../../src/gen/diego/v1/internal_pb.js";
-import { subjects } from "../../src/nats/index.js";
+import { connectNats, openTasksBucket, subjects } from "../../src/nats/index.js";
+import { createTaskIndex, type TaskIndex } from "../../src/store/index.js";
 import { spawnDiego, type DiegoProcess } from "../fixtures/receptor.js";
 
 // Shared by the fault tests: real `diego` processes killed with SIGKILL, the on-disk layout of a
@@ -163,6 +165,34 @@ export async function countStarts(nc: NatsConnection, logGuid: string): Promise<
     async stop() {
       await nc.flush().catch(() => undefined);
       sub.unsubscribe();
+    },
+  };
+}
+
+/** What a fault test watches the system through: its own connection, a task index, start lines. */
+export interface Observer {
+  nc: NatsConnection;
+  kv: KV;
+  index: TaskIndex;
+  starts: StartCounter;
+  close(): Promise<void>;
+}
+
+export async function openObserver(natsUrl: string, name: string, logGuid: string): Promise<Observer> {
+  const nc = await connectNats({ url: natsUrl, name });
+  const kv = await openTasksBucket(nc);
+  const index = await createTaskIndex(kv);
+  await index.ready();
+  const starts = await countStarts(nc, logGuid);
+  return {
+    nc,
+    kv,
+    index,
+    starts,
+    async close() {
+      await starts.stop();
+      await index.stop();
+      await nc.drain().catch(() => undefined);
     },
   };
 }
