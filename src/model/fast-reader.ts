@@ -46,28 +46,38 @@ export class FastReader {
     return (v >>> 1) ^ -(v & 1);
   }
 
-  /** A full 64-bit varint, unsigned. Up to 7 bytes (49 bits) it stays in a double. */
+  /** A full 64-bit varint, unsigned, read as two 32-bit halves (BigInt arithmetic is slow). */
   private varint64(): bigint {
     const b = this.buf;
-    let n = 0;
-    let scale = 1;
-    const start = this.pos;
-    for (let i = 0; i < 7; i++) {
-      if (this.pos >= this.len) throw new Error("premature end of varint");
-      const byte = b[this.pos++]!;
-      n += (byte & 0x7f) * scale;
-      if (byte < 0x80) return BigInt(n);
-      scale *= 128;
+    const len = this.len;
+    let pos = this.pos;
+    let lo = 0;
+    let hi = 0;
+    let byte = 0;
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (pos >= len) throw new Error("premature end of varint");
+      byte = b[pos++]!;
+      lo |= (byte & 0x7f) << shift;
+      if (byte < 0x80) {
+        this.pos = pos;
+        return BigInt(lo);
+      }
     }
-    this.pos = start;
-    let big = 0n;
-    for (let shift = 0n; ; shift += 7n) {
-      if (this.pos >= this.len) throw new Error("premature end of varint");
-      if (shift >= 70n) throw new Error("varint longer than 10 bytes");
-      const byte = b[this.pos++]!;
-      big |= BigInt(byte & 0x7f) << shift;
-      if (byte < 0x80) return BigInt.asUintN(64, big);
+    if (pos >= len) throw new Error("premature end of varint");
+    byte = b[pos++]!;
+    lo |= (byte & 0x0f) << 28;
+    hi = (byte & 0x7f) >> 4;
+    // Bits 35 and up; a tenth byte's bits past 64 are dropped, as protobuf-es does.
+    for (let shift = 3; byte >= 0x80; shift += 7) {
+      if (shift > 31) throw new Error("varint longer than 10 bytes");
+      if (pos >= len) throw new Error("premature end of varint");
+      byte = b[pos++]!;
+      hi |= (byte & 0x7f) << shift;
     }
+    this.pos = pos;
+    lo >>>= 0;
+    hi >>>= 0;
+    return hi === 0 ? BigInt(lo) : hi < 0x200000 ? BigInt(hi * 0x100000000 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
   }
 
   uint64(): bigint {

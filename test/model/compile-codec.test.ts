@@ -76,7 +76,7 @@ describe("compiled protobuf encoder", () => {
 
   it("writes an empty record as zero bytes, as toBinary does", () => {
     const r = create(TaskRecordSchema, {});
-    expect(encodeRecord(r)).toEqual(toBinary(TaskRecordSchema, r));
+    expect(Buffer.from(encodeRecord(r)).equals(Buffer.from(toBinary(TaskRecordSchema, r)))).toBe(true);
     expect(encodeRecord(r).length).toBe(0);
   });
 
@@ -114,6 +114,23 @@ describe("compiled protobuf decoder", () => {
     const bytes = toBinary(TaskRecordSchema, richRecord());
     expect(decodeRecord(bytes)).toEqual(fromBinary(TaskRecordSchema, bytes));
     expect(decodeRecord(bytes)).toEqual(richRecord());
+  });
+
+  it("reads 64-bit integers of every varint length and sign as fromBinary does", () => {
+    const values = [0n, 1n, 127n, 128n, 2n ** 28n - 1n, 2n ** 28n, 2n ** 32n + 5n, 2n ** 35n, 2n ** 49n + 3n];
+    values.push(2n ** 53n - 1n, 2n ** 53n + 1n, 2n ** 56n, 1_795_456_641_098_704_719n, 2n ** 63n - 1n, -1n, -(2n ** 63n));
+    for (const v of values) {
+      const r = richRecord();
+      r.updatedAt = v;
+      r.task!.createdAt = -v - 1n; // the other sign, within int64
+      const bytes = encodeRecord(r);
+      expect(Buffer.from(bytes).equals(Buffer.from(toBinary(TaskRecordSchema, r)))).toBe(true);
+      expect(decodeRecord(bytes)).toEqual(fromBinary(TaskRecordSchema, bytes));
+      expect(decodeRecord(bytes).updatedAt).toBe(v);
+    }
+    // An 11-byte varint is not a varint.
+    const tooLong = new Uint8Array([0x10, ...Array<number>(10).fill(0xff), 0x01]);
+    expect(() => decodeRecord(tooLong)).toThrow(/longer than 10 bytes/);
   });
 
   it("gives an empty input every field at its default, like create()", () => {
