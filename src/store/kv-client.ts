@@ -57,7 +57,9 @@ export interface KvClientOptions {
 interface Pending {
   key: string;
   deadline: number;
-  settle(msg: Msg): void;
+  /** Turns the reply into the result, or throws what the request failed with. */
+  read(msg: Msg): unknown;
+  resolve(value: unknown): void;
   reject(err: Error): void;
 }
 
@@ -80,7 +82,11 @@ export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClien
     const p = pending.get(id);
     if (!p) return; // timed out already
     pending.delete(id);
-    p.settle(msg);
+    try {
+      p.resolve(p.read(msg));
+    } catch (err) {
+      p.reject(err as Error);
+    }
   };
 
   const sub: Subscription = nc.subscribe(`${inbox}*`, {
@@ -126,18 +132,13 @@ export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClien
     }
   };
 
+  // No closure per request beyond the promise's own: under tsx every named one costs a
+  // defineProperty call (esbuild's keepNames).
   const request = <T>(key: string, subject: string, value: Uint8Array, hdrs: MsgHdrs | undefined, read: (msg: Msg) => T): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       if (nc.isClosed()) return reject(new KvRequestError(key, "NATS connection closed"));
       const id = nextId++;
-      const settleWith = (msg: Msg): void => {
-        try {
-          resolve(read(msg));
-        } catch (err) {
-          reject(err as Error);
-        }
-      };
-      pending.set(id, { key, deadline: Date.now() + timeoutMs, settle: settleWith, reject });
+      pending.set(id, { key, deadline: Date.now() + timeoutMs, read, resolve: resolve as (v: unknown) => void, reject });
       if (queue.length === 0) setImmediate(flush);
       queue.push({ subject, value, hdrs, reply: `${inbox}${id}` });
     });
