@@ -26,6 +26,7 @@ import { spawnDiego } from "../test/fixtures/receptor.js";
 import { createGrpcApi, type GrpcApi } from "../test/receptor/grpc-client.js";
 import { combine, medianMs, runLoad, type LoadResult } from "./load.js";
 import { meterCpu } from "./proc-cpu.js";
+import { cCoreGrpcAvailable, runCCoreGrpc } from "./c-core-grpc.js";
 import { createRawHttp, type RawHttp } from "./raw-http.js";
 import { summarizeProfiles } from "./profile-summary.js";
 
@@ -114,8 +115,10 @@ interface Series {
   what: string;
   total: number;
   /** Builds the requests of calls [from, from + count) before the clock starts. */
-  prepare?(from: number, count: number): void;
+  prepare?(from: number, count: number): void | Promise<void>;
   call(i: number): Promise<unknown>;
+  /** Instead of call(): runs calls [from, from + count) in another process; its CPU is the client's. */
+  runElsewhere?(from: number, count: number): Promise<{ result: LoadResult; cpuSeconds: number }>;
 }
 
 interface Row {
@@ -165,13 +168,15 @@ async function rounds(b: Bench, series: Series[]): Promise<Map<string, { result:
   for (let round = 0; round < ROUNDS; round++) {
     for (const x of series) {
       const chunk = Math.ceil(x.total / ROUNDS);
-      x.prepare?.(round * chunk, chunk);
+      await x.prepare?.(round * chunk, chunk);
       const meter = meterCpu(b.pids);
-      const result = await runLoad(chunk, b.opts.concurrency, (i) => x.call(round * chunk + i));
+      const elsewhere = await x.runElsewhere?.(round * chunk, chunk);
+      const result = elsewhere?.result ?? (await runLoad(chunk, b.opts.concurrency, (i) => x.call(round * chunk + i)));
       if (result.errors > 0) throw new Error(`${x.what}: ${result.errors} calls failed, first: ${String(result.firstError)}`);
       const part = parts.get(x.what)!;
       part.results.push(result);
       addCpu(part.cpu, meter.read());
+      if (elsewhere) addCpu(part.cpu, { client: elsewhere.cpuSeconds });
     }
   }
   return new Map([...parts].map(([what, p]) => [what, { result: combine(p.results), cpu: p.cpu }]));
@@ -216,7 +221,7 @@ async function main(): Promise<void> {
 
     const b: Bench = { opts, pids: { receptor: receptor.child.pid!, "nats-server": nats.pid, client: process.pid }, rows: [], notes: [] };
     process.stderr.write(`receptor on ${address}, nats ${nats.url}; ${tasks} calls per row at concurrency ${concurrency}\n`);
-    await runBench(b, { grpcApi, rest, raw, kv, nc });
+    await runBench(b, { address, grpcApi, rest, raw, kv, nc });
   } finally {
     for (const c of cleanup.reverse()) await c();
   }
@@ -224,6 +229,7 @@ async function main(): Promise<void> {
 }
 
 interface Clients {
+  address: string;
   grpcApi: GrpcApi;
   rest: Rest;
   raw: RawHttp;
@@ -231,7 +237,32 @@ interface Clients {
   nc: NatsConnection;
 }
 
-async function runBench(b: Bench, { grpcApi, rest, raw, kv, nc }: Clients): Promise<void> {
+/** ListCells and CreateTask from bench/grpc-load.py, with the raw KV puts between them. */
+function cCoreSeries(b: Bench, address: string, runId: string, kvSeries: Series): Series[] {
+  const { tasks, concurrency } = b.opts;
+  let requests: Uint8Array[] = [];
+  const unused = (): Promise<unknown> => Promise.reject(new Error("runs in grpc-load.py"));
+  return [
+    {
+      what: "cCoreTrivial",
+      total: tasks,
+      call: unused,
+      runElsewhere: (_from, count) => runCCoreGrpc(address, "/diego.v1.CellService/ListCells", concurrency, count),
+    },
+    {
+      what: "cCoreCreate",
+      total: tasks,
+      prepare(from, count) {
+        requests = Array.from({ length: count }, (_, k) => TaskCreateRequest.encode(grpcRequest(`ccore-${runId}-${from + k}`, from + k)).finish());
+      },
+      call: unused,
+      runElsewhere: () => runCCoreGrpc(address, "/diego.v1.TaskService/CreateTask", concurrency, requests),
+    },
+    kvSeries,
+  ];
+}
+
+async function runBench(b: Bench, { address, grpcApi, rest, raw, kv, nc }: Clients): Promise<void> {
   const { tasks } = b.opts;
   const runId = Date.now().toString(36);
   const started = Date.now();
@@ -314,13 +345,19 @@ async function runBench(b: Bench, { grpcApi, rest, raw, kv, nc }: Clients): Prom
   const leanTrivial = addRow(b, "REST GET /v1/cells, raw-socket client", l.get("leanTrivial")!);
   const leanCreates = addRow(b, "REST POST /v1/tasks, raw-socket client", l.get("leanCreate")!);
 
-  const kvParts = [g.get("kv")!, r.get("kv")!, l.get("kv")!];
+  // The gRPC calls again from gRPC's C core (bench/grpc-load.py), when python3-grpcio is there.
+  const c = cCoreGrpcAvailable() ? await rounds(b, cCoreSeries(b, address, runId, kvSeries)) : undefined;
+  if (!c) b.notes.push("No C-core gRPC rows: /usr/bin/python3 with python3-grpcio is not installed.");
+  const cCoreTrivial = c && addRow(b, "gRPC ListCells, C-core client (Python grpcio)", c.get("cCoreTrivial")!);
+  const cCoreCreates = c && addRow(b, "gRPC CreateTask, C-core client (Python grpcio)", c.get("cCoreCreate")!);
+
+  const kvParts = [g.get("kv")!, r.get("kv")!, l.get("kv")!, ...(c ? [c.get("kv")!] : [])];
   const kvPuts = addRow(b, `raw kv.put of a ${record.length}-byte record, client to NATS`, {
     result: combine(kvParts.map((x) => x.result)),
     cpu: kvParts.reduce((sum, x) => addCpu(sum, x.cpu), {} as CpuSeconds),
   });
 
-  const rates = { grpcCreates, grpcTrivial, grpcGet, restCreates, restTrivial, leanCreates, leanTrivial, kvPuts };
+  const rates = { grpcCreates, grpcTrivial, grpcGet, restCreates, restTrivial, leanCreates, leanTrivial, kvPuts, cCoreCreates, cCoreTrivial };
   await listAtScale(b, grpcApi, rest, nc, LIST_SCALE);
   printReport(b, rates, (Date.now() - started) / 1000, [
     loadBefore,
@@ -375,7 +412,8 @@ async function listAtScale(b: Bench, grpcApi: GrpcApi, rest: Rest, nc: NatsConne
 
 function printReport(
   b: Bench,
-  r: Record<"grpcCreates" | "grpcTrivial" | "grpcGet" | "restCreates" | "restTrivial" | "leanCreates" | "leanTrivial" | "kvPuts", LoadResult>,
+  r: Record<"grpcCreates" | "grpcTrivial" | "grpcGet" | "restCreates" | "restTrivial" | "leanCreates" | "leanTrivial" | "kvPuts", LoadResult> &
+    Partial<Record<"cCoreCreates" | "cCoreTrivial", LoadResult>>,
   seconds: number,
   load: [number, number],
 ): void {
@@ -407,6 +445,12 @@ function printReport(
     `| REST creates/s ÷ raw KV puts/s | ${ratio(r.restCreates, r.kvPuts)} | ≥ 0.50 |`,
     `| REST creates/s ÷ trivial requests/s, raw-socket client | ${ratio(r.leanCreates, r.leanTrivial)} | ≥ 0.70 |`,
     `| REST creates/s, raw-socket client ÷ raw KV puts/s | ${ratio(r.leanCreates, r.kvPuts)} | ≥ 0.50 |`,
+    ...(r.cCoreCreates && r.cCoreTrivial
+      ? [
+          `| gRPC creates/s ÷ trivial RPC/s, C-core client | ${ratio(r.cCoreCreates, r.cCoreTrivial)} | ≥ 0.70 |`,
+          `| gRPC creates/s, C-core client ÷ raw KV puts/s | ${ratio(r.cCoreCreates, r.kvPuts)} | ≥ 0.50 |`,
+        ]
+      : []),
   ];
   console.log([...lines, "", ...b.notes].join("\n"));
 }
