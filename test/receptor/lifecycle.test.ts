@@ -363,6 +363,40 @@ describe("gRPC calls off the common path", () => {
       raw.close();
     }
   });
+
+  it("keeps serving when clients reset unary calls half way through the request or before the reply", async () => {
+    const session = http2.connect(`http://${receptor.address}`);
+    const headers = { ":method": "POST", ":path": "/diego.v1.TaskService/CreateTask", "content-type": "application/grpc" };
+    // CANCEL is what a client's cancel or deadline sends; INTERNAL_ERROR makes an 'error' event.
+    const reset = (stream: http2.ClientHttp2Stream, code: number): Promise<void> =>
+      new Promise((resolve) => {
+        stream.on("error", () => undefined);
+        stream.on("close", () => resolve());
+        stream.close(code);
+      });
+    try {
+      for (let i = 0; i < 20; i++) {
+        // Half a message: its prefix promises 100 bytes, 10 come.
+        const half = session.request(headers);
+        half.write(Buffer.concat([Buffer.from([0, 0, 0, 0, 100]), Buffer.alloc(10, 0x61)]));
+        await reset(half, i % 2 ? http2.constants.NGHTTP2_CANCEL : http2.constants.NGHTTP2_INTERNAL_ERROR);
+        // A whole request, reset before the reply can come.
+        const guid = uniqueGuid("reset");
+        const whole = session.request(headers);
+        const body = Buffer.from(TaskCreateRequest.encode(TaskCreateRequest.fromPartial({ taskGuid: guid, domain: "reset", stack: "s", action: { run: { path: "/x" } } })).finish());
+        const prefix = Buffer.from([0, 0, 0, 0, 0]);
+        prefix.writeUInt32BE(body.length, 1);
+        whole.end(Buffer.concat([prefix, body]));
+        await reset(whole, i % 2 ? http2.constants.NGHTTP2_INTERNAL_ERROR : http2.constants.NGHTTP2_CANCEL);
+      }
+      expect((await grpcApi.listCells()).cells).toEqual([]);
+      const guid = uniqueGuid("after-resets");
+      await grpcApi.createTask(TaskCreateRequest.fromPartial({ taskGuid: guid, domain: "reset", stack: "s", action: { run: { path: "/x" } } }));
+      expect((await grpcApi.getTask(guid)).taskGuid).toBe(guid);
+    } finally {
+      session.close();
+    }
+  });
 });
 
 describe("one task seen through every protocol", () => {
