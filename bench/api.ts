@@ -6,8 +6,9 @@
 //   tsx bench/api.ts [--tasks 20000] [--concurrency 50] [--profile DIR]
 //
 // Each group of measurements runs in interleaved rounds, so that load from elsewhere on the
-// machine falls on all of them alike and the ratios stay fair. A last group repeats the REST
-// rows with a client that costs little CPU (raw-http.ts), to show the server's own capacity.
+// machine falls on all of them alike and the ratios stay fair. Two last groups repeat rows with
+// clients that cost little CPU, to show the server's own capacity: REST from raw sockets
+// (raw-http.ts), and gRPC from gRPC's C core (grpc-load.py, Debian's python3-grpcio).
 // --profile writes a V8 CPU profile of the receptor into DIR and prints its hottest parts.
 
 import http from "node:http";

@@ -78,11 +78,25 @@ export async function createRawHttp(address: string, connections: number): Promi
 
 /** The status of one complete response at the front of the buffer (removed), if there is one. */
 function takeResponse(c: Conn): number | undefined {
-  const end = c.buffered.indexOf("\r\n\r\n");
+  const b = c.buffered;
+  const end = b.indexOf(HEAD_END);
   if (end < 0) return undefined;
-  const head = c.buffered.toString("latin1", 0, end);
-  const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-  if (c.buffered.length < end + 4 + length) return undefined;
-  c.buffered = c.buffered.subarray(end + 4 + length);
-  return Number(head.slice(9, 12));
+  // Byte searches, not a string and a regex per reply: this client is meant to cost little.
+  let at = b.indexOf(CONTENT_LENGTH);
+  if (at < 0 || at > end) at = b.indexOf(CONTENT_LENGTH_LOWER);
+  let length = 0;
+  if (at >= 0 && at < end) {
+    for (let i = at + CONTENT_LENGTH.length; i < end; i++) {
+      const d = b[i]! - 48;
+      if (d >= 0 && d <= 9) length = length * 10 + d;
+      else if (b[i] !== 32) break;
+    }
+  }
+  if (b.length < end + 4 + length) return undefined;
+  c.buffered = b.subarray(end + 4 + length);
+  return (b[9]! - 48) * 100 + (b[10]! - 48) * 10 + (b[11]! - 48);
 }
+
+const HEAD_END = Buffer.from("\r\n\r\n");
+const CONTENT_LENGTH = Buffer.from("\r\nContent-Length:");
+const CONTENT_LENGTH_LOWER = Buffer.from("\r\ncontent-length:");
