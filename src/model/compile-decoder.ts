@@ -1,5 +1,6 @@
 import { ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { FastReader } from "./fast-reader.js";
+import { scalarMethods } from "./scalar-methods.js";
 
 // The reading half of compile-encoder.ts: fromBinary decodes through protobuf-es's reflection
 // API, 30 µs of CPU per gRPC CreateTask here. This generates, once per message type, the source
@@ -144,23 +145,6 @@ function fieldSource(f: DescField, indexOf: (m: DescMessage) => number): string 
 
 /** The expression that reads one scalar of this type from `r`. */
 function scalarRead(type: ScalarType, longAsString: boolean): string {
-  const methods: Record<ScalarType, string> = {
-    [ScalarType.STRING]: "string",
-    [ScalarType.BOOL]: "bool",
-    [ScalarType.DOUBLE]: "double",
-    [ScalarType.FLOAT]: "float",
-    [ScalarType.INT32]: "int32",
-    [ScalarType.UINT32]: "uint32",
-    [ScalarType.SINT32]: "sint32",
-    [ScalarType.FIXED32]: "fixed32",
-    [ScalarType.SFIXED32]: "sfixed32",
-    [ScalarType.INT64]: "int64",
-    [ScalarType.UINT64]: "uint64",
-    [ScalarType.SINT64]: "sint64",
-    [ScalarType.FIXED64]: "fixed64",
-    [ScalarType.SFIXED64]: "sfixed64",
-    [ScalarType.BYTES]: "bytes",
-  };
   const is64 = [ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, ScalarType.FIXED64, ScalarType.SFIXED64].includes(type);
-  return `r.${methods[type]}()${is64 && longAsString ? ".toString()" : ""}`;
+  return `r.${scalarMethods[type]}()${is64 && longAsString ? ".toString()" : ""}`;
 }

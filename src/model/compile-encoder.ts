@@ -1,6 +1,7 @@
 import { ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import { FastWriter } from "./fast-writer.js";
+import { scalarMethods } from "./scalar-methods.js";
 
 // protobuf-es's toBinary walks every message through its reflection API and its BinaryWriter,
 // which made encoding a task record the largest single cost of a task create (38 µs of about
@@ -78,7 +79,7 @@ function valueSource(f: DescField, writerOf: (m: DescMessage) => number): string
     case "scalar":
     case "enum": {
       const type = f.fieldKind === "enum" ? ScalarType.INT32 : f.scalar;
-      return `w.uint32(${tag(wireTypeOf(type))}).${scalarMethod(type)}(v);`;
+      return `w.uint32(${tag(wireTypeOf(type))}).${scalarMethods[type]}(v);`;
     }
     case "message": {
       if (f.delimitedEncoding) throw new Error(`${f.toString()}: group encoding is not supported`);
@@ -90,7 +91,7 @@ function valueSource(f: DescField, writerOf: (m: DescMessage) => number): string
         return `for (let i = 0; i < v.length; i++) { w.uint32(${tag(WireType.LengthDelimited)}).fork(); W[${inner}](w, v[i]); w.join(); }`;
       }
       const type = f.listKind === "enum" ? ScalarType.INT32 : f.scalar;
-      const method = scalarMethod(type);
+      const method = scalarMethods[type];
       if (f.packed) {
         return `w.uint32(${tag(WireType.LengthDelimited)}).fork(); for (let i = 0; i < v.length; i++) w.${method}(v[i]); w.join();`;
       }
@@ -99,28 +100,6 @@ function valueSource(f: DescField, writerOf: (m: DescMessage) => number): string
     case "map":
       throw new Error(`${f.toString()}: map fields are not supported`);
   }
-}
-
-/** The FastWriter method that writes a scalar of this type. */
-function scalarMethod(type: ScalarType): keyof FastWriter {
-  const methods: Record<ScalarType, keyof FastWriter> = {
-    [ScalarType.STRING]: "string",
-    [ScalarType.BOOL]: "bool",
-    [ScalarType.DOUBLE]: "double",
-    [ScalarType.FLOAT]: "float",
-    [ScalarType.INT32]: "int32",
-    [ScalarType.UINT32]: "uint32",
-    [ScalarType.SINT32]: "sint32",
-    [ScalarType.FIXED32]: "fixed32",
-    [ScalarType.SFIXED32]: "sfixed32",
-    [ScalarType.INT64]: "int64",
-    [ScalarType.UINT64]: "uint64",
-    [ScalarType.SINT64]: "sint64",
-    [ScalarType.FIXED64]: "fixed64",
-    [ScalarType.SFIXED64]: "sfixed64",
-    [ScalarType.BYTES]: "bytes",
-  };
-  return methods[type];
 }
 
 function wireTypeOf(type: ScalarType): WireType {
