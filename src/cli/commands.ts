@@ -1,4 +1,3 @@
-import net from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
 import { startEmbeddedNats } from "../nats/embedded-server.js";
@@ -97,20 +96,9 @@ const cell: Command = async (s, logger) => {
  * fail on the default port, `up` then takes a free one (the ready line prints the URL). A port
  * the user asked for explicitly is used as given.
  */
-async function natsPortFor(s: Settings, logger: Logger): Promise<number> {
-  const port = Number(s.natsPort);
+function natsPortChoice(s: Settings): { port: number; freePortIfTaken: boolean } {
   const explicit = process.argv.some((a) => a.startsWith("--nats-port")) || process.env.DIEGO_NATS_PORT !== undefined;
-  if (explicit || port === 0 || (await portIsFree(port))) return port;
-  logger.warn({ port }, "the default NATS port is taken (a system nats-server?); using a free port");
-  return 0;
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.createServer();
-    probe.once("error", () => resolve(false));
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
-  });
+  return { port: Number(s.natsPort), freePortIfTaken: !explicit };
 }
 
 const up: Command = async (s, logger) => {
@@ -120,7 +108,7 @@ const up: Command = async (s, logger) => {
     if (!natsUrl) {
       const nats = await startEmbeddedNats({
         dataDir: path.resolve(String(s.dataDir), "nats"),
-        port: await natsPortFor(s, logger),
+        ...natsPortChoice(s),
         logger: logger.child({ component: "nats-server" }),
       });
       parts.push(nats);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile } from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
 
@@ -11,6 +12,11 @@ export interface EmbeddedNatsOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
+  /**
+   * If `port` is taken (by another nats-server, say a system service), pick a free one instead
+   * of failing. Checked after a server left running on this data dir has been stopped.
+   */
+  freePortIfTaken?: boolean;
   binary?: string;
   logger?: Logger;
 }
@@ -34,7 +40,12 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   await mkdir(storeDir, { recursive: true });
   const pidFile = path.join(opts.dataDir, "nats-server.pid");
   await stopOrphan(pidFile, storeDir, opts.logger);
-  const args = ["-js", "-sd", storeDir, "-a", host, "-p", String(opts.port || -1), "-n", "diego", "-P", pidFile];
+  let wanted = opts.port ?? 0;
+  if (opts.freePortIfTaken && wanted !== 0 && !(await portIsFree(wanted, host))) {
+    opts.logger?.warn({ port: wanted }, "the NATS port is taken (a system nats-server?); using a free port");
+    wanted = 0;
+  }
+  const args = ["-js", "-sd", storeDir, "-a", host, "-p", String(wanted || -1), "-n", "diego", "-P", pidFile];
   const child = spawn(opts.binary ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
   const port = await waitForListening(child, opts.logger);
   const exited = new Promise<void>((resolve) => {
@@ -52,6 +63,14 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
     stop: () => signal("SIGTERM"),
     kill: () => signal("SIGKILL"),
   };
+}
+
+function portIsFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
+  });
 }
 
 function waitForListening(child: ChildProcess, logger?: Logger): Promise<number> {

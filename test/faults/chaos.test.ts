@@ -10,11 +10,11 @@ import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
 import { decodeRecord, type TaskIndex } from "../../src/store/index.js";
 import { startCallbackServer, type CallbackServer } from "../dispatcher/callback-server.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
+import { freePort } from "../fixtures/ports.js";
 import { createRoleSet, startChaosLoop, type ChaosLoop, type RoleSet } from "./chaos-roles.js";
 import {
   cellLayout,
   cleanupCell,
-  freePort,
   leftovers,
   openObserver,
   seededRandom,

@@ -1,6 +1,5 @@
 import { execFile } from "node:child_process";
 import { access, readFile, readdir } from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -16,15 +15,6 @@ import { spawnDiego, type DiegoProcess } from "../fixtures/receptor.js";
 // cell (to check what a killed cell leaves behind), and counters fed by NATS log lines.
 
 const run = promisify(execFile);
-
-/** A TCP port that was free a moment ago (bound to 0, then released). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Every `diego` process a test started, so afterAll can SIGKILL the lot even after a failure. */
 export interface ProcessSet {
