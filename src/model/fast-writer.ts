@@ -4,8 +4,6 @@
 // This one writes into one growing buffer: a nested message reserves a single length byte and
 // moves its bytes along in the rare case the length needs more.
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
 export class FastWriter {
   private buf: Buffer;
   private view: DataView;
