@@ -2,7 +2,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { percentile, type LoadResult } from "./load.js";
+import { loadResult, type LoadResult } from "./load.js";
 
 // Runs bench/grpc-load.py: gRPC calls from gRPC's C core (Debian's python3-grpcio) instead of
 // @grpc/grpc-js, whose client costs more CPU per call than the receptor's side of it.
@@ -48,18 +48,7 @@ export async function runCCoreGrpc(
       ),
     );
     const o = JSON.parse(stdout) as Output;
-    const latencies = Float64Array.from(o.latencies).sort();
-    const calls = latencies.length;
-    const result: LoadResult = {
-      calls,
-      latencies,
-      seconds: o.seconds,
-      perSecond: calls / o.seconds,
-      p50Ms: percentile(latencies, 0.5),
-      p99Ms: percentile(latencies, 0.99),
-      errors: o.errors,
-      firstError: o.firstError ?? undefined,
-    };
+    const result = loadResult(Float64Array.from(o.latencies), o.seconds, o.errors, o.firstError ?? undefined);
     return { result, cpuSeconds: o.cpuSeconds };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -32,13 +32,17 @@ export async function runLoad(total: number, concurrency: number, call: (i: numb
   };
   const started = process.hrtime.bigint();
   await Promise.all(Array.from({ length: concurrency }, worker));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return loadResult(latencies, Number(process.hrtime.bigint() - started) / 1e9, errors, firstError);
+}
+
+/** The result of calls that took `latencies` ms each (sorted here) in `seconds` in all. */
+export function loadResult(latencies: Float64Array, seconds: number, errors: number, firstError?: unknown): LoadResult {
   latencies.sort();
   return {
-    calls: total,
+    calls: latencies.length,
     latencies,
     seconds,
-    perSecond: total / seconds,
+    perSecond: latencies.length / seconds,
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
     errors,
@@ -56,17 +60,12 @@ export function combine(results: LoadResult[]): LoadResult {
     latencies.set(r.latencies, at);
     at += r.calls;
   }
-  latencies.sort();
-  return {
-    calls,
+  return loadResult(
     latencies,
     seconds,
-    perSecond: calls / seconds,
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
-    errors: results.reduce((n, r) => n + r.errors, 0),
-    firstError: results.find((r) => r.firstError !== undefined)?.firstError,
-  };
+    results.reduce((n, r) => n + r.errors, 0),
+    results.find((r) => r.firstError !== undefined)?.firstError,
+  );
 }
 
 export function percentile(sorted: Float64Array | number[], p: number): number {

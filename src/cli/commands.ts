@@ -1,7 +1,7 @@
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { startEmbeddedNats } from "../nats/embedded-server.js";
-import { readFile } from "node:fs/promises";
 import type { TlsFiles } from "../api/http-server.js";
 import { startReceptor } from "../receptor/start-receptor.js";
 import { startDispatcher } from "../dispatcher/index.js";
@@ -14,7 +14,8 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-type Command = (s: Settings, logger: Logger) => Promise<Running>;
+/** `given`: the settings the user set (by flag or environment), not left at their defaults. */
+type Command = (s: Settings, logger: Logger, given: ReadonlySet<string>) => Promise<Running>;
 
 function splitHostPort(listen: string): { host: string; port: number } {
   const m = /^(.*):([0-9]+)$/.exec(listen);
@@ -96,19 +97,18 @@ const cell: Command = async (s, logger) => {
  * fail on the default port, `up` then takes a free one (the ready line prints the URL). A port
  * the user asked for explicitly is used as given.
  */
-function natsPortChoice(s: Settings): { port: number; freePortIfTaken: boolean } {
-  const explicit = process.argv.some((a) => a.startsWith("--nats-port")) || process.env.DIEGO_NATS_PORT !== undefined;
-  return { port: Number(s.natsPort), freePortIfTaken: !explicit };
+function natsPortChoice(s: Settings, given: ReadonlySet<string>): { port: number; freePortIfTaken: boolean } {
+  return { port: Number(s.natsPort), freePortIfTaken: !given.has("natsPort") };
 }
 
-const up: Command = async (s, logger) => {
+const up: Command = async (s, logger, given) => {
   const parts: Array<{ stop(): Promise<void> }> = [];
   let natsUrl = String(s.nats);
   try {
     if (!natsUrl) {
       const nats = await startEmbeddedNats({
         dataDir: path.resolve(String(s.dataDir), "nats"),
-        ...natsPortChoice(s),
+        ...natsPortChoice(s, given),
         logger: logger.child({ component: "nats-server" }),
       });
       parts.push(nats);

@@ -11,7 +11,7 @@ async function main(): Promise<void> {
     process.stderr.write(`diego: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  const { command, settings } = parsed;
+  const { command, settings, given } = parsed;
   const run = commands[command];
   if (command === "help" || !run) {
     const known = command === "help";
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const logger = createLogger(String(settings.logLevel), `diego-${command}`);
   let running: Running;
   try {
-    running = await run(settings, logger);
+    running = await run(settings, logger, given);
   } catch (err) {
     logger.error({ err }, "failed to start");
     process.stderr.write(`diego ${command}: ${(err as Error).message}\n`);

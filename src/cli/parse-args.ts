@@ -3,18 +3,20 @@ import { InvalidSettingError, parseSetting, SETTINGS, type Settings } from "./se
 export interface ParsedCommand {
   command: string;
   settings: Settings;
+  /** The settings given by a flag or an environment variable (the rest are defaults). */
+  given: ReadonlySet<string>;
 }
 
 /** `diego <command> [--flag value | --flag=value]...`; flags win over environment variables. */
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedCommand {
   const [first = "help", ...rest] = argv;
-  if (first === "--help" || first === "-h") return { command: "help", settings: {} };
+  if (first === "--help" || first === "-h") return { command: "help", settings: {}, given: new Set() };
   const command = first;
   const defs = SETTINGS.filter((d) => d.for.includes(command));
   const given = new Map<string, string>();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
-    if (arg === "--help" || arg === "-h") return { command: "help", settings: { topic: command } };
+    if (arg === "--help" || arg === "-h") return { command: "help", settings: { topic: command }, given: new Set() };
     if (!arg.startsWith("--")) throw new InvalidSettingError(`unexpected argument '${arg}'`);
     const eq = arg.indexOf("=");
     const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
@@ -26,10 +28,11 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedCommand
   }
   const settings: Settings = {};
   for (const def of defs) {
-    const raw = given.get(def.key) ?? env[def.env] ?? def.default;
-    settings[def.key] = parseSetting(def, raw);
+    const raw = given.get(def.key) ?? env[def.env];
+    if (raw !== undefined) given.set(def.key, raw);
+    settings[def.key] = parseSetting(def, raw ?? def.default);
   }
-  return { command, settings };
+  return { command, settings, given: new Set(given.keys()) };
 }
 
 export function usage(command?: string): string {

@@ -97,46 +97,36 @@ export class FastReader {
     return this.varint64() !== 0n;
   }
 
+  /** Moves past `n` bytes of a fixed-width value; returns where it starts. */
+  private advance(n: number): number {
+    this.need(n);
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+
   fixed32(): number {
-    this.need(4);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.view.getUint32(this.advance(4), true);
   }
 
   sfixed32(): number {
-    this.need(4);
-    const v = this.view.getInt32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.view.getInt32(this.advance(4), true);
   }
 
   float(): number {
-    this.need(4);
-    const v = this.view.getFloat32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.view.getFloat32(this.advance(4), true);
   }
 
   double(): number {
-    this.need(8);
-    const v = this.view.getFloat64(this.pos, true);
-    this.pos += 8;
-    return v;
+    return this.view.getFloat64(this.advance(8), true);
   }
 
   fixed64(): bigint {
-    this.need(8);
-    const v = this.view.getBigUint64(this.pos, true);
-    this.pos += 8;
-    return v;
+    return this.view.getBigUint64(this.advance(8), true);
   }
 
   sfixed64(): bigint {
-    this.need(8);
-    const v = this.view.getBigInt64(this.pos, true);
-    this.pos += 8;
-    return v;
+    return this.view.getBigInt64(this.advance(8), true);
   }
 
   /** The length of a length-delimited field, checked against what is left. */

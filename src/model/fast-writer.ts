@@ -110,45 +110,47 @@ export class FastWriter {
     return this;
   }
 
+  /** Room for `n` bytes of a fixed-width value; returns where it goes (read `view` after). */
+  private reserve(n: number): number {
+    this.ensure(n);
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+
   fixed32(v: number): this {
-    this.ensure(4);
-    this.view.setUint32(this.pos, v, true);
-    this.pos += 4;
+    const at = this.reserve(4);
+    this.view.setUint32(at, v, true);
     return this;
   }
 
   sfixed32(v: number): this {
-    this.ensure(4);
-    this.view.setInt32(this.pos, v, true);
-    this.pos += 4;
+    const at = this.reserve(4);
+    this.view.setInt32(at, v, true);
     return this;
   }
 
   float(v: number): this {
-    this.ensure(4);
-    this.view.setFloat32(this.pos, v, true);
-    this.pos += 4;
+    const at = this.reserve(4);
+    this.view.setFloat32(at, v, true);
     return this;
   }
 
   double(v: number): this {
-    this.ensure(8);
-    this.view.setFloat64(this.pos, v, true);
-    this.pos += 8;
+    const at = this.reserve(8);
+    this.view.setFloat64(at, v, true);
     return this;
   }
 
   fixed64(v: bigint | string): this {
-    this.ensure(8);
-    this.view.setBigUint64(this.pos, BigInt.asUintN(64, BigInt(v)), true);
-    this.pos += 8;
+    const at = this.reserve(8);
+    this.view.setBigUint64(at, BigInt.asUintN(64, BigInt(v)), true);
     return this;
   }
 
   sfixed64(v: bigint | string): this {
-    this.ensure(8);
-    this.view.setBigInt64(this.pos, BigInt.asIntN(64, BigInt(v)), true);
-    this.pos += 8;
+    const at = this.reserve(8);
+    this.view.setBigInt64(at, BigInt.asIntN(64, BigInt(v)), true);
     return this;
   }
 

@@ -64,10 +64,10 @@ interface Pending {
 }
 
 interface Queued {
+  id: number;
   subject: string;
   value: Uint8Array;
   hdrs?: MsgHdrs;
-  reply: string;
 }
 
 /** `bucket` is the KV bucket's name; its stream must allow direct gets (nats.js buckets do). */
@@ -121,12 +121,12 @@ export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClien
     queue = [];
     // All publishes of one synchronous run go out in one socket write (nats.js flushes once).
     for (const q of batch) {
+      const reply = `${inbox}${q.id}`;
       try {
-        nc.publish(q.subject, q.value, q.hdrs ? { reply: q.reply, headers: q.hdrs } : { reply: q.reply });
+        nc.publish(q.subject, q.value, q.hdrs ? { reply, headers: q.hdrs } : { reply });
       } catch (err) {
-        const id = Number(q.reply.slice(inbox.length));
-        const p = pending.get(id);
-        pending.delete(id);
+        const p = pending.get(q.id);
+        pending.delete(q.id);
         p?.reject(new KvRequestError(p.key, err instanceof Error ? err.message : String(err)));
       }
     }
@@ -140,7 +140,7 @@ export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClien
       const id = nextId++;
       pending.set(id, { key, deadline: Date.now() + timeoutMs, read, resolve: resolve as (v: unknown) => void, reject });
       if (queue.length === 0) setImmediate(flush);
-      queue.push({ subject, value, hdrs, reply: `${inbox}${id}` });
+      queue.push({ id, subject, value, hdrs });
     });
 
   const write = (key: string, value: Uint8Array, hdrs: MsgHdrs, expected: number): Promise<number> =>

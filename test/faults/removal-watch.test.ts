@@ -1,9 +1,8 @@
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { connectNats, openTasksBucket } from "../../src/nats/index.js";
-import { createTaskIndex, createTaskStore, transitions, type TaskIndex, type TaskStore } from "../../src/store/index.js";
+import { transitions, type TaskIndex, type TaskStore } from "../../src/store/index.js";
 import { taskRequest } from "../dispatcher/task-driver.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
+import { openTwoViews, type TwoViews } from "../fixtures/two-views.js";
 import { until } from "./fault-support.js";
 
 // Found by the chaos run: with nats-server 2.9.10 a KV purge (a subject rollup) moved every
@@ -12,25 +11,18 @@ import { until } from "./fault-support.js";
 // Removing a task must leave every other process's watch-fed view exact.
 
 let nats: TestNats;
-let writerNc: NatsConnection;
-let watcherNc: NatsConnection;
+let views: TwoViews;
 let store: TaskStore;
 let index: TaskIndex;
 
 beforeAll(async () => {
   nats = await startNats();
-  writerNc = await connectNats({ url: nats.url, name: "removal-writer" });
-  watcherNc = await connectNats({ url: nats.url, name: "removal-watcher" });
-  await openTasksBucket(writerNc);
-  store = createTaskStore(writerNc);
-  // Another process's view: its own connection, no local writes.
-  index = await createTaskIndex(await openTasksBucket(watcherNc));
-  await index.ready();
+  // The writer, and another process's view: its own connection, and no writes of its own here.
+  views = await openTwoViews(nats.url);
+  ({ writer: store, index } = views);
 });
 afterAll(async () => {
-  await index?.stop();
-  await watcherNc?.drain().catch(() => undefined);
-  await writerNc?.drain().catch(() => undefined);
+  await views?.close();
   await nats?.dispose();
 });
 

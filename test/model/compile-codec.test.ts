@@ -1,4 +1,5 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, createFileRegistry, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { ActionSchema } from "../../src/gen/diego/v1/actions_pb.js";
 import { TaskRecordSchema, type TaskRecord } from "../../src/gen/diego/v1/internal_pb.js";
@@ -104,6 +105,34 @@ describe("compiled protobuf encoder", () => {
     (bad.task as unknown as { createdAt: unknown }).createdAt = "not a number";
     expect(() => encodeRecord(bad)).toThrow();
     expect(Buffer.from(encodeRecord(r)).equals(Buffer.from(toBinary(TaskRecordSchema, r)))).toBe(true);
+  });
+});
+
+/** A message with one field, and one repeated (packed) field, of every scalar type. */
+function everyScalarMessage(): DescMessage {
+  const T = FieldDescriptorProto_Type;
+  const types = [T.DOUBLE, T.FLOAT, T.INT64, T.UINT64, T.INT32, T.FIXED64, T.FIXED32, T.BOOL, T.STRING, T.BYTES, T.UINT32, T.SFIXED32, T.SFIXED64, T.SINT32, T.SINT64];
+  const field = types.flatMap((type, i) => [
+    { name: `f${i}`, number: i + 1, type, label: FieldDescriptorProto_Label.OPTIONAL, jsonName: `f${i}` },
+    { name: `r${i}`, number: i + 101, type, label: FieldDescriptorProto_Label.REPEATED, jsonName: `r${i}` },
+  ]);
+  const file = create(FileDescriptorProtoSchema, { name: "scalars.proto", package: "t", syntax: "proto3", messageType: [{ name: "Scalars", field }] });
+  return createFileRegistry(file, () => undefined).getMessage("t.Scalars")!;
+}
+
+describe("compiled codecs on every scalar type", () => {
+  it("write and read doubles, floats, fixed-width, zigzag and 64-bit fields as protobuf-es does", () => {
+    const desc = everyScalarMessage();
+    const values = [1.5, -0.25, -(2n ** 63n), 2n ** 64n - 1n, -7, 2n ** 64n - 2n, 4_000_000_000, true, "s✓", new Uint8Array([0, 255]), 4_000_000_000, -2_000_000_000, -(2n ** 62n), -1234, -(2n ** 40n)];
+    const init: Record<string, unknown> = {};
+    values.forEach((v, i) => {
+      init[`f${i}`] = v;
+      init[`r${i}`] = [v, v];
+    });
+    const msg = create(desc, init);
+    const expected = toBinary(desc, msg);
+    expect(Buffer.from(compileEncoder(desc)(msg)).equals(Buffer.from(expected))).toBe(true);
+    expect(compileDecoder(desc)(expected)).toEqual(fromBinary(desc, expected));
   });
 });
 

@@ -1,37 +1,29 @@
 import { fromBinary } from "@bufbuild/protobuf";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { TaskResponseSchema, TaskState } from "../../src/gen/diego/v1/task_pb.js";
 import { decodeTaskCreateRequest, taskResponseToJson } from "../../src/model/index.js";
-import { connectNats, openTasksBucket } from "../../src/nats/index.js";
-import { createTaskIndex, createTaskStore, transitions, type TaskIndex, type TaskStore } from "../../src/store/index.js";
+import { createTaskIndex, transitions, type TaskIndex, type TaskStore } from "../../src/store/index.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
+import { openTwoViews, type TwoViews } from "../fixtures/two-views.js";
 
 // The index keeps each task as its stored bytes and decodes on demand: what it hands out must
 // be exactly the stored task, whether the write was this process's own or came over the watch.
 
 let nats: TestNats;
-let writerNc: NatsConnection;
-let readerNc: NatsConnection;
+let views: TwoViews;
 let writer: TaskStore;
 let reader: TaskStore;
 let index: TaskIndex;
 
 beforeAll(async () => {
   nats = await startNats();
-  writerNc = await connectNats({ url: nats.url, name: "index-writer" });
-  readerNc = await connectNats({ url: nats.url, name: "index-reader" });
-  await openTasksBucket(writerNc);
-  writer = createTaskStore(writerNc);
-  reader = createTaskStore(readerNc);
-  index = await createTaskIndex(await openTasksBucket(readerNc), reader);
-  await index.ready();
+  views = await openTwoViews(nats.url);
+  ({ writer, index } = views);
+  reader = views.reader.store;
 });
 
 afterAll(async () => {
-  await index?.stop();
-  await writerNc?.drain().catch(() => undefined);
-  await readerNc?.drain().catch(() => undefined);
+  await views?.close();
   await nats?.dispose();
 });
 
@@ -84,8 +76,8 @@ describe("task index", () => {
   });
 
   it("encodes JSON ahead of the first list once writes pause, when asked to (the receptor)", async () => {
-    const warm = await createTaskIndex(await openTasksBucket(readerNc), undefined, { warmJson: true });
-    const cold = await createTaskIndex(await openTasksBucket(readerNc));
+    const warm = await createTaskIndex(views.reader.kv, undefined, { warmJson: true });
+    const cold = await createTaskIndex(views.reader.kv);
     try {
       await Promise.all([warm.ready(), cold.ready()]);
       await Promise.all(Array.from({ length: 30 }, (_, i) => writer.create(request(`warm-${i}`, "idx-warm"))));
