@@ -6,18 +6,49 @@ import { stateName } from "./task-state.js";
 import { MAX_ACTION_DEPTH } from "./validate-task.js";
 
 // The REST JSON mapping: snake_case keys exactly as the seeds write them. Decoding checks every
-// JSON type like Go's encoding/json did (a wrong type is InvalidJSON naming the field); unknown
-// keys are ignored and null means "absent".
+// JSON type like Go's encoding/json did (a wrong type is InvalidJSON naming the field), but
+// reports every wrong field at once rather than the first; unknown keys are ignored and null
+// means "absent".
 
 type Obj = Record<string, unknown>;
 
 const invalidAction = "Invalid field: action";
 
+/** The wrong JSON types found in one request body, each naming its field. */
+class Problems {
+  /** Kept to a few, so that a body of 100,000 wrong array entries gets a short answer. */
+  static readonly SHOWN = 20;
+  readonly shown: string[] = [];
+  count = 0;
+
+  add(problem: string): void {
+    if (++this.count <= Problems.SHOWN) this.shown.push(problem);
+  }
+
+  toString(): string {
+    const more = this.count - this.shown.length;
+    return this.shown.join("; ") + (more > 0 ? `; and ${more} more` : "");
+  }
+}
+
+/** Reads typed fields of one JSON object; a wrong type is noted and read as absent. */
 class Reader {
   constructor(
     private readonly obj: Obj,
-    private readonly path: string,
+    /** Where this object is in the request, e.g. `action.serial.actions[2]`. */
+    readonly path: string,
+    readonly problems: Problems,
   ) {}
+
+  /** Notes a wrong type at `field` (a key of this object, or a full path) and returns `fallback`. */
+  wrong<T>(field: string, expected: string, got: unknown, fallback: T): T {
+    this.problems.add(wrongType(field, expected, got));
+    return fallback;
+  }
+
+  child(obj: Obj, path: string): Reader {
+    return new Reader(obj, path, this.problems);
+  }
 
   private at(key: string): string {
     return this.path ? `${this.path}.${key}` : key;
@@ -30,23 +61,21 @@ class Reader {
   string(key: string): string {
     const v = this.get(key);
     if (v === undefined || v === null) return "";
-    if (typeof v !== "string") throw wrongType(this.at(key), "a string", v);
+    if (typeof v !== "string") return this.wrong(this.at(key), "a string", v, "");
     return v;
   }
 
   bool(key: string): boolean {
     const v = this.get(key);
     if (v === undefined || v === null) return false;
-    if (typeof v !== "boolean") throw wrongType(this.at(key), "a boolean", v);
+    if (typeof v !== "boolean") return this.wrong(this.at(key), "a boolean", v, false);
     return v;
   }
 
   int(key: string, min: number, max: number, kind: string): number {
     const v = this.get(key);
     if (v === undefined || v === null) return 0;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      throw wrongType(this.at(key), kind, v);
-    }
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) return this.wrong(this.at(key), kind, v, 0);
     return v;
   }
 
@@ -55,35 +84,35 @@ class Reader {
     if (v === undefined || v === null) return 0n;
     if (typeof v === "number" && Number.isSafeInteger(v)) return BigInt(v);
     if (typeof v === "string" && /^-?[0-9]{1,19}$/.test(v)) return BigInt(v);
-    throw wrongType(this.at(key), "an integer", v);
+    return this.wrong(this.at(key), "an integer", v, 0n);
   }
 
   object(key: string): Reader | undefined {
     const v = this.get(key);
     if (v === undefined || v === null) return undefined;
-    if (!isObject(v)) throw wrongType(this.at(key), "an object", v);
-    return new Reader(v, this.at(key));
+    if (!isObject(v)) return this.wrong(this.at(key), "an object", v, undefined);
+    return this.child(v, this.at(key));
   }
 
   array(key: string): unknown[] {
     const v = this.get(key);
     if (v === undefined || v === null) return [];
-    if (!Array.isArray(v)) throw wrongType(this.at(key), "an array", v);
+    if (!Array.isArray(v)) return this.wrong(this.at(key), "an array", v, []);
     return v;
   }
 
   strings(key: string): string[] {
-    return this.array(key).map((v, i) => {
-      if (typeof v !== "string") throw wrongType(`${this.at(key)}[${i}]`, "a string", v);
-      return v;
-    });
+    return this.array(key).map((v, i) => (typeof v === "string" ? v : this.wrong(`${this.at(key)}[${i}]`, "a string", v, "")));
   }
 
-  objects(key: string): Reader[] {
-    return this.array(key).map((v, i) => {
-      if (!isObject(v)) throw wrongType(`${this.at(key)}[${i}]`, "an object", v);
-      return new Reader(v, `${this.at(key)}[${i}]`);
+  /** Reads each object of an array with `read`, in order (so problems come in document order). */
+  objects<T>(key: string, read: (r: Reader) => T): T[] {
+    const out: T[] = [];
+    this.array(key).forEach((v, i) => {
+      if (isObject(v)) out.push(read(this.child(v, `${this.at(key)}[${i}]`)));
+      else this.wrong(`${this.at(key)}[${i}]`, "an object", v, undefined);
     });
+    return out;
   }
 
   raw(key: string): unknown {
@@ -109,8 +138,8 @@ function describe(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-function wrongType(field: string, expected: string, got: unknown): DiegoError {
-  return new DiegoError("InvalidJSON", `field '${field}' must be ${expected}, got ${describe(got)}`);
+function wrongType(field: string, expected: string, got: unknown): string {
+  return `field '${field}' must be ${expected}, got ${describe(got)}`;
 }
 
 /** Parses a request body; malformed JSON is InvalidJSON with the parser's reason. */
@@ -125,7 +154,13 @@ export function parseJsonBody(body: string): unknown {
 
 export function decodeTaskCreateRequest(json: unknown): TaskCreateRequest {
   if (!isObject(json)) throw new DiegoError("InvalidJSON", `request body must be a JSON object, got ${describe(json)}`);
-  const r = new Reader(json, "");
+  const r = new Reader(json, "", new Problems());
+  const request = readTaskCreateRequest(r);
+  if (r.problems.count > 0) throw new DiegoError("InvalidJSON", r.problems.toString());
+  return request;
+}
+
+function readTaskCreateRequest(r: Reader): TaskCreateRequest {
   // Messages are spelled out as plain objects rather than made by create(), which copies each
   // through reflection: on the create path that was a tenth of the receptor's CPU. Every field
   // is listed, so a field added to the schema is a type error here until it is decoded.
@@ -146,12 +181,12 @@ export function decodeTaskCreateRequest(json: unknown): TaskCreateRequest {
     logGuid: r.string("log_guid"),
     logSource: r.string("log_source"),
     annotation: r.string("annotation"),
-    securityGroupRules: r.objects("security_group_rules").map(decodeRule),
+    securityGroupRules: r.objects("security_group_rules", decodeRule),
   };
 }
 
 function decodeEnv(r: Reader, key: string): EnvironmentVariable[] {
-  return r.objects(key).map((e) => ({ $typeName: "diego.v1.EnvironmentVariable", name: e.string("name"), value: e.string("value") }));
+  return r.objects(key, (e) => ({ $typeName: "diego.v1.EnvironmentVariable", name: e.string("name"), value: e.string("value") }));
 }
 
 function decodeRule(r: Reader): SecurityGroupRule {
@@ -184,8 +219,8 @@ const action = (oneof: Action["action"]): Action => ({ $typeName: "diego.v1.Acti
 function decodeActionField(r: Reader, key: string, depth = 1): Action | undefined {
   const v = r.raw(key);
   if (v === undefined || v === null) return undefined;
-  if (!isObject(v)) throw wrongType(r.where(key), "an action object", v);
-  return decodeAction(new Reader(v, r.where(key)), v, depth);
+  if (!isObject(v)) return r.wrong(r.where(key), "an action object", v, undefined);
+  return decodeAction(r.child(v, r.where(key)), v, depth);
 }
 
 function decodeActionList(r: Reader, key: string, depth: number): Action[] {
@@ -193,8 +228,8 @@ function decodeActionList(r: Reader, key: string, depth: number): Action[] {
     const where = `${r.where(key)}[${i}]`;
     // A null entry becomes an empty action so validation can name its index.
     if (v === null) return action({ case: undefined });
-    if (!isObject(v)) throw wrongType(where, "an action object", v);
-    return decodeAction(new Reader(v, where), v, depth);
+    if (!isObject(v)) return r.wrong(where, "an action object", v, action({ case: undefined }));
+    return decodeAction(r.child(v, where), v, depth);
   });
 }
 
@@ -204,15 +239,14 @@ function decodeAction(r: Reader, obj: Obj, depth: number): Action {
   if (depth > MAX_ACTION_DEPTH) throw new DiegoError("InvalidTask", invalidAction);
   const present = ACTION_KEYS.filter((k) => obj[k] !== undefined && obj[k] !== null);
   if (present.length > 1) {
-    throw new DiegoError(
-      "InvalidJSON",
-      `an action must have exactly one key naming its type, got ${present.join(", ")}`,
-    );
+    r.problems.add(`field '${r.path}' must have exactly one key naming its action type, got ${present.join(", ")}`);
+    return action({ case: undefined });
   }
   const kind = present[0];
-  // Unknown keys only: an empty action, reported by validation.
-  if (kind === undefined) return action({ case: undefined });
-  const a = r.object(kind)!;
+  const a = kind && r.object(kind);
+  // Unknown keys only, or a type that is not an object: an empty action (validation or the
+  // noted problem reports it).
+  if (!kind || !a) return action({ case: undefined });
   const logSource = a.string("log_source");
   switch (kind) {
     case "run": {

@@ -483,8 +483,38 @@ describe("POST /v1/tasks: other errors", () => {
     await expectInvalidJson(JSON.stringify(validTask(extra)), field);
   });
 
-  it("answers 400 InvalidJSON to an action with two type keys", async () => {
-    await expectInvalidJson(JSON.stringify(validTask({ action: { run: { path: "/x" }, download: { from: "http://h/a", to: "/a" } } })));
+  it("answers 400 InvalidJSON to an action with two type keys, naming where it is", async () => {
+    await expectInvalidJson(
+      JSON.stringify(validTask({ action: { serial: { actions: [{ run: { path: "/x" }, download: { from: "http://h/a", to: "/a" } }] } } })),
+      "field 'action.serial.actions[0]' must have exactly one key naming its action type, got run, download",
+    );
+  });
+
+  it("names every field of a wrong JSON type in one answer, not only the first", async () => {
+    const body = validTask({
+      domain: 7,
+      cpu_weight: "high",
+      env: [{ name: "A", value: 1 }, "B=2"],
+      action: { serial: { actions: [{ run: { path: "/x", args: ["ok", 3] } }, { timeout: { action: { try: 5 }, timeout: "1m" } }] } },
+    });
+    const err = expectError(await api.createTask(JSON.stringify(body)), 400, "InvalidJSON");
+    expect(err.message.split("; ")).toEqual([
+      "field 'domain' must be a string, got the number 7",
+      "field 'env[0].value' must be a string, got the number 1",
+      "field 'env[1]' must be an object, got a string",
+      "field 'cpu_weight' must be a non-negative integer, got a string",
+      "field 'action.serial.actions[0].run.args[1]' must be a string, got the number 3",
+      "field 'action.serial.actions[1].timeout.action.try' must be an object, got the number 5",
+      "field 'action.serial.actions[1].timeout.timeout' must be an integer, got a string",
+    ]);
+  });
+
+  it("keeps the answer short when a body holds thousands of wrong fields", async () => {
+    const err = expectError(await api.createTask(JSON.stringify(validTask({ env: Array.from({ length: 5000 }, () => 1) }))), 400, "InvalidJSON");
+    const parts = err.message.split("; ");
+    expect(parts).toHaveLength(21);
+    expect(parts[0]).toBe("field 'env[0]' must be an object, got the number 1");
+    expect(parts[20]).toBe("and 4980 more");
   });
 
   it("answers 413 RequestTooLarge to a body over 1 MiB, and accepts one of exactly 1 MiB", async () => {
