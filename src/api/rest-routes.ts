@@ -32,6 +32,8 @@ const statuses: Record<DiegoErrorName, number> = {
 interface Route {
   method: string;
   pattern: RegExp;
+  /** Server-Sent Events: no HEAD, which would hold the stream open for nothing. */
+  streams?: boolean;
   handle(req: Req, res: Res, params: string[], query: URLSearchParams): Promise<void>;
 }
 
@@ -96,6 +98,7 @@ export function createRestRoutes(api: TaskApi, logger?: Logger): RestHandler {
     {
       method: "GET",
       pattern: /^\/v1\/events\/?$/,
+      streams: true,
       async handle(req, res, _p, query) {
         await streamEvents(req, res, api, query.get("domain") ?? "");
       },
@@ -103,6 +106,7 @@ export function createRestRoutes(api: TaskApi, logger?: Logger): RestHandler {
     {
       method: "GET",
       pattern: /^\/v1\/logs\/([^/]+)\/?$/,
+      streams: true,
       async handle(req, res, [logGuid]) {
         await streamLogLines(req, res, api, logGuid!);
       },
@@ -113,13 +117,13 @@ export function createRestRoutes(api: TaskApi, logger?: Logger): RestHandler {
     const { pathname, query } = splitTarget(req.url ?? "/");
     if (!pathname.startsWith("/v1/")) return false;
     const matching = routes.filter((r) => r.pattern.test(pathname));
-    const route = matching.find((r) => r.method === req.method);
+    const route = matching.find((r) => r.method === req.method || (req.method === "HEAD" && r.method === "GET" && !r.streams));
     try {
       if (!route) {
         if (matching.length === 0) {
           sendError(res, 404, "InvalidRequest", `no route for ${req.method} ${pathname}`);
         } else {
-          res.setHeader("Allow", matching.map((r) => r.method).join(", "));
+          res.setHeader("Allow", matching.flatMap(allowed).join(", "));
           sendError(res, 405, "InvalidRequest", `method ${req.method} is not allowed on ${pathname}`);
         }
         return true;
@@ -137,6 +141,9 @@ export function createRestRoutes(api: TaskApi, logger?: Logger): RestHandler {
     return true;
   };
 }
+
+/** HEAD is answered like GET without the body (Node leaves the body out of a HEAD reply). */
+const allowed = (r: Route): string[] => (r.method === "GET" && !r.streams ? ["GET", "HEAD"] : [r.method]);
 
 /**
  * The path and query of a request target. The WHATWG URL parser costs a microsecond or two a

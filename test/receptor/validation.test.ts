@@ -697,8 +697,23 @@ describe("robustness", () => {
     expectError(await api.request("GET", "/v1/nope"), 404, "InvalidRequest");
     const reply = await api.request("PUT", "/v1/tasks");
     expectError(reply, 405, "InvalidRequest");
-    expect(reply.headers.get("allow")).toContain("POST");
+    expect(reply.headers.get("allow")).toBe("POST, GET, HEAD");
     expectError(await api.request("GET", "/v1/tasks/%E0%A4%A"), 400, "InvalidRequest");
+  });
+
+  it("answers HEAD like GET without a body, except on event streams", async () => {
+    const guid = uniqueGuid("head");
+    await expectCreated(validTask({}, guid));
+    const get = await api.getTask(guid);
+    const head = await api.request("HEAD", `/v1/tasks/${guid}`);
+    expect(head.status).toBe(200);
+    expect(head.text).toBe("");
+    expect(head.headers.get("content-type")).toBe("application/json");
+    expect(head.headers.get("content-length")).toBe(String(Buffer.byteLength(get.text)));
+    expect((await api.request("HEAD", "/v1/tasks/no-such-task")).status).toBe(404);
+    const events = await api.request("HEAD", "/v1/events");
+    expect(events.status).toBe(405);
+    expect(events.headers.get("allow")).toBe("GET");
   });
 
   it("keeps serving after a burst of bad input", async () => {
