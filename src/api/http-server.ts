@@ -1,10 +1,11 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { Code } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { createConnectRoutes } from "./connect-services.js";
-import { useSpecGrpcMessageEncoding } from "./grpc-message.js";
+import { encodeGrpcMessage, useSpecGrpcMessageEncoding } from "./grpc-message.js";
 import { createGrpcUnaryHandler } from "./grpc-unary.js";
 import { createUnaryHandlers, unaryHandlersByPath } from "./unary-handlers.js";
 import { createRestRoutes, MAX_BODY_BYTES } from "./rest-routes.js";
@@ -45,6 +46,7 @@ export async function startReceptorServer(opts: {
   const connect = connectNodeAdapter({
     routes: createConnectRoutes(opts.api, opts.logger),
     readMaxBytes: MAX_BODY_BYTES,
+    fallback: answerUnknownPath,
   });
   const grpcUnary = createGrpcUnaryHandler(unaryHandlersByPath(createUnaryHandlers(opts.api)), MAX_BODY_BYTES, opts.logger);
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
@@ -81,6 +83,37 @@ export async function startReceptorServer(opts: {
     },
   };
 }
+
+/** Connect's handler for requests no route takes (its own answers an empty 404). */
+type ConnectFallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
+
+/**
+ * Nothing serves this path. A gRPC client is told UNIMPLEMENTED in gRPC's own terms (an HTTP 404
+ * would reach it as "Received http2 header with status: 404"); anyone else gets the REST error.
+ */
+const answerUnknownPath: ConnectFallback = (req, res) => {
+  const path = (req.url ?? "/").split("?")[0];
+  const contentType = req.headers["content-type"] ?? "";
+  if (/^application\/grpc(-web)?(\+|;|$)/.test(contentType)) {
+    const headers = {
+      "content-type": contentType.startsWith("application/grpc-web") ? "application/grpc-web+proto" : "application/grpc",
+      "grpc-status": String(Code.Unimplemented),
+      "grpc-message": encodeGrpcMessage(`unknown method ${path}`),
+    };
+    if (res instanceof http2.Http2ServerResponse) {
+      // Trailers-only: the status in one HEADERS frame that ends the stream. (writeHead and end
+      // would send an empty DATA frame after it, and the reset that follows reaches grpc-js first.)
+      if (!res.stream.destroyed) res.stream.respond({ ":status": 200, ...headers }, { endStream: true });
+    } else {
+      res.writeHead(200, headers);
+      res.end();
+    }
+    return;
+  }
+  const body = JSON.stringify({ name: "InvalidRequest", message: `no route for ${req.method} ${path}` });
+  res.writeHead(404, { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(body)) });
+  res.end(body);
+};
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 

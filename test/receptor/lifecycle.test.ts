@@ -356,7 +356,10 @@ describe("gRPC calls off the common path", () => {
       expect(garbage.code).toBe(grpc.status.INVALID_ARGUMENT);
       const huge = Buffer.concat([Buffer.from([0x7a, 0x80, 0x80, 0x48]), Buffer.alloc(0x120000, 0x61)]);
       expect((await call("/diego.v1.TaskService/CreateTask", huge)).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
-      expect((await call("/diego.v1.TaskService/NoSuchMethod", Buffer.alloc(0))).code).toBe(grpc.status.UNIMPLEMENTED);
+      const unknown = await call("/diego.v1.TaskService/NoSuchMethod", Buffer.alloc(0));
+      expect(unknown.code).toBe(grpc.status.UNIMPLEMENTED);
+      // Said in gRPC's terms, not as an HTTP 404 the client had to translate.
+      expect(unknown.details).toBe("unknown method /diego.v1.TaskService/NoSuchMethod");
       // And the connection still serves.
       expect((await grpcApi.listCells()).cells).toEqual([]);
     } finally {

@@ -695,6 +695,8 @@ describe("POST /v1/tasks/:task_guid/cancel", () => {
 describe("robustness", () => {
   it("answers JSON errors for unknown routes and methods", async () => {
     expectError(await api.request("GET", "/v1/nope"), 404, "InvalidRequest");
+    const outside = expectError(await api.request("GET", "/nothing/here?x=1"), 404, "InvalidRequest");
+    expect(outside.message).toBe("no route for GET /nothing/here");
     const reply = await api.request("PUT", "/v1/tasks");
     expectError(reply, 405, "InvalidRequest");
     expect(reply.headers.get("allow")).toBe("POST, GET, HEAD");
