@@ -1,6 +1,19 @@
-import pino, { type Logger } from "pino";
+import pino, { type DestinationStream, type Logger } from "pino";
+import { formatLogLine } from "./log-format.js";
 
-/** Structured JSON logs on stderr; stdout stays free for the `ready` line. */
-export function createLogger(level: string, name: string): Logger {
-  return pino({ name, level, base: { pid: process.pid } }, pino.destination(2));
+export type LogFormat = "auto" | "json" | "text";
+
+/**
+ * Logs on stderr (stdout stays free for the `ready` line): JSON lines for machines, or one
+ * readable line each for a person; "auto" picks text when stderr is a terminal.
+ */
+export function createLogger(level: string, name: string, format: LogFormat = "json"): Logger {
+  const text = format === "text" || (format === "auto" && process.stderr.isTTY === true);
+  return pino({ name, level, base: { pid: process.pid } }, text ? textDestination() : pino.destination(2));
+}
+
+function textDestination(): DestinationStream {
+  // Synchronous like pino.destination(2), so nothing is lost when the process exits.
+  const out = pino.destination({ dest: 2, sync: true });
+  return { write: (line: string) => void out.write(formatLogLine(line)) };
 }

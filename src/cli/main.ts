@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { createLogger } from "./logger.js";
+import { createLogger, type LogFormat } from "./logger.js";
 import { parseArgs, usage } from "./parse-args.js";
 import { commands, type Running } from "./commands.js";
 
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     );
     process.exit(known ? 0 : 2);
   }
-  const logger = createLogger(String(settings.logLevel), `diego-${command}`);
+  const logger = createLogger(String(settings.logLevel), `diego-${command}`, settings.logFormat as LogFormat);
   let running: Running;
   try {
     running = await run(settings, logger, given);

@@ -11,6 +11,8 @@ export interface SettingDef {
   env: string;
   kind: SettingKind;
   default: string;
+  /** The only values allowed, if the setting is one of a few words. */
+  choices?: readonly string[];
   help: string;
   /** Which commands read it. */
   for: string[];
@@ -26,12 +28,13 @@ export const SETTINGS: SettingDef[] = [
   { key: "dataDir", flag: "data-dir", env: "DIEGO_DATA_DIR", kind: "string", default: ".diego", help: "where the embedded nats-server keeps JetStream data and cells keep containers", for: ["up", "cell"] },
   { key: "nats", flag: "nats", env: "DIEGO_NATS_URL", kind: "string", default: "", help: "NATS URL(s), comma-separated; empty for `up` means start an embedded nats-server", for: ALL },
   { key: "natsPort", flag: "nats-port", env: "DIEGO_NATS_PORT", kind: "int", default: "4222", help: "client port of the embedded nats-server (0 = any free port)", for: ["up"] },
-  { key: "logLevel", flag: "log-level", env: "DIEGO_LOG_LEVEL", kind: "string", default: "info", help: "pino log level (trace, debug, info, warn, error)", for: ALL },
+  { key: "logLevel", flag: "log-level", env: "DIEGO_LOG_LEVEL", kind: "string", default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"], help: "pino log level (trace, debug, info, warn, error, fatal, silent)", for: ALL },
+  { key: "logFormat", flag: "log-format", env: "DIEGO_LOG_FORMAT", kind: "string", default: "auto", choices: ["auto", "json", "text"], help: "logs on stderr as JSON lines (json), one readable line each (text), or text on a terminal and JSON otherwise (auto)", for: ALL },
   { key: "cellTtl", flag: "cell-ttl", env: "DIEGO_CELL_TTL", kind: "duration", default: "10s", help: "a cell whose heartbeat is older than this is gone", for: ALL },
   { key: "cellId", flag: "cell-id", env: "DIEGO_CELL_ID", kind: "string", default: "", help: "unique id of this cell (letters, digits, - and _); default cell-<hostname>", for: CELL },
   { key: "stacks", flag: "stacks", env: "DIEGO_STACKS", kind: "list", default: "lucid64", help: "stacks this cell serves (comma-separated)", for: CELL },
   { key: "rootfs", flag: "rootfs", env: "DIEGO_ROOTFS", kind: "list", default: "", help: "preloaded root filesystem per stack, `stack=/dir` (comma-separated); default: the built-in busybox root filesystem", for: CELL },
-  { key: "runtime", flag: "runtime", env: "DIEGO_RUNTIME", kind: "string", default: "runc", help: "OCI runtime: runc or crun", for: CELL },
+  { key: "runtime", flag: "runtime", env: "DIEGO_RUNTIME", kind: "string", default: "runc", choices: ["runc", "crun"], help: "OCI runtime: runc or crun", for: CELL },
   { key: "memoryMb", flag: "memory-mb", env: "DIEGO_MEMORY_MB", kind: "int", default: "0", help: "memory the cell offers (0 = the machine's total)", for: CELL },
   { key: "diskMb", flag: "disk-mb", env: "DIEGO_DISK_MB", kind: "int", default: "0", help: "disk the cell offers (0 = free space of the data dir)", for: CELL },
   { key: "containers", flag: "containers", env: "DIEGO_CONTAINERS", kind: "int", default: "256", help: "container slots the cell offers", for: CELL },
@@ -59,6 +62,9 @@ export class InvalidSettingError extends Error {
 }
 
 export function parseSetting(def: SettingDef, raw: string): string | number | string[] {
+  if (def.choices && !def.choices.includes(raw)) {
+    throw new InvalidSettingError(`--${def.flag} must be one of ${def.choices.join(", ")}; got '${raw}'`);
+  }
   switch (def.kind) {
     case "string":
       return raw;

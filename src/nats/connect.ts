@@ -8,6 +8,17 @@ export interface NatsConnectOptions {
 }
 
 /** Connects with unlimited reconnects: a restarted nats-server must not take a process down. */
+/** The first connection failed: the message names the URL, which nats.js's own does not. */
+export class NatsUnreachableError extends Error {
+  override readonly name = "NatsUnreachableError";
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    super(`cannot connect to NATS at ${url}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
 export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnection> {
   const nc = await connect({
     servers: opts.url.split(","),
@@ -18,6 +29,8 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
     // Each request would otherwise build two Error objects (stack traces) up front: a tenth of
     // the receptor's CPU per task create.
     noAsyncTraces: true,
+  }).catch((err: unknown) => {
+    throw new NatsUnreachableError(opts.url, err);
   });
   if (opts.logger) {
     const logger = opts.logger;
