@@ -19,7 +19,7 @@ type Command = (s: Settings, logger: Logger, given: ReadonlySet<string>) => Prom
 
 function splitHostPort(listen: string): { host: string; port: number } {
   const m = /^(.*):([0-9]+)$/.exec(listen);
-  if (!m) throw new Error(`--listen must be HOST:PORT, got '${listen}'`);
+  if (!m || Number(m[2]) > 65535) throw new Error(`--listen must be HOST:PORT with a port up to 65535, got '${listen}'`);
   return { host: m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]) };
 }
 

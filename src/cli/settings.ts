@@ -13,6 +13,8 @@ export interface SettingDef {
   default: string;
   /** The only values allowed, if the setting is one of a few words. */
   choices?: readonly string[];
+  /** The largest value allowed, for a whole number. */
+  max?: number;
   help: string;
   /** Which commands read it. */
   for: string[];
@@ -27,7 +29,7 @@ export const SETTINGS: SettingDef[] = [
   { key: "tlsKey", flag: "tls-key", env: "DIEGO_TLS_KEY", kind: "string", default: "", help: "PEM private key file for --tls-cert", for: ["up", "receptor"] },
   { key: "dataDir", flag: "data-dir", env: "DIEGO_DATA_DIR", kind: "string", default: ".diego", help: "where the embedded nats-server keeps JetStream data and cells keep containers", for: ["up", "cell"] },
   { key: "nats", flag: "nats", env: "DIEGO_NATS_URL", kind: "string", default: "", help: "NATS URL(s), comma-separated; empty for `up` means start an embedded nats-server", for: ALL },
-  { key: "natsPort", flag: "nats-port", env: "DIEGO_NATS_PORT", kind: "int", default: "4222", help: "client port of the embedded nats-server (0 = any free port)", for: ["up"] },
+  { key: "natsPort", flag: "nats-port", env: "DIEGO_NATS_PORT", kind: "int", default: "4222", max: 65535, help: "client port of the embedded nats-server (0 = any free port)", for: ["up"] },
   { key: "logLevel", flag: "log-level", env: "DIEGO_LOG_LEVEL", kind: "string", default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"], help: "pino log level (trace, debug, info, warn, error, fatal, silent)", for: ALL },
   { key: "logFormat", flag: "log-format", env: "DIEGO_LOG_FORMAT", kind: "string", default: "auto", choices: ["auto", "json", "text"], help: "logs on stderr as JSON lines (json), one readable line each (text), or text on a terminal and JSON otherwise (auto)", for: ALL },
   { key: "cellTtl", flag: "cell-ttl", env: "DIEGO_CELL_TTL", kind: "duration", default: "10s", help: "a cell whose heartbeat is older than this is gone", for: ALL },
@@ -72,6 +74,7 @@ export function parseSetting(def: SettingDef, raw: string): string | number | st
       return raw.split(",").map((s) => s.trim()).filter(Boolean);
     case "int": {
       if (!/^[0-9]+$/.test(raw.trim())) throw new InvalidSettingError(`--${def.flag} must be a whole number, got '${raw}'`);
+      if (def.max !== undefined && Number(raw) > def.max) throw new InvalidSettingError(`--${def.flag} must be at most ${def.max}, got ${raw}`);
       return Number(raw);
     }
     case "duration":

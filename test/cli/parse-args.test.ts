@@ -18,4 +18,11 @@ describe("diego's argument parser", () => {
     expect(defaults.settings.natsPort).toBe(4222);
     expect(defaults.given.size).toBe(0);
   });
+
+  it("refuses values outside a setting's choices or range, naming what is allowed", () => {
+    expect(() => parseArgs(["cell", "--runtime", "docker"], {})).toThrow("--runtime must be one of runc, crun; got 'docker'");
+    expect(() => parseArgs(["up", "--nats-port", "65536"], {})).toThrow("--nats-port must be at most 65535, got 65536");
+    expect(() => parseArgs(["up"], { DIEGO_LOG_LEVEL: "verbose" })).toThrow("--log-level must be one of");
+    expect(parseArgs(["up", "--nats-port", "65535", "--log-format", "text"], {}).settings).toMatchObject({ natsPort: 65535, logFormat: "text" });
+  });
 });
