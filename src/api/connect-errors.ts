@@ -17,6 +17,9 @@ const codes: Record<DiegoErrorName, Code> = {
   UnknownError: Code.Internal,
 };
 
+/** The gRPC/Connect code an API error travels as. */
+export const codeFor = (name: DiegoErrorName): Code => codes[name];
+
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof DiegoError) {

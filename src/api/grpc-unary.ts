@@ -3,7 +3,8 @@ import { create, type Message } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { decoderFor, encoderFor } from "../model/codecs.js";
-import { toConnectError } from "./connect-errors.js";
+import { DiegoError } from "../model/errors.js";
+import { codeFor, toConnectError } from "./connect-errors.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
 import type { UnaryHandler } from "./unary-handlers.js";
 
@@ -18,6 +19,7 @@ const HEADER_BYTES = 5;
 
 export type GrpcUnaryHandler = (req: Http2ServerRequest, res: Http2ServerResponse) => boolean;
 
+/** How a call ends when it fails: a status for the trailers, not a fault (so no stack trace). */
 class GrpcCallError extends Error {
   override readonly name = "GrpcCallError";
   constructor(
@@ -25,7 +27,10 @@ class GrpcCallError extends Error {
     message: string,
     readonly errorName?: string,
   ) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
   }
 }
 
@@ -84,6 +89,8 @@ async function serve(
 
 function asCallError(err: unknown): GrpcCallError {
   if (err instanceof GrpcCallError) return err;
+  // The API's own errors map straight to a status (toConnectError would build a ConnectError).
+  if (err instanceof DiegoError) return new GrpcCallError(codeFor(err.code), `${err.code}: ${err.message}`, err.code);
   const ce = toConnectError(err);
   return new GrpcCallError(ce.code, ce.rawMessage, ce.metadata.get("diego-error-name") ?? undefined);
 }

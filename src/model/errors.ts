@@ -20,7 +20,12 @@ export class DiegoError extends Error {
     readonly code: DiegoErrorName,
     message: string,
   ) {
+    // No stack trace: these are answers to the client, not faults, and capturing one costs up
+    // to 14 µs under tsx (measured 12 frames deep), paid by every bad request.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
   }
 }
 
