@@ -26,7 +26,7 @@ import { createTaskStore, encodeRecord, nowNanos, transitions } from "../src/sto
 import { spawnDiego } from "../test/fixtures/receptor.js";
 import { createGrpcApi, type GrpcApi } from "../test/receptor/grpc-client.js";
 import { combine, medianMs, runLoad, type LoadResult } from "./load.js";
-import { meterCpu } from "./proc-cpu.js";
+import { meterCpu, meterSteal } from "./proc-cpu.js";
 import { cCoreGrpcAvailable, runCCoreGrpc } from "./c-core-grpc.js";
 import { createRawHttp, type RawHttp } from "./raw-http.js";
 import { summarizeProfiles } from "./profile-summary.js";
@@ -268,6 +268,7 @@ async function runBench(b: Bench, { address, grpcApi, rest, raw, kv, nc }: Clien
   const runId = Date.now().toString(36);
   const started = Date.now();
   const loadBefore = os.loadavg()[0]!;
+  const steal = meterSteal();
 
   // The storage bound: a record of the same size put straight into a bucket like the tasks one.
   const record = encodeRecord(transitions.newTaskRecord(decodeTaskCreateRequest(taskJson(`grpc-${runId}-00000`, 0)), nowNanos()));
@@ -360,10 +361,7 @@ async function runBench(b: Bench, { address, grpcApi, rest, raw, kv, nc }: Clien
 
   const rates = { grpcCreates, grpcTrivial, grpcGet, restCreates, restTrivial, leanCreates, leanTrivial, kvPuts, cCoreCreates, cCoreTrivial };
   await listAtScale(b, grpcApi, rest, nc, LIST_SCALE);
-  printReport(b, rates, (Date.now() - started) / 1000, [
-    loadBefore,
-    os.loadavg()[0]!,
-  ]);
+  printReport(b, rates, (Date.now() - started) / 1000, [loadBefore, os.loadavg()[0]!], steal.read());
 }
 
 /** Receptor memory, from /proc: the index keeps every task (and its JSON) in memory. */
@@ -417,6 +415,7 @@ function printReport(
     Partial<Record<"cCoreCreates" | "cCoreTrivial", LoadResult>>,
   seconds: number,
   load: [number, number],
+  steal: number,
 ): void {
   const { opts } = b;
   const cpuCell = (cpu?: CpuSeconds): string =>
@@ -427,7 +426,8 @@ function printReport(
   const lines = [
     `Task API benchmark: ${fmt(opts.tasks)} calls per row at concurrency ${opts.concurrency}, in ${ROUNDS} interleaved rounds per group;`,
     `${cpu.length} cores (${cpu[0]?.model.trim()}), Node ${process.version}; the receptor in its own process, this client in another,`,
-    `nats-server a third, all on the same cores. Took ${fmt(seconds)} s; 1-minute load average ${fmt(load[0], 1)} before, ${fmt(load[1], 1)} after.`,
+    `nats-server a third, all on the same cores. Took ${fmt(seconds)} s; 1-minute load average ${fmt(load[0], 1)} before, ${fmt(load[1], 1)} after;`,
+    `the hypervisor kept ${fmt(100 * steal)}% of the CPU time for other guests (steal).`,
     "",
     "| measurement | rate | p50 | p99 | receptor CPU per call | CPU s: receptor / nats-server / client |",
     "|---|---:|---:|---:|---:|---:|",
