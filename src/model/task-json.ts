@@ -475,13 +475,67 @@ const str = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `
  */
 export function taskResponseToJson(t: TaskResponse): string {
   let s = `{"task_guid":${str(t.taskGuid)},"domain":${str(t.domain)},"stack":${str(t.stack)},"root_fs":${str(t.rootFs)}`;
-  if (t.env.length) s += `,"env":${JSON.stringify(envJson(t.env))}`;
+  if (t.env.length) s += `,"env":${envText(t.env)}`;
   s += `,"cpu_weight":${t.cpuWeight},"disk_mb":${t.diskMb},"memory_mb":${t.memoryMb}`;
-  s += `,"privileged":${t.privileged},"action":${writeJson(actionToJson(t.action))}`;
+  s += `,"privileged":${t.privileged},"action":${actionText(t.action)}`;
   s += `,"result_file":${str(t.resultFile)},"completion_callback_url":${str(t.completionCallbackUrl)}`;
   s += `,"log_guid":${str(t.logGuid)},"log_source":${str(t.logSource)}`;
   if (t.annotation !== "") s += `,"annotation":${str(t.annotation)}`;
   if (t.securityGroupRules.length) s += `,"security_group_rules":${JSON.stringify(t.securityGroupRules.map(ruleJson))}`;
   s += `,"created_at":${t.createdAt},"state":"${stateName(t.state)}","cell_id":${str(t.cellId)}`;
   return `${s},"failed":${t.failed},"failure_reason":${str(t.failureReason)},"result":${str(t.result)}}`;
+}
+
+// The action as text, field by field, in actionToJson's order and with its omissions: through
+// objects and writeJson it cost 3 µs a task, a fifth of the first list of 100,000 tasks.
+
+const strings = (values: string[]): string => `[${values.map(str).join(",")}]`;
+const envText = (env: EnvironmentVariable[]): string => `[${env.map((e) => `{"name":${str(e.name)},"value":${str(e.value)}}`).join(",")}]`;
+const logSourceText = (logSource: string): string => (logSource === "" ? "" : `,"log_source":${str(logSource)}`);
+/** `"action":…` followed by `after`, or nothing when there is no action. */
+const nestedText = (action: Action | undefined, after: string): string => (action ? `"action":${actionText(action)}${after}` : "");
+
+function actionText(action: Action | undefined): string {
+  if (!action) return "null";
+  const a = action.action;
+  switch (a.case) {
+    case "run": {
+      const v = a.value;
+      let s = `{"run":{"path":${str(v.path)}`;
+      if (v.args.length) s += `,"args":${strings(v.args)}`;
+      if (v.dir !== "") s += `,"dir":${str(v.dir)}`;
+      if (v.env.length) s += `,"env":${envText(v.env)}`;
+      const nofile = v.resourceLimits?.nofile;
+      if (v.resourceLimits) s += `,"resource_limits":${nofile === undefined ? "{}" : `{"nofile":${nofile}}`}`;
+      return `${s},"user":${str(v.user)}${logSourceText(v.logSource)}}}`;
+    }
+    case "download": {
+      const v = a.value;
+      const artifact = v.artifact === "" ? "" : `"artifact":${str(v.artifact)},`;
+      return `{"download":{${artifact}"from":${str(v.from)},"to":${str(v.to)},"cache_key":${str(v.cacheKey)},"user":${str(v.user)}${logSourceText(v.logSource)}}}`;
+    }
+    case "upload": {
+      const v = a.value;
+      const artifact = v.artifact === "" ? "" : `"artifact":${str(v.artifact)},`;
+      return `{"upload":{${artifact}"from":${str(v.from)},"to":${str(v.to)},"user":${str(v.user)}${logSourceText(v.logSource)}}}`;
+    }
+    case "timeout":
+      return `{"timeout":{${nestedText(a.value.action, ",")}"timeout":${a.value.timeout}${logSourceText(a.value.logSource)}}}`;
+    case "emitProgress": {
+      const v = a.value;
+      const messages = `"start_message":${str(v.startMessage)},"success_message":${str(v.successMessage)},"failure_message_prefix":${str(v.failureMessagePrefix)}`;
+      return `{"emit_progress":{${nestedText(v.action, ",")}${messages}${logSourceText(v.logSource)}}}`;
+    }
+    case "try": {
+      const logSource = logSourceText(a.value.logSource);
+      // Without an action, log_source (if any) comes first and loses its leading comma.
+      return `{"try":{${a.value.action ? nestedText(a.value.action, "") + logSource : logSource.slice(1)}}}`;
+    }
+    case "parallel":
+    case "serial":
+    case "codependent":
+      return `{"${a.case}":{"actions":[${a.value.actions.map(actionText).join(",")}]${logSourceText(a.value.logSource)}}}`;
+    default:
+      return "{}";
+  }
 }

@@ -28,6 +28,43 @@ const everyAction = create(ActionSchema, {
   },
 });
 
+/** Every action field that may be left out, left out (and nested actions absent). */
+const sparseActions = create(ActionSchema, {
+  action: {
+    case: "parallel",
+    value: {
+      logSource: "P",
+      actions: [
+        { action: { case: "run", value: { path: "/x", resourceLimits: {} } } },
+        { action: { case: "download", value: { from: "http://x/y", to: "/y" } } },
+        { action: { case: "upload", value: { from: "/a", to: "http://u", artifact: "", logSource: "U" } } },
+        { action: { case: "timeout", value: { timeout: 1n } } },
+        { action: { case: "emitProgress", value: { logSource: "E" } } },
+        { action: { case: "try", value: {} } },
+        { action: { case: "try", value: { logSource: "only" } } },
+        { action: { case: undefined } },
+        { action: { case: "serial", value: { actions: [{ action: { case: undefined } }] } } },
+      ],
+    },
+  },
+});
+
+const nasty = 'q " b \\ nl \n ✓ \u0000 \ud800';
+const escapedActions = create(ActionSchema, {
+  action: {
+    case: "serial",
+    value: {
+      logSource: nasty,
+      actions: [
+        { action: { case: "run", value: { path: nasty, args: [nasty, ""], dir: nasty, env: [{ name: nasty, value: nasty }], user: nasty, logSource: nasty } } },
+        { action: { case: "download", value: { artifact: nasty, from: nasty, to: nasty, cacheKey: nasty, user: nasty, logSource: nasty } } },
+        { action: { case: "emitProgress", value: { startMessage: nasty, successMessage: nasty, failureMessagePrefix: nasty, action: run(nasty) } } },
+        { action: { case: "try", value: { action: run("/t"), logSource: nasty } } },
+      ],
+    },
+  },
+});
+
 function task(over: MessageInitShape<typeof TaskResponseSchema>): TaskResponse {
   return create(TaskResponseSchema, {
     taskGuid: "guid-1",
@@ -67,6 +104,8 @@ const cases: Array<[string, TaskResponse]> = [
   ],
   ["strings that need escaping", task({ domain: 'quote " back \\ nul \u0000 tab \t', annotation: "héllo ✓ 𝄞 \u2028", result: "\u0000deadbeef:5", cellId: "lone \ud800 surrogate", failureReason: "\u007f del" })],
   ["extreme timestamps", task({ createdAt: -(2n ** 63n) })],
+  ["actions missing their optional parts", task({ action: sparseActions })],
+  ["actions with escapes in every string", task({ action: escapedActions })],
   ["a zero timestamp and RUNNING", task({ createdAt: 0n, state: TaskState.RUNNING })],
 ];
 
