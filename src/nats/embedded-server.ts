@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
@@ -46,7 +47,7 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
     wanted = 0;
   }
   const args = ["-js", "-sd", storeDir, "-a", host, "-p", String(wanted || -1), "-n", "diego", "-P", pidFile];
-  const child = spawn(opts.binary ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawnWithParent(opts.binary ?? "nats-server", args);
   const port = await waitForListening(child, opts.logger);
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null) resolve();
@@ -65,6 +66,20 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   };
 }
 
+/** util-linux's setpriv, on every Debian system: it sets the parent-death signal, then execs. */
+const SETPRIV = "/usr/bin/setpriv";
+
+/**
+ * Starts nats-server so that it is sent SIGTERM (a clean shutdown) when this process dies, even by
+ * SIGKILL, rather than living on as an orphan that holds the port and the store's lock. Without
+ * setpriv the next start still stops an orphan (stopOrphan).
+ */
+function spawnWithParent(binary: string, args: string[]): ChildProcess {
+  const stdio: ["ignore", "ignore", "pipe"] = ["ignore", "ignore", "pipe"];
+  if (!existsSync(SETPRIV)) return spawn(binary, args, { stdio });
+  return spawn(SETPRIV, ["--pdeathsig", "TERM", "--", binary, ...args], { stdio });
+}
+
 function portIsFree(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.createServer();
@@ -72,6 +87,8 @@ function portIsFree(port: number, host: string): Promise<boolean> {
     probe.listen(port, host, () => probe.close(() => resolve(true)));
   });
 }
+
+const NOT_FOUND = "the nats-server binary was not found (apt-get install nats-server)";
 
 function waitForListening(child: ChildProcess, logger?: Logger): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -83,12 +100,13 @@ function waitForListening(child: ChildProcess, logger?: Logger): Promise<number>
     };
     child.once("error", (err) =>
       fail(
-        (err as NodeJS.ErrnoException).code === "ENOENT"
-          ? "the nats-server binary was not found (apt-get install nats-server)"
-          : err.message,
+        (err as NodeJS.ErrnoException).code === "ENOENT" ? NOT_FOUND : err.message,
       ),
     );
-    child.once("exit", (code) => fail(`exited with code ${code}: ${buffered.slice(-500)}`));
+    child.once("exit", (code) =>
+      // 127: setpriv could not find the binary to exec.
+      fail(code === 127 ? NOT_FOUND : `exited with code ${code}: ${buffered.slice(-500)}`),
+    );
     child.stderr!.setEncoding("utf8");
     child.stderr!.on("data", (chunk: string) => {
       buffered += chunk;
