@@ -28,8 +28,7 @@ export function cellIdFrom(s: Settings): string {
 
 export async function runCell(s: Settings, natsUrl: string, logger: Logger): Promise<CellAgent> {
   const cellId = cellIdFrom(s);
-  const runtime = String(s.runtime);
-  if (runtime !== "runc" && runtime !== "crun") throw new InvalidSettingError(`--runtime must be runc or crun, got '${runtime}'`);
+  const runtime = s.runtime as "runc" | "crun"; // one of the setting's choices, checked when parsed
   return startCellAgent({
     natsUrl,
     cellId,

@@ -7,7 +7,7 @@ import { startReceptor } from "../receptor/start-receptor.js";
 import { startDispatcher } from "../dispatcher/index.js";
 import { startConverger } from "../converger/index.js";
 import { runAuctioneer, runCell } from "./cell-commands.js";
-import type { Settings } from "./settings.js";
+import { InvalidSettingError, type Settings } from "./settings.js";
 
 export interface Running {
   readyLine: string;
@@ -19,7 +19,7 @@ type Command = (s: Settings, logger: Logger, given: ReadonlySet<string>) => Prom
 
 function splitHostPort(listen: string): { host: string; port: number } {
   const m = /^(.*):([0-9]+)$/.exec(listen);
-  if (!m || Number(m[2]) > 65535) throw new Error(`--listen must be HOST:PORT with a port up to 65535, got '${listen}'`);
+  if (!m || Number(m[2]) > 65535) throw new InvalidSettingError(`--listen must be HOST:PORT with a port up to 65535, got '${listen}'`);
   return { host: m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]) };
 }
 
@@ -27,13 +27,13 @@ async function tlsFrom(s: Settings): Promise<TlsFiles | undefined> {
   const certFile = String(s.tlsCert);
   const keyFile = String(s.tlsKey);
   if (!certFile && !keyFile) return undefined;
-  if (!certFile || !keyFile) throw new Error("--tls-cert and --tls-key go together");
+  if (!certFile || !keyFile) throw new InvalidSettingError("--tls-cert and --tls-key go together");
   return { cert: await readFile(certFile), key: await readFile(keyFile) };
 }
 
 function requireNats(s: Settings): string {
   const url = String(s.nats);
-  if (!url) throw new Error("--nats (or DIEGO_NATS_URL) is required, e.g. nats://127.0.0.1:4222");
+  if (!url) throw new InvalidSettingError("--nats (or DIEGO_NATS_URL) is required, e.g. nats://127.0.0.1:4222");
   return url;
 }
 

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { createLogger, type LogFormat } from "./logger.js";
 import { parseArgs, usage } from "./parse-args.js";
+import { InvalidSettingError } from "./settings.js";
 import { commands, type Running } from "./commands.js";
 
 async function main(): Promise<void> {
@@ -25,9 +26,10 @@ async function main(): Promise<void> {
   try {
     running = await run(settings, logger, given);
   } catch (err) {
-    logger.error({ err }, "failed to start");
+    // A setting the user got wrong needs only the message; anything else is logged in full too.
+    if (!(err instanceof InvalidSettingError)) logger.error({ err }, "failed to start");
     process.stderr.write(`diego ${command}: ${(err as Error).message}\n`);
-    process.exit(1);
+    process.exit(err instanceof InvalidSettingError ? 2 : 1);
   }
   process.stdout.write(`${running.readyLine}\n`);
   installShutdown(running, logger);

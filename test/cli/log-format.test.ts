@@ -57,5 +57,9 @@ describe("diego's log settings", () => {
     expect(level?.stderr).toBe("diego: --log-level must be one of trace, debug, info, warn, error, fatal, silent; got 'loud'\n");
     const format = await run(["up"], { DIEGO_LOG_FORMAT: "xml" });
     expect(format?.stderr).toBe("diego: --log-format must be one of auto, json, text; got 'xml'\n");
+    // Settings checked when a command starts get the same treatment: one line, exit 2.
+    const noNats = await run(["receptor"], { DIEGO_NATS_URL: "" });
+    expect(noNats?.code).toBe(2);
+    expect(noNats?.stderr).toBe("diego receptor: --nats (or DIEGO_NATS_URL) is required, e.g. nats://127.0.0.1:4222\n");
   });
 });
