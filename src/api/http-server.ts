@@ -84,12 +84,16 @@ export async function startReceptorServer(opts: {
   };
 }
 
+/** `/package.Service/Method`, the path of a gRPC or Connect call. */
+const SERVICE_PATH = /^\/[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+\/[A-Za-z_]\w*$/;
+
 /** Connect's handler for requests no route takes (its own answers an empty 404). */
 type ConnectFallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
 
 /**
  * Nothing serves this path. A gRPC client is told UNIMPLEMENTED in gRPC's own terms (an HTTP 404
- * would reach it as "Received http2 header with status: 404"); anyone else gets the REST error.
+ * would reach it as "Received http2 header with status: 404"); a Connect client gets a 404 with
+ * Connect's error body; anyone else gets the REST error.
  */
 const answerUnknownPath: ConnectFallback = (req, res) => {
   const path = (req.url ?? "/").split("?")[0];
@@ -110,7 +114,11 @@ const answerUnknownPath: ConnectFallback = (req, res) => {
     }
     return;
   }
-  const body = JSON.stringify({ name: "InvalidRequest", message: `no route for ${req.method} ${path}` });
+  // A Connect call (a service path, POSTed): Connect's error body, which its clients read.
+  const connectCall = req.method === "POST" && SERVICE_PATH.test(path);
+  const body = JSON.stringify(
+    connectCall ? { code: "unimplemented", message: `unknown method ${path}` } : { name: "InvalidRequest", message: `no route for ${req.method} ${path}` },
+  );
   res.writeHead(404, { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(body)) });
   res.end(body);
 };

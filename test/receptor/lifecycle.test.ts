@@ -360,6 +360,11 @@ describe("gRPC calls off the common path", () => {
       expect(unknown.code).toBe(grpc.status.UNIMPLEMENTED);
       // Said in gRPC's terms, not as an HTTP 404 the client had to translate.
       expect(unknown.details).toBe("unknown method /diego.v1.TaskService/NoSuchMethod");
+      // And in Connect's, to a Connect client.
+      const connect = await connectCall("NoSuchMethod", {}).catch((err: unknown) => err);
+      expect(connect).toBeInstanceOf(ConnectCallError);
+      expect((connect as ConnectCallError).status).toBe(404);
+      expect((connect as ConnectCallError).body).toEqual({ code: "unimplemented", message: "unknown method /diego.v1.TaskService/NoSuchMethod" });
       // And the connection still serves.
       expect((await grpcApi.listCells()).cells).toEqual([]);
     } finally {
