@@ -6,6 +6,7 @@
 //  * placements per second of the auctioneer against 1,000 simulated cells;
 //  * first-pull vs cached start of a docker image from a local registry.
 import os from "node:os";
+import { meterSteal } from "./proc-cpu.js";
 import { TaskState } from "../src/gen/diego/v1/task_pb.js";
 import { startCluster, type TestCluster } from "../test/fixtures/cluster.js";
 import { startNats } from "../test/fixtures/nats.js";
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
     console.log(line);
   };
   log(`# bench:e2e (${new Date().toISOString()}, ${os.cpus().length} cores, ${TASKS} tasks)`);
+  const steal = meterSteal();
 
   const rows: BenchRow[] = await runRuntimeBench("runc", 20);
   const bare = rows[0]!.medianMs;
@@ -124,6 +126,7 @@ async function main(): Promise<void> {
   const d = await dockerStarts();
   const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   log(`\n| docker image task (local registry) | median create→COMPLETED |\n|---|---|\n| first pull | ${fmt(med(d.first))} |\n| cached | ${fmt(med(d.cached))} |`);
+  log(`\nThe hypervisor kept ${(100 * steal.read()).toFixed(0)}% of the CPU time for other guests (steal) during the run.`);
 
 }
 
