@@ -41,6 +41,8 @@ export async function startReceptorServer(opts: {
   logger?: Logger;
   /** With TLS, ALPN picks HTTP/2 (gRPC) or HTTP/1.1 on the same port instead of sniffing. */
   tls?: TlsFiles;
+  /** A cleartext connection that sends nothing for this long is closed (default 60 s). */
+  firstByteTimeoutMs?: number;
 }): Promise<ReceptorServer> {
   const rest = createRestRoutes(opts.api, opts.logger);
   const connect = connectNodeAdapter({
@@ -65,7 +67,9 @@ export async function startReceptorServer(opts: {
       });
   };
   const sockets = new Set<net.Socket>();
-  const server = opts.tls ? createTlsServer(opts.tls, handler, sockets) : createCleartextServer(handler, sockets);
+  const server = opts.tls
+    ? createTlsServer(opts.tls, handler, sockets)
+    : createCleartextServer(handler, sockets, opts.firstByteTimeoutMs ?? FIRST_BYTE_TIMEOUT_MS);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolve());
@@ -134,14 +138,22 @@ function createTlsServer(tls: TlsFiles, handler: Handler, sockets: Set<net.Socke
   return server;
 }
 
-function createCleartextServer(handler: Handler, sockets: Set<net.Socket>): net.Server {
+/** As long as node:http waits for a request's headers (its headersTimeout). */
+const FIRST_BYTE_TIMEOUT_MS = 60_000;
+
+function createCleartextServer(handler: Handler, sockets: Set<net.Socket>, firstByteTimeoutMs: number): net.Server {
   const h1 = http.createServer({ keepAliveTimeout: 65_000 }, handler);
   const h2 = http2.createServer({}, handler);
   // No Nagle delay on replies (http.createServer would set this; sockets come from our server).
   const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+    // Until its first bytes say which protocol it speaks, no server of Node's watches the
+    // connection: without this, idle connections would hold their descriptors for ever.
+    const idle = (): void => void socket.destroy();
+    socket.setTimeout(firstByteTimeoutMs, idle);
     socket.once("data", (first: Buffer) => {
+      socket.setTimeout(0, idle); // and the listener goes: the server chosen sets its own timeouts
       socket.pause();
       socket.unshift(first);
       const isH2 = first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE.subarray(0, Math.min(first.length, H2_PREFACE.length)));

@@ -13,6 +13,8 @@ export interface ReceptorOptions {
   cellTtlMs: number;
   logger: Logger;
   tls?: TlsFiles;
+  /** A connection that sends nothing for this long is closed (default 60 s). */
+  firstByteTimeoutMs?: number;
 }
 
 export interface Receptor {
@@ -30,7 +32,14 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
   await Promise.all([index.ready(), cells.ready()]);
   const api = createTaskApi({ store, index, cells, nc, logger: opts.logger });
-  const server = await startReceptorServer({ api, host: opts.host, port: opts.port, logger: opts.logger, tls: opts.tls });
+  const server = await startReceptorServer({
+    api,
+    host: opts.host,
+    port: opts.port,
+    logger: opts.logger,
+    tls: opts.tls,
+    firstByteTimeoutMs: opts.firstByteTimeoutMs,
+  });
   opts.logger.info({ address: server.address, tasks: index.size() }, "receptor listening");
   return {
     address: server.address,
