@@ -12,6 +12,7 @@ const codes: Record<DiegoErrorName, Code> = {
   TaskNotDeletable: Code.FailedPrecondition,
   TaskNotCancelable: Code.FailedPrecondition,
   RequestTooLarge: Code.ResourceExhausted,
+  StreamTooSlow: Code.ResourceExhausted,
   InvalidStateTransition: Code.FailedPrecondition,
   Unauthorized: Code.Unauthenticated,
   UnknownError: Code.Internal,

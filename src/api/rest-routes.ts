@@ -24,6 +24,7 @@ const statuses: Record<DiegoErrorName, number> = {
   TaskNotDeletable: 409,
   TaskNotCancelable: 409,
   RequestTooLarge: 413,
+  StreamTooSlow: 429,
   InvalidStateTransition: 409,
   Unauthorized: 401,
   UnknownError: 500,
@@ -247,7 +248,8 @@ export function cellJson(c: CellPresence): JsonValue {
 }
 
 // The union of HTTP/1 and HTTP/2 responses has no callable write(); both have one.
-const write = (res: Res, chunk: string): void => void (res as ServerResponse).write(chunk);
+/** false when the chunk had to be buffered: the connection is full. */
+const write = (res: Res, chunk: string): boolean => (res as ServerResponse).write(chunk);
 
 function startSse(req: Req, res: Res): AbortController {
   const abort = new AbortController();
@@ -261,29 +263,61 @@ function startSse(req: Req, res: Res): AbortController {
   return abort;
 }
 
+/**
+ * Writes one event; while the client's connection is full it waits, so that what it has not
+ * read stays in the API's bounded backlog (which ends the stream) rather than in Node's buffers.
+ */
+async function sendEvent(res: Res, frame: string): Promise<void> {
+  if (write(res, frame)) return;
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}
+
+/** Ends an event stream; an API error (the reader fell behind) is sent as an `error` event first. */
+function endStream(res: Res, err?: unknown): void {
+  if (err !== undefined && !(err instanceof DiegoError)) throw err;
+  if (err) write(res, `event: error\ndata: ${JSON.stringify({ name: err.code, message: err.message })}\n\n`);
+  res.end();
+}
+
 async function streamEvents(req: Req, res: Res, api: TaskApi, domain: string): Promise<void> {
   const abort = startSse(req, res);
   let id = 0;
-  for await (const e of api.watchTasks(domain, abort.signal)) {
-    const data = writeJson({ task: taskResponseToJsonValue(e.task) });
-    write(res, `id: ${id++}\nevent: task_${e.kind}\ndata: ${data}\n\n`);
+  try {
+    for await (const e of api.watchTasks(domain, abort.signal)) {
+      const data = writeJson({ task: taskResponseToJsonValue(e.task) });
+      await sendEvent(res, `id: ${id++}\nevent: task_${e.kind}\ndata: ${data}\n\n`);
+    }
+  } catch (err) {
+    return endStream(res, err);
   }
-  res.end();
+  endStream(res);
 }
 
 async function streamLogLines(req: Req, res: Res, api: TaskApi, logGuid: string): Promise<void> {
   const abort = startSse(req, res);
   let id = 0;
-  for await (const m of api.streamLogs(logGuid, abort.signal)) {
-    const data = writeJson({
-      log_guid: m.logGuid,
-      source_name: m.sourceName,
-      stream: m.stream === 2 ? "stderr" : "stdout",
-      message: m.message,
-      timestamp: m.timestamp,
-      task_guid: m.taskGuid,
-    });
-    write(res, `id: ${id++}\nevent: log\ndata: ${data}\n\n`);
+  try {
+    for await (const m of api.streamLogs(logGuid, abort.signal)) {
+      const data = writeJson({
+        log_guid: m.logGuid,
+        source_name: m.sourceName,
+        stream: m.stream === 2 ? "stderr" : "stdout",
+        message: m.message,
+        timestamp: m.timestamp,
+        task_guid: m.taskGuid,
+      });
+      await sendEvent(res, `id: ${id++}\nevent: log\ndata: ${data}\n\n`);
+    }
+  } catch (err) {
+    return endStream(res, err);
   }
-  res.end();
+  endStream(res);
 }

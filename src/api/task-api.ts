@@ -48,10 +48,18 @@ export interface TaskApiDeps {
   cells: CellRegistry;
   nc: NatsConnection;
   logger?: Logger;
+  /**
+   * How many events or log lines a stream may hold for a reader that does not keep up before it
+   * is ended (default 10,000): a stopped reader must not make the receptor buffer without end.
+   */
+  streamBacklog?: number;
 }
+
+const STREAM_BACKLOG = 10_000;
 
 export function createTaskApi(deps: TaskApiDeps): TaskApi {
   const { store, index, cells, nc } = deps;
+  const backlog = deps.streamBacklog ?? STREAM_BACKLOG;
 
   const requireGuid = (guid: string): void => {
     if (guid === "") throw new DiegoError("InvalidRequest", "task_guid missing from request");
@@ -108,9 +116,9 @@ export function createTaskApi(deps: TaskApiDeps): TaskApi {
 
     listCells: () => cells.list(),
 
-    watchTasks: (domain, signal) => watchTasks(index, domain, signal),
+    watchTasks: (domain, signal) => watchTasks(index, domain, signal, backlog),
 
-    streamLogs: (logGuid, signal) => streamLogs(nc, logGuid, signal),
+    streamLogs: (logGuid, signal) => streamLogs(nc, logGuid, signal, backlog),
   };
 }
 
@@ -125,8 +133,8 @@ function mapStoreError(
 }
 
 /** Pushes index changes into an async iterator until the signal aborts. */
-async function* watchTasks(index: TaskIndex, domain: string, signal: AbortSignal): AsyncIterable<TaskEvent> {
-  const queue = createQueue<TaskEvent>(signal);
+async function* watchTasks(index: TaskIndex, domain: string, signal: AbortSignal, backlog: number): AsyncIterable<TaskEvent> {
+  const queue = createQueue<TaskEvent>(signal, backlog);
   const unsubscribe = index.subscribe((_guid, before, after) => {
     const task = (after ?? before)?.record.task;
     if (!task || (domain && task.domain !== domain)) return;
@@ -140,12 +148,16 @@ async function* watchTasks(index: TaskIndex, domain: string, signal: AbortSignal
   }
 }
 
-async function* streamLogs(nc: NatsConnection, logGuid: string, signal: AbortSignal): AsyncIterable<LogMessage> {
+const tooSlow = (backlog: number): DiegoError =>
+  new DiegoError("StreamTooSlow", `the reader fell more than ${backlog} messages behind; reconnect to go on`);
+
+async function* streamLogs(nc: NatsConnection, logGuid: string, signal: AbortSignal, backlog: number): AsyncIterable<LogMessage> {
   const sub = nc.subscribe(subjects.logs(subjectToken(logGuid)));
   const onAbort = (): void => sub.unsubscribe();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     for await (const m of sub) {
+      if (sub.getPending() > backlog) throw tooSlow(backlog);
       try {
         yield fromBinary(LogMessageSchema, m.data);
       } catch {
@@ -158,17 +170,26 @@ async function* streamLogs(nc: NatsConnection, logGuid: string, signal: AbortSig
   }
 }
 
-function createQueue<T>(signal: AbortSignal): { push(v: T): void; iterate(): AsyncIterable<T> } {
-  const items: T[] = [];
+/** Items waiting for a reader; more than `backlog` of them ends the iteration with StreamTooSlow. */
+function createQueue<T>(signal: AbortSignal, backlog: number): { push(v: T): void; iterate(): AsyncIterable<T> } {
+  let items: T[] = [];
+  let overflowed = false;
   let wake: (() => void) | undefined;
   signal.addEventListener("abort", () => wake?.(), { once: true });
   return {
     push(v) {
-      items.push(v);
+      if (overflowed) return;
+      if (items.length >= backlog) {
+        overflowed = true;
+        items = [];
+      } else {
+        items.push(v);
+      }
       wake?.();
     },
     async *iterate() {
       while (!signal.aborted) {
+        if (overflowed) throw tooSlow(backlog);
         const item = items.shift();
         if (item !== undefined) {
           yield item;

@@ -10,6 +10,8 @@ export type DiegoErrorName =
   | "TaskNotDeletable"
   | "TaskNotCancelable"
   | "RequestTooLarge"
+  /** A stream's reader fell too far behind; the stream ends (the client may reconnect). */
+  | "StreamTooSlow"
   | "InvalidStateTransition"
   | "Unauthorized"
   | "UnknownError";

@@ -15,6 +15,8 @@ export interface ReceptorOptions {
   tls?: TlsFiles;
   /** A connection that sends nothing for this long is closed (default 60 s). */
   firstByteTimeoutMs?: number;
+  /** Events or log lines a stream holds for a reader that does not keep up (default 10,000). */
+  streamBacklog?: number;
 }
 
 export interface Receptor {
@@ -31,7 +33,7 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const index = await createTaskIndex(kv, store, { warmJson: true });
   const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
   await Promise.all([index.ready(), cells.ready()]);
-  const api = createTaskApi({ store, index, cells, nc, logger: opts.logger });
+  const api = createTaskApi({ store, index, cells, nc, logger: opts.logger, streamBacklog: opts.streamBacklog });
   const server = await startReceptorServer({
     api,
     host: opts.host,

@@ -1,15 +1,24 @@
 import http2 from "node:http2";
 import net from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LogMessageSchema } from "../../src/gen/diego/v1/internal_pb.js";
+import { decodeTaskCreateRequest } from "../../src/model/index.js";
+import { connectNats, openTasksBucket } from "../../src/nats/index.js";
+import { subjects } from "../../src/nats/subjects.js";
 import { startReceptor, type Receptor } from "../../src/receptor/start-receptor.js";
+import { createTaskStore } from "../../src/store/index.js";
+import { runLoad } from "../../bench/load.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 
 // The receptor reads a connection's first bytes to tell HTTP/2 from HTTP/1.1. A connection that
 // never sends any must not hold a descriptor for ever; one that does is then watched by the
-// server it went to, with that server's own (longer) timeouts.
+// server it went to, with that server's own (longer) timeouts. A stream whose reader stops
+// reading must not make the receptor buffer without end.
 
 const FIRST_BYTE_TIMEOUT_MS = 300;
+const STREAM_BACKLOG = 50;
 
 let nats: TestNats;
 let receptor: Receptor;
@@ -23,6 +32,7 @@ beforeAll(async () => {
     cellTtlMs: 10_000,
     logger: pino({ level: "silent" }),
     firstByteTimeoutMs: FIRST_BYTE_TIMEOUT_MS,
+    streamBacklog: STREAM_BACKLOG,
   });
 });
 afterAll(async () => {
@@ -86,6 +96,79 @@ describe("connections", () => {
       expect(await get("/v1/cells")).toBe(200);
     } finally {
       session.close();
+    }
+  });
+});
+
+/** Opens an event stream on a raw socket and stops reading it once it has started. */
+async function stalledStream(path: string): Promise<{ rest(): Promise<string> }> {
+  const s = await connect();
+  const chunks: Buffer[] = [];
+  // The response ends with chunked encoding's last chunk; the connection itself stays open.
+  const ended = new Promise<void>((resolve) => {
+    let tail = "";
+    s.on("data", (c: Buffer) => {
+      tail = (tail + c.toString("latin1")).slice(-16);
+      if (tail.endsWith("\r\n0\r\n\r\n")) resolve();
+    });
+  });
+  await new Promise<void>((resolve) => {
+    s.on("data", (c: Buffer) => {
+      chunks.push(c);
+      if (Buffer.concat(chunks).includes(": connected")) resolve();
+    });
+    s.write(`GET ${path} HTTP/1.1\r\nHost: receptor\r\n\r\n`);
+  });
+  s.pause();
+  return {
+    /** Reads on to the end of the response, which only the server can end. */
+    async rest() {
+      s.resume();
+      await ended;
+      s.destroy();
+      return Buffer.concat(chunks).toString("utf8");
+    },
+  };
+}
+
+/** The events of a Server-Sent Events response (each sent in a chunk of its own). */
+const eventsIn = (text: string): Array<{ event: string; data: unknown }> =>
+  [...text.matchAll(/event: (\S+)\ndata: ([^\n]*)\n/g)].map((m) => ({ event: m[1]!, data: JSON.parse(m[2]!) as unknown }));
+
+describe("event streams whose reader stops reading", () => {
+  it("end with a StreamTooSlow event once the reader is too far behind, and the receptor goes on", async () => {
+    const stream = await stalledStream("/v1/events?domain=stalled");
+    const nc = await connectNats({ url: nats.url, name: "stall-writer" });
+    try {
+      await openTasksBucket(nc);
+      const store = createTaskStore(nc);
+      // Enough events, of about 9 KB each, to fill the kernel's buffers and then the backlog.
+      const body = (i: number) => decodeTaskCreateRequest({ task_guid: `stall-${i}`, domain: "stalled", stack: "s", action: { run: { path: "/x" } }, annotation: "a".repeat(9000) });
+      const created = await runLoad(2000, 50, (i) => store.create(body(i)));
+      expect(created.errors).toBe(0);
+      const events = eventsIn(await stream.rest());
+      expect(events.at(-1)).toEqual({ event: "error", data: { name: "StreamTooSlow", message: "the reader fell more than 50 messages behind; reconnect to go on" } });
+      expect(events.filter((e) => e.event === "task_created").length).toBeLessThan(2000);
+      const s = await connect();
+      expect(await request(s, "/v1/cells")).toBe("HTTP/1.1 200 OK");
+      s.destroy();
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("do the same for a task's log lines", async () => {
+    const stream = await stalledStream("/v1/logs/stalled-log");
+    const nc = await connectNats({ url: nats.url, name: "stall-logger" });
+    try {
+      const line = toBinary(LogMessageSchema, create(LogMessageSchema, { logGuid: "stalled-log", sourceName: "T", message: "l".repeat(9000) }));
+      for (let i = 0; i < 2000; i++) nc.publish(subjects.logs("stalled-log"), line);
+      await nc.flush();
+      const events = eventsIn(await stream.rest());
+      expect(events.at(-1)).toMatchObject({ event: "error", data: { name: "StreamTooSlow" } });
+      expect(events.filter((e) => e.event === "log").length).toBeLessThan(2000);
+    } finally {
+      await nc.close();
     }
   });
 });
