@@ -136,8 +136,11 @@ function mapStoreError(
 async function* watchTasks(index: TaskIndex, domain: string, signal: AbortSignal, backlog: number): AsyncIterable<TaskEvent> {
   const queue = createQueue<TaskEvent>(signal, backlog);
   const unsubscribe = index.subscribe((_guid, before, after) => {
-    const task = (after ?? before)?.record.task;
-    if (!task || (domain && task.domain !== domain)) return;
+    const entry = after ?? before;
+    // The domain is known without decoding the record: watchers of other domains skip it.
+    if (!entry || (domain && entry.domain !== domain)) return;
+    const task = entry.record.task;
+    if (!task) return;
     const kind: TaskEventKind = !before ? "created" : !after ? "removed" : "changed";
     queue.push({ kind, task: create(TaskResponseSchema, task) });
   });
