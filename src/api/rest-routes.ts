@@ -280,44 +280,39 @@ async function sendEvent(res: Res, frame: string): Promise<void> {
   });
 }
 
-/** Ends an event stream; an API error (the reader fell behind) is sent as an `error` event first. */
-function endStream(res: Res, err?: unknown): void {
-  if (err !== undefined && !(err instanceof DiegoError)) throw err;
-  if (err) write(res, `event: error\ndata: ${JSON.stringify({ name: err.code, message: err.message })}\n\n`);
+/**
+ * Sends a stream's messages as Server-Sent Events until the client goes. An API error (the
+ * reader fell behind) is sent as an `error` event before the end.
+ */
+async function sendStream<T>(req: Req, res: Res, messages: (signal: AbortSignal) => AsyncIterable<T>, frame: (m: T) => string): Promise<void> {
+  const abort = startSse(req, res);
+  let id = 0;
+  try {
+    for await (const m of messages(abort.signal)) await sendEvent(res, `id: ${id++}\n${frame(m)}\n\n`);
+  } catch (err) {
+    if (!(err instanceof DiegoError)) throw err;
+    write(res, `event: error\ndata: ${JSON.stringify({ name: err.code, message: err.message })}\n\n`);
+  }
   res.end();
 }
 
-async function streamEvents(req: Req, res: Res, api: TaskApi, domain: string): Promise<void> {
-  const abort = startSse(req, res);
-  let id = 0;
-  try {
-    for await (const e of api.watchTasks(domain, abort.signal)) {
-      const data = writeJson({ task: taskResponseToJsonValue(e.task) });
-      await sendEvent(res, `id: ${id++}\nevent: task_${e.kind}\ndata: ${data}\n\n`);
-    }
-  } catch (err) {
-    return endStream(res, err);
-  }
-  endStream(res);
-}
+const streamEvents = (req: Req, res: Res, api: TaskApi, domain: string): Promise<void> =>
+  sendStream(
+    req,
+    res,
+    (signal) => api.watchTasks(domain, signal),
+    (e) => `event: task_${e.kind}\ndata: ${writeJson({ task: taskResponseToJsonValue(e.task) })}`,
+  );
 
-async function streamLogLines(req: Req, res: Res, api: TaskApi, logGuid: string): Promise<void> {
-  const abort = startSse(req, res);
-  let id = 0;
-  try {
-    for await (const m of api.streamLogs(logGuid, abort.signal)) {
-      const data = writeJson({
-        log_guid: m.logGuid,
-        source_name: m.sourceName,
-        stream: m.stream === 2 ? "stderr" : "stdout",
-        message: m.message,
-        timestamp: m.timestamp,
-        task_guid: m.taskGuid,
-      });
-      await sendEvent(res, `id: ${id++}\nevent: log\ndata: ${data}\n\n`);
-    }
-  } catch (err) {
-    return endStream(res, err);
-  }
-  endStream(res);
-}
+const streamLogLines = (req: Req, res: Res, api: TaskApi, logGuid: string): Promise<void> =>
+  sendStream(req, res, (signal) => api.streamLogs(logGuid, signal), (m) => {
+    const data = writeJson({
+      log_guid: m.logGuid,
+      source_name: m.sourceName,
+      stream: m.stream === 2 ? "stderr" : "stdout",
+      message: m.message,
+      timestamp: m.timestamp,
+      task_guid: m.taskGuid,
+    });
+    return `event: log\ndata: ${data}`;
+  });
