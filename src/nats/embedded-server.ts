@@ -35,12 +35,23 @@ export class NatsServerStartError extends Error {
   override readonly name = "NatsServerStartError";
 }
 
+/** A `diego up` that is still running owns the nats-server on this data dir. */
+export class DataDirInUseError extends Error {
+  override readonly name = "DataDirInUseError";
+  constructor(
+    readonly dataDir: string,
+    readonly ownerPid: number,
+  ) {
+    super(`the NATS store in ${dataDir} is in use by a running diego up (pid ${ownerPid}); stop it first, or give another --data-dir`);
+  }
+}
+
 export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const host = opts.host ?? "127.0.0.1";
   const storeDir = path.join(opts.dataDir, "jetstream");
   await mkdir(storeDir, { recursive: true });
   const pidFile = path.join(opts.dataDir, "nats-server.pid");
-  await stopOrphan(pidFile, storeDir, opts.logger);
+  await stopOrphan(pidFile, storeDir, opts.dataDir, opts.logger);
   let wanted = opts.port ?? 0;
   if (opts.freePortIfTaken && wanted !== 0 && !(await portIsFree(wanted, host))) {
     opts.logger?.warn({ port: wanted }, "the NATS port is taken (a system nats-server?); using a free port");
@@ -78,6 +89,16 @@ function spawnWithParent(binary: string, args: string[]): ChildProcess {
   const stdio: ["ignore", "ignore", "pipe"] = ["ignore", "ignore", "pipe"];
   if (!existsSync(SETPRIV)) return spawn(binary, args, { stdio });
   return spawn(SETPRIV, ["--pdeathsig", "TERM", "--", binary, ...args], { stdio });
+}
+
+/** The pid of the `diego up` whose child `pid` is, if that parent still runs. */
+async function runningDiegoUp(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  // Fields after "(comm)": state, then the parent's pid.
+  const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  if (!Number.isInteger(ppid) || ppid <= 1) return undefined;
+  const args = (await readFile(`/proc/${ppid}/cmdline`, "utf8").catch(() => "")).split("\0");
+  return args.some((a) => /(^|\/)diego(\.js)?$/.test(a)) && args.includes("up") ? ppid : undefined;
 }
 
 function portIsFree(port: number, host: string): Promise<boolean> {
@@ -129,11 +150,14 @@ function waitForListening(child: ChildProcess, logger?: Logger): Promise<number>
  * stops it first (it holds the store's lock and the port). Only a process whose command line
  * names this store dir is touched.
  */
-async function stopOrphan(pidFile: string, storeDir: string, logger?: Logger): Promise<void> {
+async function stopOrphan(pidFile: string, storeDir: string, dataDir: string, logger?: Logger): Promise<void> {
   const pid = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
   if (!Number.isInteger(pid) || pid <= 1) return;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
   if (!cmdline.includes("nats-server") || !cmdline.split("\0").includes(storeDir)) return;
+  // Not an orphan: a second `diego up` on the same data dir must not take the first one's server.
+  const owner = await runningDiegoUp(pid);
+  if (owner !== undefined) throw new DataDirInUseError(dataDir, owner);
   logger?.warn({ pid }, "stopping a nats-server left running by an earlier run");
   process.kill(pid, "SIGTERM");
   for (let i = 0; i < 100; i++) {

@@ -1,4 +1,4 @@
-export { startEmbeddedNats, NatsServerStartError, type EmbeddedNats, type EmbeddedNatsOptions } from "./embedded-server.js";
+export { startEmbeddedNats, NatsServerStartError, DataDirInUseError, type EmbeddedNats, type EmbeddedNatsOptions } from "./embedded-server.js";
 export { connectNats, NatsUnreachableError, type NatsConnectOptions } from "./connect.js";
 export { openTasksBucket, openCellsBucket, openLocksBucket } from "./buckets.js";
 export { createLeaderLock, type LeaderLock, type LeaderLockOptions } from "./leader-lock.js";

@@ -1,9 +1,11 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { startNats, type TestNats } from "../fixtures/nats.js";
-import { spawnDiego, type DiegoProcess } from "../fixtures/receptor.js";
+import { DIEGO_BIN, spawnDiego, type DiegoProcess } from "../fixtures/receptor.js";
 import { createRestClient, uniqueGuid, type RestClient } from "./rest-client.js";
 import { connectStore } from "./store-client.js";
 
@@ -197,6 +199,16 @@ describe("diego up", () => {
     expect((await api.getTask(guid)).status).toBe(404);
     expect((await api.cancelTask(kept)).status).toBe(200);
     const keptText = (await api.getTask(kept)).text;
+
+    // A second `up` on the same data dir refuses, and leaves the first one's nats-server alone.
+    const second = await promisify(execFile)(process.execPath, [DIEGO_BIN, ...args], { timeout: 20_000 }).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(second?.code).toBe(1);
+    expect(second?.stderr).toContain(`diego up: the NATS store in ${path.join(dataDir, "nats")} is in use by a running diego up (pid ${up.child.pid})`);
+    expect(isAlive(natsPids[0]!)).toBe(true);
+    expect((await api.getTask(kept)).text).toBe(keptText);
 
     await up.kill("SIGTERM");
     expect({ code: up.child.exitCode, signal: up.child.signalCode }).toEqual({ code: 0, signal: null });
