@@ -21,6 +21,7 @@ import { ensureBusyboxRootfs } from "../rootfs/index.js";
 import { createSandboxRuntime } from "../sandbox/index.js";
 import { createRootfsResolver } from "./rootfs-resolver.js";
 import { runClaimedTask, type TaskRunnerDeps } from "./task-runner.js";
+import { claimWorkDir } from "./work-dir-claim.js";
 
 export interface CellAgentOptions {
   natsUrl: string;
@@ -55,6 +56,7 @@ const CANCEL_CHECK_MS = 2_000;
 export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent> {
   const logger = opts.logger.child({ cell: opts.cellId });
   const workDir = path.resolve(opts.workDir);
+  const claim = await claimWorkDir(workDir); // before removing anything "left behind" in it
   const runtime = await createSandboxRuntime({ runtime: opts.runtime, workDir: path.join(workDir, "containers"), logger });
   await runtime.cleanupStale();
   const preloaded = await preloadedRootfs(opts, workDir);
@@ -140,6 +142,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
       await registry.withdraw(opts.cellId).catch(() => undefined);
       registry.stop();
       await nc.drain().catch(() => undefined);
+      await claim.release();
     },
   };
 }
