@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DiegoError, type DiegoErrorName } from "../model/errors.js";
+import { KvRequestError } from "../store/index.js";
 
 // gRPC/Connect status for each API error; the REST name leads the message so clients in any
 // language can tell e.g. TaskNotDeletable from TaskNotCancelable.
@@ -28,5 +29,8 @@ export function toConnectError(err: unknown): ConnectError {
     e.metadata.set("diego-error-name", err.code);
     return e;
   }
-  return new ConnectError(`UnknownError: ${err instanceof Error ? err.message : String(err)}`, Code.Internal);
+  // JetStream did not answer (NATS down, or reconnecting): a fault a client may retry, which is
+  // what UNAVAILABLE tells gRPC clients. REST keeps the contract's 500 UnknownError.
+  const code = err instanceof KvRequestError ? Code.Unavailable : Code.Internal;
+  return new ConnectError(`UnknownError: ${err instanceof Error ? err.message : String(err)}`, code);
 }

@@ -69,7 +69,7 @@ async function serve(
     res.end(wrap(output));
   } catch (err) {
     const e = asCallError(err);
-    if (e.code === Code.Internal) logger?.error({ err, path: req.url }, "grpc call failed");
+    if (e.code === Code.Internal || e.code === Code.Unavailable) logger?.error({ err, path: req.url }, "grpc call failed");
     // The client may have gone (cancelled, deadline): nobody to answer.
     if (res.stream.destroyed) return;
     if (res.headersSent) {
