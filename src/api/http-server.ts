@@ -43,8 +43,10 @@ export async function startReceptorServer(opts: {
   tls?: TlsFiles;
   /** A cleartext connection that sends nothing for this long is closed (default 60 s). */
   firstByteTimeoutMs?: number;
+  /** An idle REST event stream gets a comment line this often (default 15 s). */
+  streamKeepAliveMs?: number;
 }): Promise<ReceptorServer> {
-  const rest = createRestRoutes(opts.api, opts.logger);
+  const rest = createRestRoutes(opts.api, opts.logger, { streamKeepAliveMs: opts.streamKeepAliveMs });
   const connect = connectNodeAdapter({
     routes: createConnectRoutes(opts.api, opts.logger),
     readMaxBytes: MAX_BODY_BYTES,

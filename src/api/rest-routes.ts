@@ -40,7 +40,15 @@ interface Route {
 
 export type RestHandler = (req: Req, res: Res) => Promise<boolean>;
 
-export function createRestRoutes(api: TaskApi, logger?: Logger): RestHandler {
+export interface RestRoutesOptions {
+  /** An idle event stream gets a comment line this often, so proxies do not cut it (15 s). */
+  streamKeepAliveMs?: number;
+}
+
+const STREAM_KEEP_ALIVE_MS = 15_000;
+
+export function createRestRoutes(api: TaskApi, logger?: Logger, opts: RestRoutesOptions = {}): RestHandler {
+  const keepAliveMs = opts.streamKeepAliveMs ?? STREAM_KEEP_ALIVE_MS;
   const routes: Route[] = [
     {
       method: "POST",
@@ -101,7 +109,7 @@ export function createRestRoutes(api: TaskApi, logger?: Logger): RestHandler {
       pattern: /^\/v1\/events\/?$/,
       streams: true,
       async handle(req, res, _p, query) {
-        await streamEvents(req, res, api, query.get("domain") ?? "");
+        await streamEvents(req, res, keepAliveMs, api, query.get("domain") ?? "");
       },
     },
     {
@@ -109,7 +117,7 @@ export function createRestRoutes(api: TaskApi, logger?: Logger): RestHandler {
       pattern: /^\/v1\/logs\/([^/]+)\/?$/,
       streams: true,
       async handle(req, res, [logGuid]) {
-        await streamLogLines(req, res, api, logGuid!);
+        await streamLogLines(req, res, keepAliveMs, api, logGuid!);
       },
     },
   ];
@@ -263,14 +271,19 @@ function startSse(req: Req, res: Res): AbortController {
   return abort;
 }
 
+/** Streams whose connection is full. */
+const waitingForDrain = new WeakSet<Res>();
+
 /**
  * Writes one event; while the client's connection is full it waits, so that what it has not
  * read stays in the API's bounded backlog (which ends the stream) rather than in Node's buffers.
  */
 async function sendEvent(res: Res, frame: string): Promise<void> {
   if (write(res, frame)) return;
+  waitingForDrain.add(res);
   await new Promise<void>((resolve) => {
     const done = (): void => {
+      waitingForDrain.delete(res);
       res.off("drain", done);
       res.off("close", done);
       resolve();
@@ -284,28 +297,45 @@ async function sendEvent(res: Res, frame: string): Promise<void> {
  * Sends a stream's messages as Server-Sent Events until the client goes. An API error (the
  * reader fell behind) is sent as an `error` event before the end.
  */
-async function sendStream<T>(req: Req, res: Res, messages: (signal: AbortSignal) => AsyncIterable<T>, frame: (m: T) => string): Promise<void> {
+async function sendStream<T>(
+  req: Req,
+  res: Res,
+  keepAliveMs: number,
+  messages: (signal: AbortSignal) => AsyncIterable<T>,
+  frame: (m: T) => string,
+): Promise<void> {
   const abort = startSse(req, res);
   let id = 0;
+  let sent = Date.now();
+  // Not while the connection is full: the client is there, only slow.
+  const keepAlive = setInterval(() => {
+    if (Date.now() - sent >= 0.9 * keepAliveMs && !waitingForDrain.has(res)) write(res, ": keepalive\n\n"); // 0.9: timer jitter
+  }, keepAliveMs);
   try {
-    for await (const m of messages(abort.signal)) await sendEvent(res, `id: ${id++}\n${frame(m)}\n\n`);
+    for await (const m of messages(abort.signal)) {
+      await sendEvent(res, `id: ${id++}\n${frame(m)}\n\n`);
+      sent = Date.now();
+    }
   } catch (err) {
     if (!(err instanceof DiegoError)) throw err;
     write(res, `event: error\ndata: ${JSON.stringify({ name: err.code, message: err.message })}\n\n`);
+  } finally {
+    clearInterval(keepAlive);
   }
   res.end();
 }
 
-const streamEvents = (req: Req, res: Res, api: TaskApi, domain: string): Promise<void> =>
+const streamEvents = (req: Req, res: Res, keepAliveMs: number, api: TaskApi, domain: string): Promise<void> =>
   sendStream(
     req,
     res,
+    keepAliveMs,
     (signal) => api.watchTasks(domain, signal),
     (e) => `event: task_${e.kind}\ndata: ${writeJson({ task: taskResponseToJsonValue(e.task) })}`,
   );
 
-const streamLogLines = (req: Req, res: Res, api: TaskApi, logGuid: string): Promise<void> =>
-  sendStream(req, res, (signal) => api.streamLogs(logGuid, signal), (m) => {
+const streamLogLines = (req: Req, res: Res, keepAliveMs: number, api: TaskApi, logGuid: string): Promise<void> =>
+  sendStream(req, res, keepAliveMs, (signal) => api.streamLogs(logGuid, signal), (m) => {
     const data = writeJson({
       log_guid: m.logGuid,
       source_name: m.sourceName,

@@ -17,6 +17,8 @@ export interface ReceptorOptions {
   firstByteTimeoutMs?: number;
   /** Events or log lines a stream holds for a reader that does not keep up (default 10,000). */
   streamBacklog?: number;
+  /** An idle REST event stream gets a comment line this often, for proxies (default 15 s). */
+  streamKeepAliveMs?: number;
 }
 
 export interface Receptor {
@@ -41,6 +43,7 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
     logger: opts.logger,
     tls: opts.tls,
     firstByteTimeoutMs: opts.firstByteTimeoutMs,
+    streamKeepAliveMs: opts.streamKeepAliveMs,
   });
   opts.logger.info({ address: server.address, tasks: index.size() }, "receptor listening");
   return {

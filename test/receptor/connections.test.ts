@@ -19,6 +19,7 @@ import { startNats, type TestNats } from "../fixtures/nats.js";
 
 const FIRST_BYTE_TIMEOUT_MS = 300;
 const STREAM_BACKLOG = 50;
+const KEEP_ALIVE_MS = 200;
 
 let nats: TestNats;
 let receptor: Receptor;
@@ -33,6 +34,7 @@ beforeAll(async () => {
     logger: pino({ level: "silent" }),
     firstByteTimeoutMs: FIRST_BYTE_TIMEOUT_MS,
     streamBacklog: STREAM_BACKLOG,
+    streamKeepAliveMs: KEEP_ALIVE_MS,
   });
 });
 afterAll(async () => {
@@ -134,6 +136,26 @@ async function stalledStream(path: string): Promise<{ rest(): Promise<string> }>
 /** The events of a Server-Sent Events response (each sent in a chunk of its own). */
 const eventsIn = (text: string): Array<{ event: string; data: unknown }> =>
   [...text.matchAll(/event: (\S+)\ndata: ([^\n]*)\n/g)].map((m) => ({ event: m[1]!, data: JSON.parse(m[2]!) as unknown }));
+
+describe("an idle event stream", () => {
+  it("gets a comment line now and then, so that proxies do not take it for a dead connection", async () => {
+    const s = await connect();
+    try {
+      const text = await new Promise<string>((resolve) => {
+        let got = "";
+        s.on("data", (c: Buffer) => {
+          got += c.toString("latin1");
+          if (got.split(": keepalive\n\n").length > 2) resolve(got); // two of them
+        });
+        s.write("GET /v1/events?domain=nobody-here HTTP/1.1\r\nHost: receptor\r\n\r\n");
+      });
+      expect(text).toContain(": connected\n\n");
+      expect(text).not.toContain("event:");
+    } finally {
+      s.destroy();
+    }
+  });
+});
 
 describe("event streams whose reader stops reading", () => {
   it("end with a StreamTooSlow event once the reader is too far behind, and the receptor goes on", async () => {
