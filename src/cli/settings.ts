@@ -1,4 +1,4 @@
-import { parseDuration } from "./duration.js";
+import { formatDuration, parseDuration } from "./duration.js";
 
 // Every setting of every process, with its flag, environment variable and default. The README's
 // configuration table is this list.
@@ -13,6 +13,8 @@ export interface SettingDef {
   default: string;
   /** The only values allowed, if the setting is one of a few words. */
   choices?: readonly string[];
+  /** The smallest value allowed: a count, or milliseconds for a duration. */
+  min?: number;
   /** The largest value allowed, for a whole number. */
   max?: number;
   help: string;
@@ -32,29 +34,29 @@ export const SETTINGS: SettingDef[] = [
   { key: "natsPort", flag: "nats-port", env: "DIEGO_NATS_PORT", kind: "int", default: "4222", max: 65535, help: "client port of the embedded nats-server (0 = any free port)", for: ["up"] },
   { key: "logLevel", flag: "log-level", env: "DIEGO_LOG_LEVEL", kind: "string", default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"], help: "pino log level (trace, debug, info, warn, error, fatal, silent)", for: ALL },
   { key: "logFormat", flag: "log-format", env: "DIEGO_LOG_FORMAT", kind: "string", default: "auto", choices: ["auto", "json", "text"], help: "logs on stderr as JSON lines (json), one readable line each (text), or text on a terminal and JSON otherwise (auto)", for: ALL },
-  { key: "cellTtl", flag: "cell-ttl", env: "DIEGO_CELL_TTL", kind: "duration", default: "10s", help: "a cell whose heartbeat is older than this is gone", for: ALL },
+  { key: "cellTtl", flag: "cell-ttl", env: "DIEGO_CELL_TTL", kind: "duration", default: "10s", min: 1, help: "a cell whose heartbeat is older than this is gone", for: ALL },
   { key: "cellId", flag: "cell-id", env: "DIEGO_CELL_ID", kind: "string", default: "", help: "unique id of this cell (letters, digits, - and _); default cell-<hostname>", for: CELL },
   { key: "stacks", flag: "stacks", env: "DIEGO_STACKS", kind: "list", default: "lucid64", help: "stacks this cell serves (comma-separated)", for: CELL },
   { key: "rootfs", flag: "rootfs", env: "DIEGO_ROOTFS", kind: "list", default: "", help: "preloaded root filesystem per stack, `stack=/dir` (comma-separated); default: the built-in busybox root filesystem", for: CELL },
   { key: "runtime", flag: "runtime", env: "DIEGO_RUNTIME", kind: "string", default: "runc", choices: ["runc", "crun"], help: "OCI runtime: runc or crun", for: CELL },
   { key: "memoryMb", flag: "memory-mb", env: "DIEGO_MEMORY_MB", kind: "int", default: "0", help: "memory the cell offers (0 = the machine's total)", for: CELL },
   { key: "diskMb", flag: "disk-mb", env: "DIEGO_DISK_MB", kind: "int", default: "0", help: "disk the cell offers (0 = free space of the data dir)", for: CELL },
-  { key: "containers", flag: "containers", env: "DIEGO_CONTAINERS", kind: "int", default: "256", help: "container slots the cell offers", for: CELL },
+  { key: "containers", flag: "containers", env: "DIEGO_CONTAINERS", kind: "int", default: "256", min: 1, help: "container slots the cell offers", for: CELL },
   { key: "zone", flag: "zone", env: "DIEGO_ZONE", kind: "string", default: "z1", help: "availability zone of the cell", for: CELL },
   { key: "dockerRegistry", flag: "docker-registry", env: "DIEGO_DOCKER_REGISTRY", kind: "string", default: "registry-1.docker.io", help: "registry for docker:///org/image root filesystems", for: CELL },
   { key: "insecureRegistries", flag: "insecure-registries", env: "DIEGO_INSECURE_REGISTRIES", kind: "list", default: "", help: "registries reached over plain http (host:port, comma-separated); loopback always is", for: CELL },
-  { key: "pidsLimit", flag: "pids-limit", env: "DIEGO_PIDS_LIMIT", kind: "int", default: "1024", help: "max processes per container", for: CELL },
-  { key: "auctionInterval", flag: "auction-interval", env: "DIEGO_AUCTION_INTERVAL", kind: "duration", default: "100ms", help: "longest wait before a batch of pending tasks is auctioned", for: ["up", "auctioneer"] },
+  { key: "pidsLimit", flag: "pids-limit", env: "DIEGO_PIDS_LIMIT", kind: "int", default: "1024", min: 1, help: "max processes per container", for: CELL },
+  { key: "auctionInterval", flag: "auction-interval", env: "DIEGO_AUCTION_INTERVAL", kind: "duration", default: "100ms", min: 1, help: "longest wait before a batch of pending tasks is auctioned", for: ["up", "auctioneer"] },
   { key: "placementRetries", flag: "placement-retries", env: "DIEGO_PLACEMENT_RETRIES", kind: "int", default: "3", help: "auctions a task may fail to be placed in before it fails", for: ["up", "auctioneer"] },
-  { key: "lockTtl", flag: "lock-ttl", env: "DIEGO_LOCK_TTL", kind: "duration", default: "6s", help: "leader lock expiry: how soon a standby auctioneer or converger takes over", for: ["up", "auctioneer", "converger"] },
-  { key: "convergeInterval", flag: "converge-interval", env: "DIEGO_CONVERGE_INTERVAL", kind: "duration", default: "30s", help: "how often the converger checks every task", for: ["up", "converger"] },
-  { key: "kickInterval", flag: "kick-interval", env: "DIEGO_KICK_INTERVAL", kind: "duration", default: "30s", help: "a task untouched this long is re-auctioned or its callback retried", for: ["up", "converger"] },
-  { key: "pendingTimeout", flag: "pending-timeout", env: "DIEGO_PENDING_TIMEOUT", kind: "duration", default: "30m", help: "PENDING longer than this fails: not started within time limit", for: ["up", "converger"] },
-  { key: "claimTimeout", flag: "claim-timeout", env: "DIEGO_CLAIM_TIMEOUT", kind: "duration", default: "5m", help: "CLAIMED but not RUNNING longer than this fails: not claimed within time limit", for: ["up", "converger"] },
-  { key: "completedTtl", flag: "completed-ttl", env: "DIEGO_COMPLETED_TTL", kind: "duration", default: "2m", help: "completed tasks nobody resolves are removed after this", for: ["up", "converger", "dispatcher"] },
-  { key: "callbackTimeout", flag: "callback-timeout", env: "DIEGO_CALLBACK_TIMEOUT", kind: "duration", default: "10s", help: "per-call timeout of completion callbacks", for: ["up", "dispatcher"] },
-  { key: "callbackRetryInterval", flag: "callback-retry-interval", env: "DIEGO_CALLBACK_RETRY_INTERVAL", kind: "duration", default: "30s", help: "wait before another round of a failing callback", for: ["up", "dispatcher", "converger"] },
-  { key: "callbackConcurrency", flag: "callback-concurrency", env: "DIEGO_CALLBACK_CONCURRENCY", kind: "int", default: "100", help: "callbacks in flight at once per dispatcher", for: ["up", "dispatcher"] },
+  { key: "lockTtl", flag: "lock-ttl", env: "DIEGO_LOCK_TTL", kind: "duration", default: "6s", min: 1, help: "leader lock expiry: how soon a standby auctioneer or converger takes over", for: ["up", "auctioneer", "converger"] },
+  { key: "convergeInterval", flag: "converge-interval", env: "DIEGO_CONVERGE_INTERVAL", kind: "duration", default: "30s", min: 1, help: "how often the converger checks every task", for: ["up", "converger"] },
+  { key: "kickInterval", flag: "kick-interval", env: "DIEGO_KICK_INTERVAL", kind: "duration", default: "30s", min: 1, help: "a task untouched this long is re-auctioned or its callback retried", for: ["up", "converger"] },
+  { key: "pendingTimeout", flag: "pending-timeout", env: "DIEGO_PENDING_TIMEOUT", kind: "duration", default: "30m", min: 1, help: "PENDING longer than this fails: not started within time limit", for: ["up", "converger"] },
+  { key: "claimTimeout", flag: "claim-timeout", env: "DIEGO_CLAIM_TIMEOUT", kind: "duration", default: "5m", min: 1, help: "CLAIMED but not RUNNING longer than this fails: not claimed within time limit", for: ["up", "converger"] },
+  { key: "completedTtl", flag: "completed-ttl", env: "DIEGO_COMPLETED_TTL", kind: "duration", default: "2m", min: 1, help: "completed tasks nobody resolves are removed after this", for: ["up", "converger", "dispatcher"] },
+  { key: "callbackTimeout", flag: "callback-timeout", env: "DIEGO_CALLBACK_TIMEOUT", kind: "duration", default: "10s", min: 1, help: "per-call timeout of completion callbacks", for: ["up", "dispatcher"] },
+  { key: "callbackRetryInterval", flag: "callback-retry-interval", env: "DIEGO_CALLBACK_RETRY_INTERVAL", kind: "duration", default: "30s", min: 1, help: "wait before another round of a failing callback", for: ["up", "dispatcher", "converger"] },
+  { key: "callbackConcurrency", flag: "callback-concurrency", env: "DIEGO_CALLBACK_CONCURRENCY", kind: "int", default: "100", min: 1, help: "callbacks in flight at once per dispatcher", for: ["up", "dispatcher"] },
 ];
 
 export type Settings = Record<string, string | number | string[]>;
@@ -75,13 +77,18 @@ export function parseSetting(def: SettingDef, raw: string): string | number | st
     case "int": {
       if (!/^[0-9]+$/.test(raw.trim())) throw new InvalidSettingError(`--${def.flag} must be a whole number, got '${raw}'`);
       if (def.max !== undefined && Number(raw) > def.max) throw new InvalidSettingError(`--${def.flag} must be at most ${def.max}, got ${raw}`);
+      if (def.min !== undefined && Number(raw) < def.min) throw new InvalidSettingError(`--${def.flag} must be at least ${def.min}, got ${raw}`);
       return Number(raw);
     }
-    case "duration":
+    case "duration": {
+      let ms: number;
       try {
-        return parseDuration(raw);
+        ms = parseDuration(raw);
       } catch (err) {
         throw new InvalidSettingError(`--${def.flag}: ${(err as Error).message}`);
       }
+      if (def.min !== undefined && ms < def.min) throw new InvalidSettingError(`--${def.flag} must be at least ${formatDuration(def.min)}, got '${raw}'`);
+      return ms;
+    }
   }
 }
