@@ -34,7 +34,8 @@ export interface TaskApi {
   createTask(req: TaskCreateRequest): Promise<void>;
   getTask(guid: string): Promise<TaskResponse>;
   listTasks(domain?: string): IndexedTask[];
-  listTasksJson(domain?: string): Buffer;
+  /** The REST JSON of each task (of one domain). */
+  listTasksJson(domain?: string): Buffer[];
   cancelTask(guid: string): Promise<void>;
   deleteTask(guid: string): Promise<void>;
   listCells(): CellPresence[];

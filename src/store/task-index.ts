@@ -36,8 +36,8 @@ export interface TaskIndex {
   ready(): Promise<void>;
   get(guid: string): IndexedTask | undefined;
   list(domain?: string): IndexedTask[];
-  /** The REST JSON array of the tasks (of one domain), as UTF-8. */
-  listJson(domain?: string): Buffer;
+  /** The REST JSON of each task (of one domain), as UTF-8. */
+  listJson(domain?: string): Buffer[];
   size(): number;
   /** Observes every change, after the initial replay. */
   subscribe(listener: IndexListener): () => void;
@@ -210,7 +210,7 @@ export async function createTaskIndex(kv: KV, store?: TaskStore, opts: TaskIndex
     ready: () => readyPromise,
     get: (guid) => tasks.get(guid),
     list,
-    listJson: (domain) => jsonArray(list(domain).map((t) => t.jsonBytes())),
+    listJson: (domain) => list(domain).map((t) => t.jsonBytes()),
     size: () => tasks.size,
     subscribe(listener) {
       listeners.add(listener);
@@ -250,21 +250,6 @@ function createJsonWarmer(tasks: Map<string, IndexedTask>): { add(guid: string):
       cold.clear();
     },
   };
-}
-
-/** `[a,b,...]` from JSON documents already encoded, in one buffer. */
-function jsonArray(parts: Buffer[]): Buffer {
-  let size = 2 + Math.max(0, parts.length - 1);
-  for (const p of parts) size += p.length;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  out[at++] = 0x5b; // [
-  for (let i = 0; i < parts.length; i++) {
-    if (i > 0) out[at++] = 0x2c; // ,
-    at += parts[i]!.copy(out, at);
-  }
-  out[at] = 0x5d; // ]
-  return out;
 }
 
 function safeDecode(bytes: Uint8Array): TaskRecord | undefined {

@@ -137,6 +137,47 @@ async function stalledStream(path: string): Promise<{ rest(): Promise<string> }>
 const eventsIn = (text: string): Array<{ event: string; data: unknown }> =>
   [...text.matchAll(/event: (\S+)\ndata: ([^\n]*)\n/g)].map((m) => ({ event: m[1]!, data: JSON.parse(m[2]!) as unknown }));
 
+describe("a large list", () => {
+  it("arrives whole, with its Content-Length, at a client that reads slowly", async () => {
+    const nc = await connectNats({ url: nats.url, name: "big-list-writer" });
+    try {
+      await openTasksBucket(nc);
+      const store = createTaskStore(nc);
+      const body = (i: number) => decodeTaskCreateRequest({ task_guid: `big-${i}`, domain: "big-list", stack: "s", action: { run: { path: "/x" } }, annotation: "b".repeat(2000) });
+      expect((await runLoad(400, 50, (i) => store.create(body(i)))).errors).toBe(0);
+      const s = await connect();
+      const raw: Buffer[] = [];
+      const done = new Promise<void>((resolve) =>
+        s.on("data", (c: Buffer) => {
+          raw.push(c);
+          const text = Buffer.concat(raw);
+          const head = text.indexOf("\r\n\r\n");
+          const length = Number(/content-length: (\d+)/i.exec(text.subarray(0, head).toString())?.[1]);
+          if (head > 0 && text.length - head - 4 >= length) resolve();
+        }),
+      );
+      // Wait until all 400 are listed, then ask with a reader that pauses after each read.
+      await expect.poll(async () => ((await (await fetch(`http://127.0.0.1:${receptor.port}/v1/domains/big-list/tasks`)).json()) as unknown[]).length).toBe(400);
+      s.on("data", () => {
+        s.pause();
+        setTimeout(() => s.resume(), 5);
+      });
+      s.write("GET /v1/domains/big-list/tasks HTTP/1.1\r\nHost: receptor\r\n\r\n");
+      await done;
+      s.destroy();
+      const text = Buffer.concat(raw);
+      const head = text.indexOf("\r\n\r\n");
+      const length = Number(/content-length: (\d+)/i.exec(text.subarray(0, head).toString())![1]);
+      expect(length).toBeGreaterThan(3 * 256 * 1024); // several slices
+      const listed = JSON.parse(text.subarray(head + 4).toString("utf8")) as Array<{ task_guid: string }>;
+      expect(text.length - head - 4).toBe(length);
+      expect(new Set(listed.map((t) => t.task_guid)).size).toBe(400);
+    } finally {
+      await nc.close();
+    }
+  });
+});
+
 describe("an idle event stream", () => {
   it("gets a comment line now and then, so that proxies do not take it for a dead connection", async () => {
     const s = await connect();

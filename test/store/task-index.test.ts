@@ -65,13 +65,13 @@ describe("task index", () => {
     await writer.create(request("idx-3", "idx-b"));
     await writer.apply("idx-3", transitions.cancel);
     await seen("idx-3", TaskState.COMPLETED);
-    const listed = JSON.parse(index.listJson("idx-b").toString("utf8")) as Array<{ task_guid: string; state: string; failure_reason: string }>;
+    const listed = index.listJson("idx-b").map((b) => JSON.parse(b.toString("utf8")) as { task_guid: string; state: string; failure_reason: string });
     expect(listed.map((t) => [t.task_guid, t.state]).sort()).toEqual([
       ["idx-2", "PENDING"],
       ["idx-3", "COMPLETED"],
     ]);
     expect(listed.find((t) => t.task_guid === "idx-3")?.failure_reason).toBe("task was cancelled");
-    expect(JSON.parse(index.listJson("no-such-domain").toString())).toEqual([]);
+    expect(index.listJson("no-such-domain")).toEqual([]);
     expect(index.get("idx-3")!.record.task!.failed).toBe(true);
   });
 
@@ -84,7 +84,7 @@ describe("task index", () => {
       await vi.waitFor(() => expect(cold.list("idx-warm").length).toBe(30));
       await vi.waitFor(() => expect(warm.list("idx-warm").filter((t) => t.jsonReady).length).toBe(30), { timeout: 5000 });
       expect(cold.list("idx-warm").some((t) => t.jsonReady)).toBe(false);
-      const byGuid = (b: Buffer) => (JSON.parse(b.toString()) as Array<{ task_guid: string }>).sort((x, y) => x.task_guid.localeCompare(y.task_guid));
+      const byGuid = (parts: Buffer[]) => parts.map((b) => JSON.parse(b.toString()) as { task_guid: string }).sort((x, y) => x.task_guid.localeCompare(y.task_guid));
       expect(byGuid(warm.listJson("idx-warm"))).toEqual(byGuid(cold.listJson("idx-warm")));
     } finally {
       await warm.stop();
