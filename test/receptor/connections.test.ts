@@ -17,7 +17,8 @@ import { startNats, type TestNats } from "../fixtures/nats.js";
 // server it went to, with that server's own (longer) timeouts. A stream whose reader stops
 // reading must not make the receptor buffer without end.
 
-const FIRST_BYTE_TIMEOUT_MS = 300;
+// Long enough that a busy machine does not close a test's own connections before they speak.
+const FIRST_BYTE_TIMEOUT_MS = 1_000;
 const STREAM_BACKLOG = 50;
 const KEEP_ALIVE_MS = 200;
 
@@ -145,6 +146,9 @@ describe("a large list", () => {
       const store = createTaskStore(nc);
       const body = (i: number) => decodeTaskCreateRequest({ task_guid: `big-${i}`, domain: "big-list", stack: "s", action: { run: { path: "/x" } }, annotation: "b".repeat(2000) });
       expect((await runLoad(400, 50, (i) => store.create(body(i)))).errors).toBe(0);
+      // Wait until all 400 are listed. (Not on the raw connection: it would be closed as silent.)
+      const listed400 = async () => ((await (await fetch(`http://127.0.0.1:${receptor.port}/v1/domains/big-list/tasks`)).json()) as unknown[]).length;
+      await expect.poll(listed400, { timeout: 20_000 }).toBe(400);
       const s = await connect();
       const raw: Buffer[] = [];
       const done = new Promise<void>((resolve) =>
@@ -156,8 +160,7 @@ describe("a large list", () => {
           if (head > 0 && text.length - head - 4 >= length) resolve();
         }),
       );
-      // Wait until all 400 are listed, then ask with a reader that pauses after each read.
-      await expect.poll(async () => ((await (await fetch(`http://127.0.0.1:${receptor.port}/v1/domains/big-list/tasks`)).json()) as unknown[]).length).toBe(400);
+      // A reader that pauses after each read.
       s.on("data", () => {
         s.pause();
         setTimeout(() => s.resume(), 5);
