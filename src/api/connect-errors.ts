@@ -19,18 +19,27 @@ const codes: Record<DiegoErrorName, Code> = {
   UnknownError: Code.Internal,
 };
 
-/** The gRPC/Connect code an API error travels as. */
-export const codeFor = (name: DiegoErrorName): Code => codes[name];
+/** What a failed call ends with over gRPC and Connect. */
+export interface CallStatus {
+  code: Code;
+  /** The REST error name first: `TaskNotFound: task with guid 'x' not found`. */
+  message: string;
+  /** Also sent as the `diego-error-name` trailer. */
+  errorName?: DiegoErrorName;
+}
 
-export function toConnectError(err: unknown): ConnectError {
-  if (err instanceof ConnectError) return err;
-  if (err instanceof DiegoError) {
-    const e = new ConnectError(`${err.code}: ${err.message}`, codes[err.code]);
-    e.metadata.set("diego-error-name", err.code);
-    return e;
-  }
+export function callStatus(err: unknown): CallStatus {
+  if (err instanceof DiegoError) return { code: codes[err.code], message: `${err.code}: ${err.message}`, errorName: err.code };
   // JetStream did not answer (NATS down, or reconnecting): a fault a client may retry, which is
   // what UNAVAILABLE tells gRPC clients. REST keeps the contract's 500 UnknownError.
   const code = err instanceof KvRequestError ? Code.Unavailable : Code.Internal;
-  return new ConnectError(`UnknownError: ${err instanceof Error ? err.message : String(err)}`, code);
+  return { code, message: `UnknownError: ${err instanceof Error ? err.message : String(err)}` };
+}
+
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  const status = callStatus(err);
+  const e = new ConnectError(status.message, status.code);
+  if (status.errorName) e.metadata.set("diego-error-name", status.errorName);
+  return e;
 }

@@ -1,10 +1,10 @@
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { create, type Message } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { decoderFor, encoderFor } from "../model/codecs.js";
-import { DiegoError } from "../model/errors.js";
-import { codeFor, toConnectError } from "./connect-errors.js";
+import { StacklessError } from "../model/errors.js";
+import { callStatus } from "./connect-errors.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
 import type { UnaryHandler } from "./unary-handlers.js";
 
@@ -19,18 +19,15 @@ const HEADER_BYTES = 5;
 
 export type GrpcUnaryHandler = (req: Http2ServerRequest, res: Http2ServerResponse) => boolean;
 
-/** How a call ends when it fails: a status for the trailers, not a fault (so no stack trace). */
-class GrpcCallError extends Error {
+/** How a call ends when it fails: a status for the trailers. */
+class GrpcCallError extends StacklessError {
   override readonly name = "GrpcCallError";
   constructor(
     readonly code: Code,
     message: string,
     readonly errorName?: string,
   ) {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
     super(message);
-    Error.stackTraceLimit = limit;
   }
 }
 
@@ -89,10 +86,9 @@ async function serve(
 
 function asCallError(err: unknown): GrpcCallError {
   if (err instanceof GrpcCallError) return err;
-  // The API's own errors map straight to a status (toConnectError would build a ConnectError).
-  if (err instanceof DiegoError) return new GrpcCallError(codeFor(err.code), `${err.code}: ${err.message}`, err.code);
-  const ce = toConnectError(err);
-  return new GrpcCallError(ce.code, ce.rawMessage, ce.metadata.get("diego-error-name") ?? undefined);
+  if (err instanceof ConnectError) return new GrpcCallError(err.code, err.rawMessage, err.metadata.get("diego-error-name") ?? undefined);
+  const status = callStatus(err);
+  return new GrpcCallError(status.code, status.message, status.errorName);
 }
 
 function decode(handler: UnaryHandler, bytes: Uint8Array): Message {

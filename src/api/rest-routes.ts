@@ -229,7 +229,7 @@ function sendJson(res: Res, status: number, json: string | Buffer): void {
 
 /** What a large list is written in, one slice at a time as the client takes it. */
 const LIST_SLICE_BYTES = 256 * 1024;
-const COMMA = Buffer.from(",");
+const [OPEN, COMMA, CLOSE] = ["[", ",", "]"].map((c) => Buffer.from(c)) as [Buffer, Buffer, Buffer];
 
 /**
  * 200 with a JSON array of documents already encoded. Written in slices that wait for the client,
@@ -239,7 +239,7 @@ async function sendJsonArray(res: Res, parts: Buffer[]): Promise<void> {
   let size = 2 + Math.max(0, parts.length - 1);
   for (const p of parts) size += p.length;
   res.writeHead(200, { "Content-Type": "application/json", "Content-Length": String(size) });
-  let slice: Buffer[] = [Buffer.from("[")];
+  let slice: Buffer[] = [OPEN];
   let sliceBytes = 1;
   for (let i = 0; i < parts.length; i++) {
     if (i > 0) slice.push(COMMA);
@@ -251,7 +251,7 @@ async function sendJsonArray(res: Res, parts: Buffer[]): Promise<void> {
     slice = [];
     sliceBytes = 0;
   }
-  slice.push(Buffer.from("]"));
+  slice.push(CLOSE);
   res.end(Buffer.concat(slice));
 }
 
@@ -283,8 +283,10 @@ export function cellJson(c: CellPresence): JsonValue {
   };
 }
 
-// The union of HTTP/1 and HTTP/2 responses has no callable write(); both have one.
-/** false when the chunk had to be buffered: the connection is full. */
+/**
+ * false when the chunk had to be buffered: the connection is full. (The union of HTTP/1 and
+ * HTTP/2 responses has no callable write(); both have one.)
+ */
 const write = (res: Res, chunk: string | Buffer): boolean => (res as ServerResponse).write(chunk);
 
 /** Resolves once a full connection has room again, or is gone. */
@@ -312,23 +314,11 @@ function startSse(req: Req, res: Res): AbortController {
   return abort;
 }
 
-/** Streams whose connection is full. */
-const waitingForDrain = new WeakSet<Res>();
-
 /**
- * Writes one event; while the client's connection is full it waits, so that what it has not
- * read stays in the API's bounded backlog (which ends the stream) rather than in Node's buffers.
- */
-async function sendEvent(res: Res, frame: string): Promise<void> {
-  if (write(res, frame)) return;
-  waitingForDrain.add(res);
-  await drained(res);
-  waitingForDrain.delete(res);
-}
-
-/**
- * Sends a stream's messages as Server-Sent Events until the client goes. An API error (the
- * reader fell behind) is sent as an `error` event before the end.
+ * Sends a stream's messages as Server-Sent Events until the client goes. While the client's
+ * connection is full it waits, so that what it has not read stays in the API's bounded backlog
+ * (which ends the stream with an API error, sent as an `error` event) rather than in Node's
+ * buffers. A comment line now and then keeps proxies from taking the stream for dead.
  */
 async function sendStream<T>(
   req: Req,
@@ -339,15 +329,17 @@ async function sendStream<T>(
 ): Promise<void> {
   const abort = startSse(req, res);
   let id = 0;
-  let sent = Date.now();
+  let full = false;
   // Not while the connection is full: the client is there, only slow.
   const keepAlive = setInterval(() => {
-    if (Date.now() - sent >= 0.9 * keepAliveMs && !waitingForDrain.has(res)) write(res, ": keepalive\n\n"); // 0.9: timer jitter
+    if (!full) write(res, ": keepalive\n\n");
   }, keepAliveMs);
   try {
     for await (const m of messages(abort.signal)) {
-      await sendEvent(res, `id: ${id++}\n${frame(m)}\n\n`);
-      sent = Date.now();
+      if (write(res, `id: ${id++}\n${frame(m)}\n\n`)) continue;
+      full = true;
+      await drained(res);
+      full = false;
     }
   } catch (err) {
     if (!(err instanceof DiegoError)) throw err;

@@ -16,18 +16,26 @@ export type DiegoErrorName =
   | "Unauthorized"
   | "UnknownError";
 
-export class DiegoError extends Error {
+/**
+ * An answer to a client rather than a fault, so without a stack trace: capturing one costs up to
+ * 14 µs under tsx (measured 12 frames deep), paid by every bad request.
+ */
+export class StacklessError extends Error {
+  constructor(message: string) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(message);
+    Error.stackTraceLimit = limit;
+  }
+}
+
+export class DiegoError extends StacklessError {
   override readonly name = "DiegoError";
   constructor(
     readonly code: DiegoErrorName,
     message: string,
   ) {
-    // No stack trace: these are answers to the client, not faults, and capturing one costs up
-    // to 14 µs under tsx (measured 12 frames deep), paid by every bad request.
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
     super(message);
-    Error.stackTraceLimit = limit;
   }
 }
 

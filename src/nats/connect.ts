@@ -7,7 +7,6 @@ export interface NatsConnectOptions {
   logger?: Logger;
 }
 
-/** Connects with unlimited reconnects: a restarted nats-server must not take a process down. */
 /** The first connection failed: the message names the URL, which nats.js's own does not. */
 export class NatsUnreachableError extends Error {
   override readonly name = "NatsUnreachableError";
@@ -19,6 +18,7 @@ export class NatsUnreachableError extends Error {
   }
 }
 
+/** Connects with unlimited reconnects: a restarted nats-server must not take a process down. */
 export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnection> {
   const nc = await connect({
     servers: opts.url.split(","),

@@ -4,6 +4,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
+import { diegoCommandOf } from "../process/diego-command.js";
 
 // Runs the system's nats-server binary as a child process with JetStream on a file store.
 // `diego up` and the tests use it; a fleet points every process at an existing cluster instead.
@@ -97,8 +98,7 @@ async function runningDiegoUp(pid: number): Promise<number | undefined> {
   // Fields after "(comm)": state, then the parent's pid.
   const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
   if (!Number.isInteger(ppid) || ppid <= 1) return undefined;
-  const args = (await readFile(`/proc/${ppid}/cmdline`, "utf8").catch(() => "")).split("\0");
-  return args.some((a) => /(^|\/)diego(\.js)?$/.test(a)) && args.includes("up") ? ppid : undefined;
+  return (await diegoCommandOf(ppid)) === "up" ? ppid : undefined;
 }
 
 function portIsFree(port: number, host: string): Promise<boolean> {
@@ -119,11 +119,7 @@ function waitForListening(child: ChildProcess, logger?: Logger): Promise<number>
       child.kill("SIGKILL");
       reject(new NatsServerStartError(`nats-server did not start: ${message}`));
     };
-    child.once("error", (err) =>
-      fail(
-        (err as NodeJS.ErrnoException).code === "ENOENT" ? NOT_FOUND : err.message,
-      ),
-    );
+    child.once("error", (err) => fail((err as NodeJS.ErrnoException).code === "ENOENT" ? NOT_FOUND : err.message));
     child.once("exit", (code) =>
       // 127: setpriv could not find the binary to exec.
       fail(code === 127 ? NOT_FOUND : `exited with code ${code}: ${buffered.slice(-500)}`),

@@ -59,7 +59,7 @@ beforeAll(async () => {
     lockTtlMs: LOCK_TTL_MS,
     cellTtlMs: CELL_TTL_MS,
   });
-  const receptor = await startTestReceptor(nats.url, CELL_TTL_MS);
+  const receptor = await startTestReceptor(nats.url, { cellTtlMs: CELL_TTL_MS });
   receptorUrl = receptor.url;
   stopReceptor = receptor.stop;
   cell = await startCellAgent({

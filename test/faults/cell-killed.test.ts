@@ -63,7 +63,7 @@ const cellArgs = (cellId: string): string[] => [
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), "diego-fault-cell-"));
   nats = await startNats();
-  const receptor = await startTestReceptor(nats.url, CELL_TTL_MS);
+  const receptor = await startTestReceptor(nats.url, { cellTtlMs: CELL_TTL_MS });
   receptorUrl = receptor.url;
   stopReceptor = receptor.stop;
   auctioneer = await startAuctioneer({

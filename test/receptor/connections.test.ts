@@ -1,16 +1,16 @@
 import http2 from "node:http2";
 import net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LogMessageSchema } from "../../src/gen/diego/v1/internal_pb.js";
 import { decodeTaskCreateRequest } from "../../src/model/index.js";
 import { connectNats, openTasksBucket } from "../../src/nats/index.js";
 import { subjects } from "../../src/nats/subjects.js";
-import { startReceptor, type Receptor } from "../../src/receptor/start-receptor.js";
+import type { Receptor } from "../../src/receptor/start-receptor.js";
 import { createTaskStore } from "../../src/store/index.js";
 import { runLoad } from "../../bench/load.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
+import { startTestReceptor } from "../fixtures/receptor.js";
 
 // The receptor reads a connection's first bytes to tell HTTP/2 from HTTP/1.1. A connection that
 // never sends any must not hold a descriptor for ever; one that does is then watched by the
@@ -27,12 +27,7 @@ let receptor: Receptor;
 
 beforeAll(async () => {
   nats = await startNats();
-  receptor = await startReceptor({
-    natsUrl: nats.url,
-    host: "127.0.0.1",
-    port: 0,
-    cellTtlMs: 10_000,
-    logger: pino({ level: "silent" }),
+  receptor = await startTestReceptor(nats.url, {
     firstByteTimeoutMs: FIRST_BYTE_TIMEOUT_MS,
     streamBacklog: STREAM_BACKLOG,
     streamKeepAliveMs: KEEP_ALIVE_MS,

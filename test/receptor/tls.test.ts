@@ -5,11 +5,11 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TaskCreateRequest } from "../../src/gen/grpc-js/diego/v1/task.js";
-import { startReceptor, type Receptor } from "../../src/receptor/start-receptor.js";
+import type { Receptor } from "../../src/receptor/start-receptor.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
+import { startTestReceptor } from "../fixtures/receptor.js";
 import { createGrpcApi } from "./grpc-client.js";
 
 // With --tls-cert/--tls-key the one port serves gRPC (HTTP/2 by ALPN) and REST (HTTP/1.1) over TLS.
@@ -28,14 +28,7 @@ beforeAll(async () => {
   ]);
   ca = await readFile(path.join(dir, "cert.pem"));
   nats = await startNats();
-  receptor = await startReceptor({
-    natsUrl: nats.url,
-    host: "127.0.0.1",
-    port: 0,
-    cellTtlMs: 10_000,
-    logger: pino({ level: "silent" }),
-    tls: { cert: ca, key: await readFile(path.join(dir, "key.pem")) },
-  });
+  receptor = await startTestReceptor(nats.url, { tls: { cert: ca, key: await readFile(path.join(dir, "key.pem")) } });
 });
 afterAll(async () => {
   await receptor?.stop();

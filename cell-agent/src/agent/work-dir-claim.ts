@@ -1,5 +1,6 @@
-import { readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { diegoCommandOf } from "../../../src/process/diego-command.js";
 
 // A cell starts by removing the containers a killed run of it left in its work dir. A second cell
 // on the same work dir (the same --data-dir and --cell-id, e.g. `diego cell` beside `diego up`)
@@ -27,7 +28,7 @@ export async function claimWorkDir(workDir: string): Promise<WorkDirClaim> {
   const file = path.join(workDir, PID_FILE);
   const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
   // This process's own pid: a cell of it that was not stopped (tests restart cells in-process).
-  if (Number.isInteger(owner) && owner > 1 && owner !== process.pid && (await isDiegoProcess(owner))) {
+  if (Number.isInteger(owner) && owner > 1 && owner !== process.pid && (await diegoCommandOf(owner)) !== undefined) {
     throw new WorkDirInUseError(workDir, owner);
   }
   await writeFile(file, `${process.pid}\n`);
@@ -37,10 +38,4 @@ export async function claimWorkDir(workDir: string): Promise<WorkDirClaim> {
       if (now === String(process.pid)) await rm(file, { force: true });
     },
   };
-}
-
-/** Whether `pid` runs and is a diego command (a pid of a dead cell may have been reused). */
-async function isDiegoProcess(pid: number): Promise<boolean> {
-  const args = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
-  return args.some((a) => /(^|\/)diego(\.js)?$/.test(a));
 }
