@@ -13,7 +13,8 @@ import { entryOf } from "./rootfs-file.js";
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = constants;
 const O_PATH = 0o10000000;
 const FILE_BATCH = 64;
-const MAX_RETRIES = 5;
+// Only a live attacker makes an entry change between two looks; it cannot win 50 coin flips in a row.
+const MAX_RETRIES = 50;
 
 export class RemoveTreeError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -1,0 +1,270 @@
+import { spawn } from "node:child_process";
+import { access, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeTree } from "../../cell-agent/src/sandbox/index.js";
+import { makeTgz } from "../executor/archives.js";
+import { act, execute, startHarness, startHttpServer, taskOf, type Harness, type TestHttpServer } from "../executor/harness.js";
+import { exchangeProgram } from "./exchange-elf.js";
+
+// Issue 11's host escapes, each run as the task that broke out of the container: the cell
+// must never act on the host through a path the container can change.
+
+const HOST_SECRET = "HOST SECRET";
+const CONTAINER_DATA = "container data\n";
+
+let h: Harness;
+let server: TestHttpServer;
+let tools: Buffer;
+let payload: Buffer;
+/** Root filesystems of the sandboxes whose /gated.tgz download waits for their attacker. */
+const gated = new Map<string, string>();
+
+beforeAll(async () => {
+  [h, tools, payload] = await Promise.all([
+    startHarness(),
+    // xchg ends soon when nothing stops it; xchg-long runs until its container is destroyed.
+    makeTgz({ xchg: exchangeProgram(150_000), "xchg-long": exchangeProgram(50_000_000) }),
+    makeTgz({ "hello.txt": "hello from the download\n" }),
+  ]);
+  server = await startHttpServer((req, _body, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname === "/tools.tgz") return res.end(tools);
+    if (url.pathname === "/gated.tgz") {
+      // Hold the body until the task's attacker is in place (or has seen there is nothing to attack).
+      const rootfs = gated.get(url.searchParams.get("sandbox") ?? "");
+      if (!rootfs) return res.writeHead(404).end();
+      void writeFile(path.join(rootfs, "go"), "")
+        .then(() => waitForFile(path.join(rootfs, "attack-ready")))
+        .then(() => res.end(payload), () => res.destroy());
+      return;
+    }
+    if (url.pathname === "/ok") return res.writeHead(201).end();
+    res.writeHead(404).end();
+  });
+});
+afterAll(async () => {
+  await server?.close();
+  await h?.close();
+});
+
+/** A host directory the attacks aim at, with files they would delete or leak. */
+async function canaryDir(files: Record<string, string> = {}): Promise<{ dir: string; listing: () => Promise<Record<string, string>> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "host-canary-"));
+  for (const [name, content] of Object.entries(files)) await writeFile(path.join(dir, name), content);
+  return {
+    dir,
+    listing: async () => {
+      const out: Record<string, string> = {};
+      for (const name of (await readdir(dir)).sort()) out[name] = await readFile(path.join(dir, name), "utf8");
+      return out;
+    },
+  };
+}
+
+/** Resolves once path has been seen as a symlink: the exchange program is at work. */
+async function swapped(p: string): Promise<void> {
+  for (let i = 0; i < 10_000; i++) {
+    if ((await lstat(p).catch(() => undefined))?.isSymbolicLink()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error(`${p} was never swapped`);
+}
+
+async function waitForFile(file: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await access(file).then(() => true, () => false)) return;
+    if (Date.now() > deadline) throw new Error(`${file} never appeared`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * The attacker's loop: runs `attack "$d"` on the first download staging directory it sees
+ * (the cell used to make /.diego-download-XXXXXX), or gives up once the cell has started the
+ * download (the server wrote /go) and there is still none. Either way /attack-ready tells the
+ * server to send the archive. /go is checked first: a stage made before the request is seen.
+ */
+function stagingAttacker(attack: string): string {
+  return `
+    while :; do
+      go=; [ -e /go ] && go=1
+      for d in /.diego-download-*; do
+        if [ -d "$d" ] && [ ! -L "$d" ]; then ${attack}; fi
+      done
+      if [ -n "$go" ]; then touch /attack-ready; exit 0; fi
+    done`;
+}
+
+describe.each([
+  { mode: "unprivileged", privileged: false },
+  { mode: "privileged", privileged: true },
+])("host escapes through container files ($mode)", ({ privileged }) => {
+  it("escape 1: a download never writes through a staging path the task swapped for a symlink to a host directory", async () => {
+    const canary = await canaryDir();
+    try {
+      const sandbox = await h.sandbox({ privileged });
+      gated.set(sandbox.id, sandbox.rootfsPath);
+      const attack = `mv "$d" /moved && ln -s ${canary.dir} "$d" && touch /attack-ready && exit 0`;
+      const { outcome } = await execute(
+        h,
+        taskOf(
+          act.serial([
+            act.parallel([act.download({ from: `${server.url}/gated.tgz?sandbox=${sandbox.id}`, to: "/app" }), act.sh(stagingAttacker(attack))]),
+            act.sh("cat /app/hello.txt"),
+          ]),
+        ),
+        { sandbox },
+      );
+      expect(await canary.listing()).toEqual({});
+      expect(outcome).toEqual({ failed: false, failureReason: "", result: "" });
+    } finally {
+      await rm(canary.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("escape 2: cleaning up after a download never deletes host files, however the task swaps directories", async () => {
+    const files = { archive: "keep", busybox: "keep", "other-file": "keep" };
+    const canary = await canaryDir(files);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const sandbox = await h.sandbox({ privileged });
+        gated.set(sandbox.id, sandbox.rootfsPath);
+        // Swap the staging directory with a symlink to the canary, atomically, as fast as it goes.
+        const attack = `touch /attack-ready; exec /opt/xchg "$d" /l`;
+        const { outcome } = await execute(
+          h,
+          taskOf(
+            act.serial([
+              act.download({ from: `${server.url}/tools.tgz`, to: "/opt" }),
+              act.sh(`chmod 755 /opt/xchg && ln -s ${canary.dir} /l`),
+              act.parallel([
+                act.try(act.download({ from: `${server.url}/gated.tgz?sandbox=${sandbox.id}`, to: "/app" })),
+                act.sh(stagingAttacker(attack)),
+              ]),
+            ]),
+          ),
+          { sandbox },
+        );
+        await sandbox.destroy();
+        expect(outcome.failed).toBe(false);
+        expect(await canary.listing()).toEqual(files);
+      }
+    } finally {
+      await rm(canary.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("result_file: never the content of a host file, while the task swaps its directory with a symlink to the host", async () => {
+    const canary = await canaryDir({ out: HOST_SECRET });
+    try {
+      const sandbox = await h.sandbox({ privileged });
+      await startExchanger(sandbox, canary.dir);
+      const results: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        // Two processes: the container stays up between them, and so does the attacker.
+        const { outcome } = await execute(h, taskOf(act.serial([act.sh("true"), act.sh("true")]), { resultFile: "/d/out" }), { sandbox });
+        results.push(outcome.failed ? outcome.failureReason : outcome.result);
+      }
+      await sandbox.destroy();
+      expect(results.filter((r) => r.includes(HOST_SECRET))).toEqual([]);
+      // Both sides of the swap were seen: the race ran.
+      expect(results).toContain(CONTAINER_DATA);
+      expect(results).toContain("failed to fetch result");
+    } finally {
+      await rm(canary.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("upload: never POSTs a host file, while the task swaps its directory with a symlink to the host", async () => {
+    const canary = await canaryDir({ out: HOST_SECRET });
+    try {
+      const sandbox = await h.sandbox({ privileged });
+      await startExchanger(sandbox, canary.dir);
+      const before = server.requests.length;
+      const uploads = Array.from({ length: 30 }, () => act.try(act.upload({ from: "/d/out", to: `${server.url}/ok` })));
+      const { outcome } = await execute(h, taskOf(act.serial(uploads)), { sandbox });
+      await sandbox.destroy();
+      expect(outcome.failed).toBe(false);
+      const bodies = server.requests.slice(before).map((r) => r.body.toString());
+      expect(bodies.filter((b) => b.includes(HOST_SECRET))).toEqual([]);
+      expect(bodies).toContain(CONTAINER_DATA);
+      expect(bodies.length).toBeLessThan(30); // some reads met the symlink and were refused
+    } finally {
+      await rm(canary.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("user names: /etc/passwd is never read from the host, while the task swaps /etc with a symlink to the host", async () => {
+    const canary = await canaryDir({ passwd: "evil:x:4242:4242::/:/bin/sh\n", group: "" });
+    try {
+      const sandbox = await h.sandbox({ privileged });
+      await startExchanger(sandbox, canary.dir, "/etc");
+      const ran: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const { outcome, received } = await execute(h, taskOf(act.sh("id -u", { user: "evil" })), { sandbox });
+        if (!outcome.failed) ran.push(received.texts().join(" "));
+      }
+      await sandbox.destroy();
+      expect(ran).toEqual([]);
+    } finally {
+      await rm(canary.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * Sets up /d (container data in /d/out, or the directory given) and /l (a symlink to the host
+ * directory), then leaves the exchange program swapping them in the background.
+ */
+async function startExchanger(sandbox: Awaited<ReturnType<Harness["sandbox"]>>, hostDir: string, dir = "/d"): Promise<void> {
+  const { outcome } = await execute(
+    h,
+    taskOf(
+      act.serial([
+        act.download({ from: `${server.url}/tools.tgz`, to: "/opt" }),
+        act.sh(
+          `mkdir -p /d && printf '${CONTAINER_DATA.trim()}\\n' > /d/out && ln -s ${hostDir} /l && chmod 755 /opt/xchg-long && ` +
+            `{ /opt/xchg-long ${dir} /l & } </dev/null >/dev/null 2>&1`,
+        ),
+      ]),
+    ),
+    { sandbox },
+  );
+  expect(outcome.failed).toBe(false);
+}
+
+describe("removing a container's files after it ran", () => {
+  it("never deletes host files while the tree's directories are swapped with symlinks to the host", async () => {
+    const base = await mkdtemp(path.join(os.tmpdir(), "remove-tree-"));
+    const program = path.join(base, "xchg");
+    await writeFile(program, exchangeProgram(2_000_000), { mode: 0o755 });
+    const files = { a: "keep", b: "keep", c: "keep" };
+    const canary = await canaryDir(files);
+    try {
+      for (let round = 0; round < 20; round++) {
+        const tree = path.join(base, `tree-${round}`);
+        await mkdir(path.join(tree, "upper", "sub"), { recursive: true });
+        for (const name of Object.keys(files)) await writeFile(path.join(tree, "upper", "sub", name), "container");
+        await symlink(canary.dir, path.join(tree, "upper", "l"));
+        // The attacker swaps upper/sub and upper/l until one of them is gone.
+        const attacker = spawn(program, [path.join(tree, "upper", "sub"), path.join(tree, "upper", "l")], { stdio: "ignore" });
+        const exited = new Promise((resolve) => attacker.once("exit", resolve));
+        try {
+          await swapped(path.join(tree, "upper", "sub"));
+          await removeTree(tree);
+        } finally {
+          attacker.kill("SIGKILL");
+          await exited;
+        }
+        await expect(access(tree)).rejects.toThrow();
+        expect(await canary.listing()).toEqual(files);
+      }
+    } finally {
+      await rm(canary.dir, { recursive: true, force: true });
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
