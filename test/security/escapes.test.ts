@@ -1,8 +1,10 @@
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { access, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBusyboxRootfs } from "../../cell-agent/src/rootfs/index.js";
 import { removeTree } from "../../cell-agent/src/sandbox/index.js";
 import { makeTgz } from "../executor/archives.js";
 import { act, execute, startHarness, startHttpServer, taskOf, type Harness, type TestHttpServer } from "../executor/harness.js";
@@ -18,6 +20,7 @@ let h: Harness;
 let server: TestHttpServer;
 let tools: Buffer;
 let payload: Buffer;
+let noEtcRootfs: string;
 /** Root filesystems of the sandboxes whose /gated.tgz download waits for their attacker. */
 const gated = new Map<string, string>();
 
@@ -28,6 +31,8 @@ beforeAll(async () => {
     makeTgz({ xchg: exchangeProgram(150_000), "xchg-long": exchangeProgram(50_000_000) }),
     makeTgz({ "hello.txt": "hello from the download\n" }),
   ]);
+  noEtcRootfs = await ensureBusyboxRootfs(path.join(h.dir, "no-etc-rootfs"));
+  await rm(path.join(noEtcRootfs, "etc"), { recursive: true });
   server = await startHttpServer((req, _body, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     if (url.pathname === "/tools.tgz") return res.end(tools);
@@ -132,8 +137,9 @@ describe.each([
       for (let round = 0; round < 3; round++) {
         const sandbox = await h.sandbox({ privileged });
         gated.set(sandbox.id, sandbox.rootfsPath);
-        // Swap the staging directory with a symlink to the canary, atomically, as fast as it goes.
-        const attack = `touch /attack-ready; exec /opt/xchg "$d" /l`;
+        // Once the archive is unpacked (and only the cleanup is left), swap the staging directory
+        // with a symlink to the canary, atomically, as fast as it goes.
+        const attack = `touch /attack-ready; until [ -e /app/hello.txt ]; do :; done; exec /opt/xchg "$d" /l`;
         const { outcome } = await execute(
           h,
           taskOf(
@@ -141,7 +147,7 @@ describe.each([
               act.download({ from: `${server.url}/tools.tgz`, to: "/opt" }),
               act.sh(`chmod 755 /opt/xchg && ln -s ${canary.dir} /l`),
               act.parallel([
-                act.try(act.download({ from: `${server.url}/gated.tgz?sandbox=${sandbox.id}`, to: "/app" })),
+                act.download({ from: `${server.url}/gated.tgz?sandbox=${sandbox.id}`, to: "/app" }),
                 act.sh(stagingAttacker(attack)),
               ]),
             ]),
@@ -200,13 +206,22 @@ describe.each([
   it("user names: /etc/passwd is never read from the host, while the task swaps /etc with a symlink to the host", async () => {
     const canary = await canaryDir({ passwd: "evil:x:4242:4242::/:/bin/sh\n", group: "" });
     try {
-      const sandbox = await h.sandbox({ privileged });
+      // overlayfs (without redirect_dir) renames only directories of the upper layer: a root
+      // filesystem without /etc lets the task make its own and swap it.
+      const sandbox = await h.runtime.create({
+        id: `no-etc-${randomBytes(6).toString("hex")}`,
+        layers: [noEtcRootfs],
+        env: [],
+        privileged,
+        limits: { memoryMb: 0, cpuWeight: 0, diskMb: 0, pids: 0 },
+      });
       await startExchanger(sandbox, canary.dir, "/etc");
       const ran: string[] = [];
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < 30; i++) {
         const { outcome, received } = await execute(h, taskOf(act.sh("id -u", { user: "evil" })), { sandbox });
         if (!outcome.failed) ran.push(received.texts().join(" "));
       }
+      await expectSwapping(sandbox, "/etc");
       await sandbox.destroy();
       expect(ran).toEqual([]);
     } finally {
@@ -215,9 +230,16 @@ describe.each([
   });
 });
 
+/** Checks that the exchange program still swaps dir: the container sees it both ways. */
+async function expectSwapping(sandbox: Awaited<ReturnType<Harness["sandbox"]>>, dir: string): Promise<void> {
+  const look = `s=; d=; for i in $(seq 500); do if [ -L ${dir} ]; then s=1; else d=1; fi; done; echo "link=$s dir=$d"`;
+  const { received } = await execute(h, taskOf(act.serial([act.sh(look), act.sh("true")])), { sandbox });
+  expect(received.texts()).toContain("link=1 dir=1");
+}
+
 /**
- * Sets up /d (container data in /d/out, or the directory given) and /l (a symlink to the host
- * directory), then leaves the exchange program swapping them in the background.
+ * Sets up /d (container data in /d/out) and /l (a symlink to the host directory), then leaves
+ * the exchange program swapping /l with /d (or with dir) in the background.
  */
 async function startExchanger(sandbox: Awaited<ReturnType<Harness["sandbox"]>>, hostDir: string, dir = "/d"): Promise<void> {
   const { outcome } = await execute(
@@ -226,7 +248,7 @@ async function startExchanger(sandbox: Awaited<ReturnType<Harness["sandbox"]>>, 
       act.serial([
         act.download({ from: `${server.url}/tools.tgz`, to: "/opt" }),
         act.sh(
-          `mkdir -p /d && printf '${CONTAINER_DATA.trim()}\\n' > /d/out && ln -s ${hostDir} /l && chmod 755 /opt/xchg-long && ` +
+          `mkdir -p /d ${dir} && printf '${CONTAINER_DATA.trim()}\\n' > /d/out && ln -s ${hostDir} /l && chmod 755 /opt/xchg-long && ` +
             `{ /opt/xchg-long ${dir} /l & } </dev/null >/dev/null 2>&1`,
         ),
       ]),
