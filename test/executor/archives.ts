@@ -8,7 +8,7 @@ import zlib from "node:zlib";
 const run = promisify(execFile);
 
 /** A .tgz of the given files, made by GNU tar. */
-export async function makeTgz(files: Record<string, string>): Promise<Buffer> {
+export async function makeTgz(files: Record<string, string | Buffer>): Promise<Buffer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "tgz-src-"));
   try {
     for (const [name, content] of Object.entries(files)) {

@@ -1,11 +1,10 @@
+import { open, type FileHandle } from "node:fs/promises";
 import type { DownloadAction } from "../../../src/gen/diego/v1/actions_pb.js";
-import type { LogSourceWriter } from "../logs/index.js";
 import type { ArchiveType } from "./archive-type.js";
 import { detectArchiveType } from "./archive-type.js";
 import { formatByteSize } from "./byte-size.js";
-import { createContainerStage, type ContainerStage } from "./container-stage.js";
 import { CancelledError, EmittableError } from "./errors.js";
-import { extractInContainer, stageArchive } from "./extract-archive.js";
+import { extractInContainer } from "./extract-archive.js";
 import type { StepContext } from "./types.js";
 
 export const DOWNLOAD_FAILED = "Downloading failed";
@@ -23,34 +22,26 @@ export async function runDownloadAction(action: DownloadAction, ctx: StepContext
     if (action.artifact) out.line(text);
   };
   emit(`Downloading ${action.artifact}...`);
-  let stage: ContainerStage;
+  const { archive, size, type } = await fetchArchive(action, ctx, () => emit(`Failed to download ${action.artifact}`));
   try {
-    stage = await createContainerStage(ctx.sandbox.rootfsPath, ctx.busyboxPath);
-  } catch (err) {
-    ctx.logger.warn({ err }, "cannot stage a download in the container");
-    throw new EmittableError(COPY_IN_FAILED, { cause: err });
-  }
-  try {
-    const { size, type } = await fetchInto(stage, action, ctx, () => emit(`Failed to download ${action.artifact}`));
     emit(`Downloaded ${action.artifact} (${formatByteSize(size)})`);
-    await unpack(stage, type, action, ctx);
+    await unpack(archive, type, action, ctx);
   } finally {
-    await stage.remove().catch((err: unknown) => ctx.logger.warn({ err }, "cannot remove download stage"));
+    await archive.close();
   }
 }
 
-async function fetchInto(
-  stage: ContainerStage,
+/** Fetches the archive and keeps it open: the cache may replace or evict the file once `use` settles. */
+async function fetchArchive(
   action: DownloadAction,
   ctx: StepContext,
   onFailure: () => void,
-): Promise<{ size: number; type: ArchiveType }> {
+): Promise<{ archive: FileHandle; size: number; type: ArchiveType }> {
   try {
     return await ctx.downloads.fetch({ url: action.from, cacheKey: action.cacheKey, signal: ctx.signal }, async (file) => {
       const type = await detectArchiveType(file.path, action.from);
       if (!type) throw new Error("unknown archive format");
-      await stageArchive(stage, file.path);
-      return { size: file.size, type };
+      return { archive: await open(file.path, "r"), size: file.size, type };
     });
   } catch (err) {
     if (ctx.signal.aborted) throw new CancelledError();
@@ -61,12 +52,12 @@ async function fetchInto(
   }
 }
 
-async function unpack(stage: ContainerStage, type: ArchiveType, action: DownloadAction, ctx: StepContext): Promise<void> {
+async function unpack(archive: FileHandle, type: ArchiveType, action: DownloadAction, ctx: StepContext): Promise<void> {
   let exitCode: number;
   try {
     const result = await extractInContainer({
       sandbox: ctx.sandbox,
-      stage,
+      archive,
       type,
       to: action.to,
       user: action.user || ctx.defaultUser || undefined,

@@ -11,7 +11,6 @@ import type { ExecuteDeps, ExecuteResult, StepContext } from "./types.js";
 
 export const TASK_CANCELLED = "task was cancelled";
 export const RESULT_FETCH_FAILED = "failed to fetch result";
-const DEFAULT_BUSYBOX = "/bin/busybox";
 
 /**
  * Runs a task's action tree in its (already created) sandbox, then reads result_file when the
@@ -31,7 +30,6 @@ export async function executeTask(task: TaskResponse, deps: ExecuteDeps): Promis
     logger,
     source: deps.logs.defaultSource,
     defaultUser: deps.defaultUser ?? "",
-    busyboxPath: deps.busyboxPath ?? DEFAULT_BUSYBOX,
     runStep,
     // Exactly one process in the whole task: the sandbox may start it in one runtime call.
     singleProcess: { available: countActions(task.action, ["run", "download"]) === 1 },

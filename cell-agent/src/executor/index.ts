@@ -12,7 +12,6 @@ export {
 export { AggregateStepError, CancelledError, EmittableError, StepError } from "./errors.js";
 export { formatGoDuration } from "./go-duration.js";
 export { formatByteSize } from "./byte-size.js";
-export { openContainerFile, readContainerFileHead, ContainerFileError } from "./container-file.js";
 export { RESULT_MAX_BYTES } from "./result-file.js";
 export { CODEPENDENT_EXITED } from "./codependent-action.js";
 export { DOWNLOAD_FAILED, COPY_IN_FAILED } from "./download-action.js";

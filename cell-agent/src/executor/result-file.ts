@@ -1,5 +1,5 @@
 import { utf8Boundary } from "../logs/line-splitter.js";
-import { readContainerFileHead } from "./container-file.js";
+import { readFileHeadInRoot } from "../sandbox/index.js";
 
 /** The contract's limit on `result`: the first 10 KiB of result_file. */
 export const RESULT_MAX_BYTES = 10 * 1024;
@@ -11,6 +11,6 @@ export const RESULT_MAX_BYTES = 10 * 1024;
  */
 export async function readResultFile(rootfsPath: string, resultFile: string): Promise<string> {
   // One extra byte tells whether the cut fell inside a character.
-  const head = await readContainerFileHead(rootfsPath, resultFile, RESULT_MAX_BYTES + 1);
+  const head = await readFileHeadInRoot(rootfsPath, resultFile, RESULT_MAX_BYTES + 1);
   return head.subarray(0, utf8Boundary(head, RESULT_MAX_BYTES)).toString("utf8");
 }

@@ -14,8 +14,6 @@ export interface ExecuteDeps {
   logger?: Logger;
   /** User for actions whose `user` is empty (the image's USER); empty = root. */
   defaultUser?: string;
-  /** Static busybox copied into containers to unpack downloads; /bin/busybox by default. */
-  busyboxPath?: string;
 }
 
 export interface ExecuteResult {
@@ -37,7 +35,6 @@ export interface StepContext {
   /** The log source name inherited from the parent (task log_source or "LOG" at the top). */
   source: string;
   defaultUser: string;
-  busyboxPath: string;
   runStep: StepRunner;
   /** Set when the task is exactly one process: that run may use the sandbox's single-shot path. */
   singleProcess: { available: boolean };

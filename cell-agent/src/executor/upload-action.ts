@@ -5,8 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { UploadAction } from "../../../src/gen/diego/v1/actions_pb.js";
+import { openFileInRoot } from "../sandbox/index.js";
 import { formatByteSize } from "./byte-size.js";
-import { openContainerFile } from "./container-file.js";
 import { CancelledError, EmittableError, StepError } from "./errors.js";
 import { uploadFile, UploadError, type UploadFile } from "./http-upload.js";
 import type { StepContext } from "./types.js";
@@ -57,7 +57,7 @@ function parseUploadUrl(raw: string): URL {
 async function copyOut(rootfsPath: string, from: string, ctx: StepContext): Promise<UploadFile> {
   const tmp = path.join(os.tmpdir(), `diego-upload-${randomBytes(8).toString("hex")}`);
   try {
-    const handle = await openContainerFile(rootfsPath, from);
+    const handle = await openFileInRoot(rootfsPath, from);
     const md5 = createHash("md5");
     let size = 0;
     const source = handle.createReadStream();

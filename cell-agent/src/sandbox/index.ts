@@ -16,6 +16,10 @@ export { shiftedLayerPath } from "./shifted-layers.js";
 export { START_FAILURE_EXIT_CODE } from "./supervise.js";
 /** Reads a small file of a container's rootfs without following the image's symlinks (result files). */
 export { readSmallFileInRootfs } from "./safe-path.js";
+/** Opens files of a container's rootfs by file descriptor, symlinks resolved inside it. */
+export { openFileInRoot, readFileHeadInRoot, RootfsPathError } from "./rootfs-file.js";
+export { removeTree } from "./remove-tree.js";
+export { HIDDEN_BUSYBOX } from "./oci-config.js";
 export {
   CommandError,
   RuntimeUnavailableError,

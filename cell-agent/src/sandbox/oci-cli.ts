@@ -11,7 +11,8 @@ export interface OciCli {
   readonly root: string;
   /** Foreground `run`: proxies stdio, exits with the init's status and deletes the container. */
   spawnRun(opts: { id: string; bundle: string; pidFile: string; logFile: string }): ChildProcess;
-  spawnExec(opts: { id: string; processFile: string; pidFile: string; logFile: string }): ChildProcess;
+  /** stdin: pipe the process's stdin (else it reads /dev/null). */
+  spawnExec(opts: { id: string; processFile: string; pidFile: string; logFile: string; stdin?: boolean }): ChildProcess;
   delete(id: string, force: boolean): Promise<void>;
   list(): Promise<ContainerListing[]>;
 }
@@ -39,9 +40,10 @@ export function createOciCli(name: "runc" | "crun", binary: string, root: string
     root,
     spawnRun: ({ id, bundle, pidFile, logFile }) =>
       spawn(binary, [...global(logFile), "run", `--bundle=${bundle}`, `--pid-file=${pidFile}`, id], { stdio }),
-    spawnExec: ({ id, processFile, pidFile, logFile }) => {
+    spawnExec: ({ id, processFile, pidFile, logFile, stdin }) => {
       const args = [...global(logFile), "exec", `--process=${processFile}`, `--pid-file=${pidFile}`, id];
-      return useChoom ? spawn(CHOOM, ["-n", EXEC_OOM_SCORE_ADJ, "--", binary, ...args], { stdio }) : spawn(binary, args, { stdio });
+      const io: ["ignore" | "pipe", "pipe", "pipe"] = stdin ? ["pipe", "pipe", "pipe"] : stdio;
+      return useChoom ? spawn(CHOOM, ["-n", EXEC_OOM_SCORE_ADJ, "--", binary, ...args], { stdio: io }) : spawn(binary, args, { stdio: io });
     },
     async delete(id, force) {
       const res = await runCommand(binary, [...global(), "delete", ...(force ? ["--force"] : []), id]);

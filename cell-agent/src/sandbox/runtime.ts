@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, rm, stat } from "node:fs/promises";
+import { chmod, mkdir, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import pino, { type Logger } from "pino";
 import { cellKey, CGROUP_ROOT, discoverHierarchies, killAllUnder, removeEverywhere } from "./cgroups.js";
@@ -11,6 +11,7 @@ import { killQuietly } from "./kill-tree.js";
 import { mountPointsUnder, unmountIfMounted } from "./mounts.js";
 import { createOciCli } from "./oci-cli.js";
 import { createSandbox, type SandboxContext } from "./sandbox.js";
+import { removeTree } from "./remove-tree.js";
 import { teardownFilesystem } from "./sandbox-fs.js";
 import type { SandboxRuntime } from "./types.js";
 
@@ -114,7 +115,7 @@ async function cleanupStale(ctx: SandboxContext): Promise<void> {
   await Promise.all(bundles.map((b) => teardownFilesystem(path.join(ctx.containersDir, b))));
   // teardown moves bundles to trash dirs and removes them in the background: finish that here.
   const trash = (await readdir(ctx.containersDir).catch(() => [])).filter((t) => t.startsWith(".trash-"));
-  await Promise.all(trash.map((t) => rm(path.join(ctx.containersDir, t), { recursive: true, force: true })));
+  await Promise.all(trash.map((t) => removeTree(path.join(ctx.containersDir, t))));
   await removeEverywhere(hierarchies, cellCgroup);
   if (listed.length + bundles.length + strays > 0) {
     ctx.logger.info({ containers: listed.length, bundles: bundles.length, strays }, "removed stale sandboxes");

@@ -1,49 +1,30 @@
-import { constants } from "node:fs";
-import { lchown, lstat, mkdir, open } from "node:fs/promises";
-import path from "node:path";
-import { isCode } from "./errors.js";
+import { mkdirInRoot, openFileInRoot } from "./rootfs-file.js";
 
-// The container's root filesystem is image-controlled: a symlink in it may point anywhere on
-// the host. Host-side helpers here never follow one.
+// The container's root filesystem is image- and task-controlled: a symlink in it may point
+// anywhere on the host, and a running container may swap one in at any time. These helpers
+// walk it by file descriptor (rootfs-file.ts) and never let the kernel follow one.
 
 /**
  * Creates containerPath inside rootfs (like mkdir -p) owned by owner. Stops silently at a
  * symlink or a non-directory: the runtime then reports the missing directory itself.
  */
-export async function mkdirInRootfs(rootfs: string, containerPath: string, owner: number): Promise<void> {
-  const parts = path.posix.normalize(`/${containerPath}`).split("/").filter(Boolean);
-  let current = rootfs;
-  for (const part of parts) {
-    current = path.join(current, part);
-    try {
-      const st = await lstat(current);
-      if (!st.isDirectory()) return;
-    } catch (err) {
-      if (!isCode(err, "ENOENT")) throw err;
-      await mkdir(current, { mode: 0o755 });
-      await lchown(current, owner, owner);
-    }
-  }
+export function mkdirInRootfs(rootfs: string, containerPath: string, owner: number): Promise<void> {
+  return mkdirInRoot(rootfs, containerPath, owner);
 }
 
-/** Reads a small regular file inside rootfs; "" when absent, a symlink, special or too big. */
+/**
+ * Reads a small regular file inside rootfs, symlinks resolved within the rootfs; "" when
+ * absent, not a regular file or too big.
+ */
 export async function readSmallFileInRootfs(rootfs: string, containerPath: string, maxBytes = 1 << 20): Promise<string> {
-  const parts = path.posix.normalize(`/${containerPath}`).split("/").filter(Boolean);
-  let current = rootfs;
-  for (const [i, part] of parts.entries()) {
-    current = path.join(current, part);
-    try {
-      const st = await lstat(current);
-      const last = i === parts.length - 1;
-      if (last ? !st.isFile() || st.size > maxBytes : !st.isDirectory()) return "";
-    } catch {
-      return "";
-    }
-  }
-  // O_NOFOLLOW/O_NONBLOCK: a running container may swap the file for a symlink or FIFO meanwhile.
-  const fh = await open(current, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  let fh;
   try {
-    if (!(await fh.stat()).isFile()) return "";
+    fh = await openFileInRoot(rootfs, containerPath);
+  } catch {
+    return "";
+  }
+  try {
+    if ((await fh.stat()).size > maxBytes) return "";
     const buf = Buffer.alloc(maxBytes);
     const { bytesRead } = await fh.read(buf, 0, maxBytes, 0);
     return buf.subarray(0, bytesRead).toString("utf8");

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, rename, rm } from "node:fs/promises";
+import { chmod, mkdir, rename } from "node:fs/promises";
 import path from "node:path";
 import { isCode, SandboxError } from "./errors.js";
 import type { DiskTemplates } from "./disk-templates.js";
 import { mountPointsUnder, mountRootfs, unmountAll, unmountIfMounted } from "./mounts.js";
+import { removeTree } from "./remove-tree.js";
 import { mkdirInRootfs } from "./safe-path.js";
 import { ensureShiftedLayer } from "./shifted-layers.js";
 
@@ -92,5 +93,6 @@ export async function teardownFilesystem(bundle: string, known?: string[]): Prom
     if (isCode(err, "ENOENT")) return;
     throw err;
   }
-  void rm(trash, { recursive: true, force: true }).catch(() => undefined);
+  // The upper dir is container-written: never a recursive delete by path (remove-tree.ts).
+  void removeTree(trash).catch(() => undefined);
 }

@@ -139,7 +139,7 @@ class OciSandbox implements Sandbox {
     const files = this.nextFiles("exec");
     const [oomBefore] = await Promise.all([this.cgroups.oomEvents(), writeFile(files.spec, JSON.stringify(ociProcess))]);
     this.assertUsable();
-    const child = this.ctx.cli.spawnExec({ id: this.id, processFile: files.spec, pidFile: files.pid, logFile: files.log });
+    const child = this.ctx.cli.spawnExec({ id: this.id, processFile: files.spec, pidFile: files.pid, logFile: files.log, stdin: !!io.stdin });
     // Kill the process and its descendants; the container and its other processes live on.
     const exitCode = await this.supervise("exec", child, files, io, signal, async (pid) => killTree(pid, await this.cgroups.pids()));
     return { exitCode, oomKilled: (await this.cgroups.oomEvents()) > oomBefore };

@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { constants } from "node:os";
+import { pipeline } from "node:stream";
 import { readRuntimeErrors } from "./oci-cli.js";
 import type { ProcessIO } from "./types.js";
 
@@ -30,6 +31,7 @@ export async function superviseRuntimeProcess(opts: SuperviseOptions): Promise<n
   let finished = false;
   child.stdout?.on("data", (chunk: Buffer) => io.stdout(chunk));
   child.stderr?.on("data", (chunk: Buffer) => io.stderr(chunk));
+  feedStdin(child, io);
   const closed = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, sig) => {
@@ -52,6 +54,21 @@ export async function superviseRuntimeProcess(opts: SuperviseOptions): Promise<n
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * Pipes io.stdin into the runtime process. A process that exits without reading it all (EPIPE)
+ * or a source that fails ends the pipe; the exit code tells the caller what happened.
+ */
+function feedStdin(child: ChildProcess, io: ProcessIO): void {
+  const source = io.stdin;
+  if (!source) return;
+  if (!child.stdin) {
+    source.destroy();
+    return;
+  }
+  pipeline(source, child.stdin, () => undefined);
+  child.once("close", () => source.destroy());
 }
 
 /** Polls for the pid file the runtime writes once the process exists; undefined if it never came. */

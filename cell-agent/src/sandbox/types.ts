@@ -1,3 +1,5 @@
+import type { Readable } from "node:stream";
+
 // The contract between the executor (which runs actions) and the sandbox (which owns
 // OCI containers). Written first so both sides can be built at once; change it only with care.
 
@@ -52,6 +54,11 @@ export interface ProcessIO {
   /** Called with raw chunks as the process writes them. */
   stdout(chunk: Buffer): void;
   stderr(chunk: Buffer): void;
+  /**
+   * ADDED (escapes): piped to the process's stdin (run() only; none otherwise), so the cell can
+   * stream data into a container without writing under its rootfs. Destroyed when the process exits.
+   */
+  stdin?: Readable;
 }
 
 export interface ProcessResult {
