@@ -26,6 +26,28 @@ export async function mkdirInRootfs(rootfs: string, containerPath: string, owner
   }
 }
 
+/**
+ * Creates an empty file at containerPath unless something is there; its parents must be real
+ * directories (used before any container process runs, so nothing can swap them meanwhile).
+ */
+export async function createFileInRootfs(rootfs: string, containerPath: string, owner: number): Promise<void> {
+  const parts = path.posix.normalize(`/${containerPath}`).split("/").filter(Boolean);
+  let parent = rootfs;
+  for (const part of parts.slice(0, -1)) {
+    parent = path.join(parent, part);
+    const st = await lstat(parent).catch(() => undefined);
+    if (!st?.isDirectory()) return; // the bind mount then fails on the missing destination
+  }
+  const target = path.join(parent, parts.at(-1) ?? "");
+  try {
+    const fh = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    await fh.close();
+    await lchown(target, owner, owner);
+  } catch (err) {
+    if (!isCode(err, "EEXIST")) throw err;
+  }
+}
+
 /** Reads a small regular file inside rootfs; "" when absent, a symlink, special or too big. */
 export async function readSmallFileInRootfs(rootfs: string, containerPath: string, maxBytes = 1 << 20): Promise<string> {
   const parts = path.posix.normalize(`/${containerPath}`).split("/").filter(Boolean);
