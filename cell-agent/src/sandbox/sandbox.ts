@@ -154,6 +154,9 @@ class OciSandbox implements Sandbox {
   private async execInContainer(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult> {
     const [init, ociProcess] = await Promise.all([this.ensureInit(), this.processFor(proc)]);
     if (!init.alive()) throw new SandboxError(`sandbox ${this.id}: the container has stopped`);
+    // runc 1.1 (built with Go 1.19) raises an exec'd process's soft NOFILE to its hard limit
+    // before it execs; a hard limit equal to the soft one keeps `ulimit -n` right.
+    if (this.ctx.cli.name === "runc") for (const r of ociProcess.rlimits ?? []) r.hard = r.soft;
     const files = this.nextFiles("exec");
     const [oomBefore] = await Promise.all([this.cgroups.oomEvents(), writeFile(files.spec, JSON.stringify(ociProcess))]);
     this.assertUsable();
