@@ -15,19 +15,24 @@ export interface Gates {
   readonly dir: string;
   /** Creates the container's gate and attaches its rootfs there; resolves the path for the runtime. */
   open(id: string, hostRootUid: number, rootfs: string): Promise<string>;
-  /** Detaches and removes a gate; never follows anything a container could have changed. */
-  close(id: string, hostRootUid: number): Promise<void>;
+  /** Detaches and removes a gate (no-op when not open); never follows anything a container could have changed. */
+  close(id: string): Promise<void>;
   /** Removes every gate (after a crash) and revokes every ACL entry. */
   reset(): Promise<void>;
 }
 
 export async function createGates(runDir: string, cellKey: string): Promise<Gates> {
   const dir = path.join(runDir, `diego-${cellKey}`);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  const live = new Map<number, number>(); // mapped root uid -> open gates
+  const opened = new Map<string, number>(); // container id -> its mapped root uid
   const helper = hostHelper();
-  const syncAcl = (): Promise<void> => helper.aclSearchOnly(dir, [...live.keys()]);
+  // Creating and removing the (otherwise empty) cell dir must not interleave with a gate's creation.
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = chain.then(fn);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+  const syncAcl = (): Promise<void> => helper.aclSearchOnly(dir, [...new Set([...opened.values()].filter((u) => u !== 0))]);
 
   const removeGate = async (gate: string): Promise<void> => {
     await unmountIfMounted(path.join(gate, "rootfs"), MNT_DETACH);
@@ -37,36 +42,45 @@ export async function createGates(runDir: string, cellKey: string): Promise<Gate
       });
     }
   };
+  const removeDirIfUnused = async (): Promise<void> => {
+    if (opened.size > 0) return syncAcl();
+    await rmdir(dir).catch(() => undefined); // another cell process never shares this dir
+  };
 
   return {
     dir,
     async open(id, hostRootUid, rootfs) {
       const gate = path.join(dir, id);
-      await mkdir(gate, { mode: 0o710 });
-      await chown(gate, 0, hostRootUid);
-      await chmod(gate, 0o710);
-      await mkdir(path.join(gate, "rootfs"));
-      if (hostRootUid !== 0) {
-        live.set(hostRootUid, (live.get(hostRootUid) ?? 0) + 1);
+      await serial(async () => {
+        opened.set(id, hostRootUid);
+        await mkdir(dir, { mode: 0o700 }).catch((err: unknown) => {
+          if (!isCode(err, "EEXIST")) throw err;
+        });
+        await chmod(dir, 0o700);
+        await mkdir(gate, { mode: 0o710 });
+        await chown(gate, 0, hostRootUid);
+        await chmod(gate, 0o710);
+        await mkdir(path.join(gate, "rootfs"));
         await syncAcl();
-      }
+      });
       const target = path.join(gate, "rootfs");
       await helper.cloneMount(rootfs, { path: target }, { attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, recursive: true });
       return target;
     },
-    async close(id, hostRootUid) {
+    async close(id) {
+      if (!opened.has(id)) return;
       await removeGate(path.join(dir, id));
-      const n = live.get(hostRootUid);
-      if (hostRootUid === 0 || n === undefined) return;
-      if (n > 1) live.set(hostRootUid, n - 1);
-      else live.delete(hostRootUid);
-      await syncAcl();
+      await serial(async () => {
+        opened.delete(id);
+        await removeDirIfUnused();
+      });
     },
-    async reset() {
-      for (const m of await mountPointsUnder(dir)) await unmountIfMounted(m, MNT_DETACH);
-      for (const name of await readdir(dir)) await removeGate(path.join(dir, name));
-      live.clear();
-      await syncAcl();
-    },
+    reset: () =>
+      serial(async () => {
+        for (const m of await mountPointsUnder(dir)) await unmountIfMounted(m, MNT_DETACH);
+        for (const name of await readdir(dir).catch(() => [])) await removeGate(path.join(dir, name));
+        opened.clear();
+        await removeDirIfUnused();
+      }),
   };
 }

@@ -84,7 +84,7 @@ export async function createSandbox(ctx: SandboxContext, spec: SandboxSpec): Pro
   const [cg, fs] = await Promise.allSettled([cgroupsP, rootfsP]);
   if (cg.status === "rejected" || fs.status === "rejected") {
     await Promise.allSettled([
-      removeFilesystem(ctx, spec.id, bundle, hostRootUid),
+      removeFilesystem(ctx, spec.id, bundle),
       (cg.status === "fulfilled" ? cg.value.release() : Promise.resolve()).then(() => removeContainerCgroups(ctx, spec.id)),
     ]);
     throw cg.status === "rejected" ? cg.reason : (fs as PromiseRejectedResult).reason;
@@ -93,8 +93,8 @@ export async function createSandbox(ctx: SandboxContext, spec: SandboxSpec): Pro
 }
 
 /** Closes the gate, unmounts and removes the bundle, then gives the id range back. */
-async function removeFilesystem(ctx: SandboxContext, id: string, bundle: string, hostRootUid: number, known?: string[]): Promise<void> {
-  await ctx.gates.close(id, hostRootUid);
+async function removeFilesystem(ctx: SandboxContext, id: string, bundle: string, known?: string[]): Promise<void> {
+  await ctx.gates.close(id);
   await teardownFilesystem(bundle, known, () => ctx.subids.release(bundle));
 }
 
@@ -266,7 +266,7 @@ class OciSandbox implements Sandbox {
     await attempt("stop container", () => this.stopContainer());
     await Promise.all([
       attempt("remove filesystem", () =>
-        removeFilesystem(this.ctx, this.id, this.bundle, this.hostRootUid, bundleMounts(this.bundle, this.spec.limits.diskMb, this.spec.bindMounts)),
+        removeFilesystem(this.ctx, this.id, this.bundle, bundleMounts(this.bundle, this.spec.limits.diskMb, this.spec.bindMounts)),
       ),
       attempt("remove cgroups", async () => {
         await this.cgroups.release();
