@@ -125,7 +125,10 @@ my ($AT_FDCWD, $AT_EMPTY_PATH, $AT_RECURSIVE) = (-100, 0x1000, 0x8000);
 my ($OPEN_TREE_CLONE, $MOVE_MOUNT_F_EMPTY_PATH, $MOVE_MOUNT_T_EMPTY_PATH) = (1, 0x4, 0x40);
 my $MOUNT_ATTR_IDMAP = 0x00100000;
 my ($O_PATH, $O_CLOEXEC, $RESOLVE_NO_SYMLINKS, $RESOLVE_BENEATH) = (0x200000, 0x80000, 0x04, 0x08);
-my %userns;   # "hostid:size" -> handle on a user namespace with that mapping
+# "hostid:size" -> handle on a user namespace with that mapping. Kept after the range is released:
+# ranges are reused lowest first, so the next container usually finds its namespace here.
+my (%userns, @userns_order);
+my $USERNS_CACHE = 256;
 
 sub close_fd { POSIX::close($_[0]) if defined $_[0] && $_[0] >= 0 }
 
@@ -162,14 +165,9 @@ sub userns_fd {
   waitpid($pid, 0);
   die $@ unless defined $err;
   $userns{$key} = $fh;
+  push @userns_order, $key;
+  close(delete $userns{shift @userns_order}) while @userns_order > $USERNS_CACHE;
   return fileno($fh);
-}
-
-sub do_userns_forget {
-  my ($hostid, $size) = @_;
-  my $fh = delete $userns{"$hostid:$size"};
-  close($fh) if $fh;
-  return '';
 }
 
 # O_PATH fd of root/rel resolved beneath root without symlinks, or of an absolute path.
@@ -294,7 +292,7 @@ sub do_acl_search {
 }
 
 my %ops = (
-  clone_mount => \&do_clone_mount, userns_forget => \&do_userns_forget,
+  clone_mount => \&do_clone_mount,
   subid_claim => \&do_subid_claim, subid_release => \&do_subid_release, acl_search => \&do_acl_search,
   mount => \&do_mount, umount => \&do_umount, loop_mount => \&do_loop_mount, extents => \&do_extents,
   oom_watch => \&do_oom_watch, oom_count => \&do_oom_count, oom_unwatch => \&do_oom_unwatch,
@@ -328,8 +326,6 @@ export interface HostHelper {
    * resolved beneath targetRoot without following symlinks. attrs: MOUNT_ATTR_* bits.
    */
   cloneMount(source: string, target: CloneTarget, opts: CloneOptions): Promise<void>;
-  /** Forgets the cached user namespace of an idmap (after its range is released). */
-  forgetIdmap(idmap: Idmap): Promise<void>;
   /** Registers a free range of count ids (from floor up) for user in /etc/subuid and /etc/subgid. */
   claimSubids(user: string, count: number, floor: number): Promise<number>;
   releaseSubids(user: string, start: number, count: number): Promise<void>;
@@ -460,9 +456,6 @@ function createHostHelper(): HostHelper {
       const [root, rel] = "path" in target ? ["", target.path] : [target.root, target.rel];
       const idmap = opts.idmap ? [opts.idmap.hostId, opts.idmap.size] : ["", ""];
       await call("clone_mount", [source, root, rel, opts.attrs, opts.recursive ? 1 : 0, ...idmap]);
-    },
-    forgetIdmap: async (idmap) => {
-      await call("userns_forget", [idmap.hostId, idmap.size]);
     },
     claimSubids: async (user, count, floor) => Number(await call("subid_claim", [user, count, floor])),
     releaseSubids: async (user, start, count) => {

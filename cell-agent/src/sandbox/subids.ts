@@ -37,7 +37,6 @@ export function createSubidRanges(floor: number): SubidRanges {
       const start = Number((await readFile(path.join(bundle, RECORD), "utf8").catch(() => "")).trim());
       if (!Number.isInteger(start) || start <= 0) return;
       await helper.releaseSubids(user, start, RANGE_SIZE);
-      await helper.forgetIdmap({ hostId: start, size: RANGE_SIZE });
     },
   };
 }
