@@ -6,7 +6,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Sandbox } from "../../cell-agent/src/sandbox/index.js";
+import { cellKey, type Sandbox } from "../../cell-agent/src/sandbox/index.js";
 import { collect, setupFixture, sh, type Fixture } from "../sandbox/fixtures/sandbox-fixture.js";
 import { PERSONALITY_QUERY_PROBE, READ_IMPLIES_EXEC_PROBE, UNIX_SOCKET_PROBE, VSOCK_PROBE } from "./tiny-elf.js";
 
@@ -153,6 +153,21 @@ describe("limits and namespaces", () => {
       expect(root).toMatch(/ \/ \/ [^ ]*nosuid,nodev/);
       expect(info).not.toContain(fx.dir);
       expect(info).not.toContain("/run/diego");
+    }
+  });
+});
+
+describe("host mounts", () => {
+  it("mounts the rootfs, its gate and the upper dirs nosuid,nodev", async () => {
+    for (const diskMb of [0, 16]) {
+      const sb = await fx.sandbox({ privileged: true, limits: { memoryMb: 0, cpuWeight: 0, diskMb, pids: 0 } });
+      const bundle = path.dirname(sb.rootfsPath);
+      const mounts = (await readFile("/proc/self/mountinfo", "utf8"))
+        .split("\n")
+        .map((l) => l.split(" "))
+        .filter((f) => f[4]?.startsWith(`${bundle}/`) || f[4]?.includes(`/diego-${cellKey(fx.workDir)}/${sb.id}/`));
+      expect(mounts.map((f) => path.basename(f[4]!)).sort()).toEqual([diskMb > 0 ? "disk" : "fs", "rootfs", "rootfs"]);
+      for (const f of mounts) expect(f[5], f[4]).toMatch(/(^|,)nosuid,nodev(,|$)/);
     }
   });
 });
