@@ -256,8 +256,9 @@ sub do_subid_claim {
     CANDIDATE: {
       for my $r (@taken) {
         if ($start < $r->[0] + $r->[1] && $r->[0] < $start + $count) {
-          my $end = $r->[0] + $r->[1];
-          $start = $end % $count ? $end + $count - $end % $count : $end;
+          # The next slot floor + k*count at or after the end of the overlapping range.
+          my $past = $r->[0] + $r->[1] - $floor;
+          $start = $floor + $count * int(($past + $count - 1) / $count);
           redo CANDIDATE;
         }
       }

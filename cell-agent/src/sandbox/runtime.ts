@@ -110,7 +110,13 @@ async function cleanupStale(ctx: SandboxContext): Promise<void> {
   );
   // teardown moves bundles to trash dirs and removes them in the background: finish that here.
   const trash = (await readdir(ctx.containersDir).catch(() => [])).filter((t) => t.startsWith(".trash-"));
-  await Promise.all(trash.map((t) => rm(path.join(ctx.containersDir, t), { recursive: true, force: true })));
+  // (A destroy that could not stop its container left its trash and ids for us: all dead by now.)
+  await Promise.all(
+    trash.map(async (t) => {
+      await ctx.subids.release(path.join(ctx.containersDir, t));
+      await rm(path.join(ctx.containersDir, t), { recursive: true, force: true });
+    }),
+  );
   await removeEverywhere(hierarchies, cellCgroup);
   if (listed.length + bundles.length + strays > 0) {
     ctx.logger.info({ containers: listed.length, bundles: bundles.length, strays }, "removed stale sandboxes");

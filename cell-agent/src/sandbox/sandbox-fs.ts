@@ -65,8 +65,14 @@ export function bundleMounts(bundle: string, diskMb: number, bindMounts: BindMou
  * Unmounts everything under bundle (overlay first, then the disk) and removes it. Idempotent.
  * known: the mounts the caller made, which spares reading the mount table on the usual path.
  * unmounted: runs once nothing is mounted any more, before the files go (releases the ids).
+ * keepFiles: only rename the bundle away; cleanupStale deletes it at the cell's next start.
  */
-export async function teardownFilesystem(bundle: string, known?: string[], unmounted?: () => Promise<void>): Promise<void> {
+export async function teardownFilesystem(
+  bundle: string,
+  known?: string[],
+  unmounted?: () => Promise<void>,
+  opts: { keepFiles?: boolean } = {},
+): Promise<void> {
   if (!known || !(await unmountAll(known))) {
     for (const mountPoint of await mountPointsUnder(bundle)) await unmountIfMounted(mountPoint);
     const left = await mountPointsUnder(bundle);
@@ -83,5 +89,5 @@ export async function teardownFilesystem(bundle: string, known?: string[], unmou
     if (isCode(err, "ENOENT")) return;
     throw err;
   }
-  void rm(trash, { recursive: true, force: true }).catch(() => undefined);
+  if (!opts.keepFiles) void rm(trash, { recursive: true, force: true }).catch(() => undefined);
 }

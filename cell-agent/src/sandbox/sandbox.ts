@@ -92,10 +92,15 @@ export async function createSandbox(ctx: SandboxContext, spec: SandboxSpec): Pro
   return new OciSandbox(ctx, spec, bundle, fs.value.rootfs, fs.value.gated, hostRootUid, cg.value);
 }
 
-/** Closes the gate, unmounts and removes the bundle, then gives the id range back. */
-async function removeFilesystem(ctx: SandboxContext, id: string, bundle: string, known?: string[]): Promise<void> {
+/**
+ * Closes the gate, unmounts and removes the bundle, then gives the id range back. When the
+ * container's processes may still live (stopped false), its ids and files are left for
+ * cleanupStale: reusing the ids or deleting a tree they can still write would be unsafe.
+ */
+async function removeFilesystem(ctx: SandboxContext, id: string, bundle: string, known?: string[], stopped = true): Promise<void> {
   await ctx.gates.close(id);
-  await teardownFilesystem(bundle, known, () => ctx.subids.release(bundle));
+  if (stopped) await teardownFilesystem(bundle, known, () => ctx.subids.release(bundle));
+  else await teardownFilesystem(bundle, known, undefined, { keepFiles: true });
 }
 
 class OciSandbox implements Sandbox {
@@ -253,20 +258,22 @@ class OciSandbox implements Sandbox {
 
   private async teardown(): Promise<void> {
     const errors: unknown[] = [];
-    const attempt = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    const attempt = async (what: string, fn: () => Promise<void>): Promise<boolean> => {
       const started = performance.now();
       try {
         await fn();
         this.ctx.logger.debug({ id: this.id, step: what, ms: performance.now() - started }, "sandbox destroy step");
+        return true;
       } catch (err) {
         this.ctx.logger.warn({ err, id: this.id, step: what }, "sandbox destroy step failed");
         errors.push(err);
+        return false;
       }
     };
-    await attempt("stop container", () => this.stopContainer());
+    const stopped = await attempt("stop container", () => this.stopContainer());
     await Promise.all([
       attempt("remove filesystem", () =>
-        removeFilesystem(this.ctx, this.id, this.bundle, bundleMounts(this.bundle, this.spec.limits.diskMb, this.spec.bindMounts)),
+        removeFilesystem(this.ctx, this.id, this.bundle, bundleMounts(this.bundle, this.spec.limits.diskMb, this.spec.bindMounts), stopped),
       ),
       attempt("remove cgroups", async () => {
         await this.cgroups.release();
