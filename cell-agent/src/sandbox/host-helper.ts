@@ -214,13 +214,15 @@ sub do_clone_mount {
 
 # --- Subordinate ids: ranges in /etc/subuid and /etc/subgid, claimed and released under an
 # exclusive flock shared by every cell on the host; files replaced atomically.
-my $SUBID_LOCK = '/run/lock/diego-subid.lock';
+# In /run (root-only, unlike the world-writable /run/lock) and 0600: any user who can open a file
+# can flock it, and would block every cell.
+my $SUBID_LOCK = '/run/diego-subid.lock';
 my @SUBID_FILES = ('/etc/subuid', '/etc/subgid');
 
 sub with_subid_lock {
   my ($fn) = @_;
-  mkdir('/run/lock', 0755);
-  open(my $lock, '>>', $SUBID_LOCK) or fail("open $SUBID_LOCK");
+  sysopen(my $lock, $SUBID_LOCK, O_WRONLY | O_CREAT | O_NOFOLLOW, 0600) or fail("open $SUBID_LOCK");
+  chmod(0600, $lock);
   flock($lock, LOCK_EX) or fail("flock $SUBID_LOCK");
   my $out = eval { $fn->() };
   my $err = $@;
