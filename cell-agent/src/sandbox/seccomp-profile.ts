@@ -53,6 +53,9 @@ timerfd_gettime64 timerfd_settime timerfd_settime64 times tkill truncate truncat
 uname unlink unlinkat utime utimensat utimensat_time64 utimes vfork vmsplice wait4 waitid waitpid write
 writev
 `.trim().split(/\s+/);
+// Kernel 6.5+ calls: libseccomp 2.5.4 does not know them yet, and runc and crun then skip the
+// name (the call gets the default action); listed so a newer libseccomp allows them.
+const NEWER = ["cachestat", "fchmodat2", "map_shadow_stack", "futex_wake", "futex_wait", "futex_requeue"];
 
 const ALLOW = "SCMP_ACT_ALLOW";
 
@@ -61,7 +64,7 @@ export const SECCOMP_PROFILE = {
   defaultErrnoRet: EPERM,
   architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
   syscalls: [
-    { names: ALLOWED, action: ALLOW },
+    { names: [...ALLOWED, ...NEWER], action: ALLOW },
     // Every socket family but AF_VSOCK (a channel to the hypervisor's host).
     { names: ["socket"], action: ALLOW, args: [{ index: 0, value: AF_VSOCK, op: "SCMP_CMP_NE" }] },
     // No READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE: only these exact personalities.
