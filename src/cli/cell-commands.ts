@@ -1,3 +1,4 @@
+import { chmod, mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
@@ -29,6 +30,7 @@ export function cellIdFrom(s: Settings): string {
 export async function runCell(s: Settings, natsUrl: string, logger: Logger): Promise<CellAgent> {
   const cellId = cellIdFrom(s);
   const runtime = s.runtime as "runc" | "crun"; // one of the setting's choices, checked when parsed
+  await privateDirs(path.resolve(String(s.dataDir)), ["cells"]);
   return startCellAgent({
     natsUrl,
     cellId,
@@ -46,6 +48,14 @@ export async function runCell(s: Settings, natsUrl: string, logger: Logger): Pro
     insecureRegistries: s.insecureRegistries as string[],
     logger,
   });
+}
+
+/** The data dir holds container files and runtime state: only root may pass (0700, no search bit). */
+async function privateDirs(dataDir: string, subdirs: string[]): Promise<void> {
+  for (const dir of [dataDir, ...subdirs.map((d) => path.join(dataDir, d))]) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+  }
 }
 
 function parseRootfs(entries: string[]): Map<string, string> {

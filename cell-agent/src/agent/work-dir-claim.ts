@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { diegoCommandOf } from "../../../src/process/diego-command.js";
 
@@ -24,7 +24,9 @@ const PID_FILE = "cell.pid";
 
 /** Claims `workDir` for this process, unless a running diego process holds it. */
 export async function claimWorkDir(workDir: string): Promise<WorkDirClaim> {
-  await mkdir(workDir, { recursive: true });
+  // Only root passes: container files and runtime state live below (see the sandbox README).
+  await mkdir(workDir, { recursive: true, mode: 0o700 });
+  await chmod(workDir, 0o700);
   const file = path.join(workDir, PID_FILE);
   const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
   // This process's own pid: a cell of it that was not stopped (tests restart cells in-process).

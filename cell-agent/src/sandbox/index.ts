@@ -12,7 +12,6 @@ export type {
 } from "./types.js";
 export { createSandboxRuntime, type SandboxRuntimeOptions } from "./runtime.js";
 export { cellKey, cpuShares, parentCgroup } from "./cgroups.js";
-export { shiftedLayerPath } from "./shifted-layers.js";
 export { START_FAILURE_EXIT_CODE } from "./supervise.js";
 /** Reads a small file of a container's rootfs without following the image's symlinks (result files). */
 export { readSmallFileInRootfs } from "./safe-path.js";

@@ -1,8 +1,8 @@
-import type { BindMount } from "./types.js";
+import { SECCOMP_PROFILE } from "./seccomp-profile.js";
 
 // The OCI runtime-spec subset we generate. Written by hand (no `runc spec`) so the
 // defaults are ours: Docker's capability set, masked and read-only /proc paths,
-// a deny-by-default device cgroup, and a small seccomp deny list.
+// a deny-by-default device cgroup, a seccomp allow-list, and RLIMIT_NOFILE 1024:4096.
 
 export const HIDDEN_DIR = "/.diego";
 export const HIDDEN_BUSYBOX = `${HIDDEN_DIR}/busybox`;
@@ -21,6 +21,9 @@ const MASKED_PATHS = [
   "/sys/firmware", "/sys/devices/virtual/powercap",
 ];
 const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/** RLIMIT_NOFILE of a process whose run action gives no nofile (as Docker's default ulimit). */
+export const DEFAULT_NOFILE = { soft: 1024, hard: 4096 };
 
 export interface OciUser {
   uid: number;
@@ -71,26 +74,27 @@ export function buildProcess(input: ProcessInput): OciProcess {
     },
     noNewPrivileges: true,
   };
-  if (input.nofile && input.nofile > 0) {
-    proc.rlimits = [{ type: "RLIMIT_NOFILE", soft: input.nofile, hard: input.nofile }];
-  }
+  // Set, never inherited from the cell (whose limit is far higher).
+  const nofile = input.nofile && input.nofile > 0 ? { soft: input.nofile, hard: input.nofile } : DEFAULT_NOFILE;
+  proc.rlimits = [{ type: "RLIMIT_NOFILE", ...nofile }];
   return proc;
 }
 
 export interface ConfigInput {
+  /** The rootfs as the runtime reaches it (mounted and gated by the cell). */
   rootfs: string;
   hostname: string;
   cgroupsPath: string;
   process: OciProcess;
   /** Host uid/gid that container root maps to; undefined = no user namespace. */
   userns?: { hostId: number; size: number };
-  bindMounts?: BindMount[];
   /** Host binary bind-mounted read-only at HIDDEN_BUSYBOX (the long-lived init). */
   initBinary?: string;
 }
 
 export function buildConfig(input: ConfigInput): Record<string, unknown> {
-  const namespaces = ["pid", "network", "ipc", "uts", "mount"].map((type) => ({ type }));
+  // cgroup: the container sees its own cgroup as "/" and nothing of the cell's hierarchy.
+  const namespaces = ["pid", "network", "ipc", "uts", "mount", "cgroup"].map((type) => ({ type }));
   const linux: Record<string, unknown> = {
     namespaces,
     cgroupsPath: input.cgroupsPath,
@@ -111,7 +115,8 @@ export function buildConfig(input: ConfigInput): Record<string, unknown> {
     process: input.process,
     root: { path: input.rootfs, readonly: false },
     hostname: input.hostname,
-    mounts: [...standardMounts(), ...initMount(input.initBinary), ...bindMountEntries(input.bindMounts ?? [])],
+    // Extra bind mounts are already in the rootfs (mounted by the cell, see mounts.ts).
+    mounts: [...standardMounts(), ...initMount(input.initBinary)],
     linux,
   };
 }
@@ -136,44 +141,3 @@ function initMount(binary: string | undefined): Record<string, unknown>[] {
   if (!binary) return [];
   return [{ destination: HIDDEN_BUSYBOX, type: "bind", source: binary, options: ["bind", "ro", "nosuid", "nodev"] }];
 }
-
-function bindMountEntries(mounts: BindMount[]): Record<string, unknown>[] {
-  return mounts.map((m) => ({
-    destination: m.destination,
-    type: "bind",
-    source: m.source,
-    options: ["rbind", m.readonly ? "ro" : "rw", "nosuid", "nodev"],
-  }));
-}
-
-const EPERM = 1;
-const ENOSYS = 38;
-// clone() flags that create namespaces; a container must not nest new ones.
-const CLONE_NS_FLAGS = [0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000];
-
-/** Allow by default; refuse the syscalls that reach kernel surfaces a task never needs. */
-const SECCOMP_PROFILE = {
-  defaultAction: "SCMP_ACT_ALLOW",
-  architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-  syscalls: [
-    {
-      names: [
-        "add_key", "keyctl", "request_key", "bpf", "perf_event_open", "userfaultfd", "kexec_load",
-        "kexec_file_load", "open_by_handle_at", "init_module", "finit_module", "delete_module",
-        "mount", "umount2", "pivot_root", "swapon", "swapoff", "reboot", "unshare", "setns", "acct",
-        "lookup_dcookie", "quotactl", "syslog", "iopl", "ioperm", "fsopen", "fsmount", "fsconfig",
-        "move_mount", "open_tree", "mount_setattr",
-      ],
-      action: "SCMP_ACT_ERRNO",
-      errnoRet: EPERM,
-    },
-    // clone3 passes flags in memory seccomp cannot see: ENOSYS makes libc fall back to clone().
-    { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: ENOSYS },
-    ...CLONE_NS_FLAGS.map((flag) => ({
-      names: ["clone"],
-      action: "SCMP_ACT_ERRNO",
-      errnoRet: EPERM,
-      args: [{ index: 0, value: flag, valueTwo: flag, op: "SCMP_CMP_MASKED_EQ" }],
-    })),
-  ],
-};

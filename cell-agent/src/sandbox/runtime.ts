@@ -1,11 +1,12 @@
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, stat } from "node:fs/promises";
+import { chmod, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import pino, { type Logger } from "pino";
 import { cellKey, CGROUP_ROOT, discoverHierarchies, killAllUnder, removeEverywhere } from "./cgroups.js";
 import { runCommand } from "./command.js";
 import { ensureCrunCompatibleCgroups } from "./crun-cgroups.js";
 import { createDiskTemplates } from "./disk-templates.js";
+import { createGates } from "./gates.js";
 import { RuntimeUnavailableError } from "./errors.js";
 import { killQuietly } from "./kill-tree.js";
 import { mountPointsUnder, unmountIfMounted } from "./mounts.js";
@@ -13,15 +14,20 @@ import { createOciCli } from "./oci-cli.js";
 import { createSandbox, type SandboxContext } from "./sandbox.js";
 import { removeTree } from "./remove-tree.js";
 import { teardownFilesystem } from "./sandbox-fs.js";
+import { createSubidRanges } from "./subids.js";
 import type { SandboxRuntime } from "./types.js";
+
+const DEFAULT_UID_BASE = 100000;
 
 export interface SandboxRuntimeOptions {
   runtime: "runc" | "crun";
-  /** This cell's private directory: runtime state, bundles, overlay mounts. Made 0711. */
+  /** This cell's private directory: runtime state, bundles, overlay mounts. Made 0700. */
   workDir: string;
   logger?: Logger;
-  /** Host uid/gid that container root maps to when unprivileged; 65536 ids from it are used. */
+  /** Lowest host id of the per-container subordinate id ranges (65536 ids each, in /etc/subuid). */
   uidBase?: number;
+  /** Where the cell keeps the gates through which runtimes reach each rootfs (default /run). */
+  runDir?: string;
   /** Runtime binary (default: the runtime's name, looked up on PATH). */
   binary?: string;
   /** Static busybox bind-mounted read-only as the idle init of multi-process containers. */
@@ -51,17 +57,17 @@ export function createSandboxRuntime(opts: SandboxRuntimeOptions): SandboxRuntim
       if (!hierarchies.has("memory")) {
         throw new RuntimeUnavailableError("the sandbox needs cgroup v1 hierarchies (no memory controller mounted)");
       }
-      await mkdir(containersDir, { recursive: true });
+      await mkdir(containersDir, { recursive: true, mode: 0o700 });
       await mkdir(cli.root, { recursive: true, mode: 0o700 });
-      // User-namespaced container roots must traverse workDir to reach their rootfs.
-      await Promise.all([chmod(workDir, 0o711), chmod(containersDir, 0o711)]);
-      await ensureTraversable(path.dirname(workDir), logger);
+      // Nobody but root passes: runtimes reach user-namespaced rootfs through the gates.
+      await Promise.all([workDir, containersDir, cli.root].map((d) => chmod(d, 0o700)));
       return {
         cli,
         containersDir,
         hierarchies,
         cellKey: key,
-        uidBase: opts.uidBase ?? 100000,
+        subids: createSubidRanges(opts.uidBase ?? DEFAULT_UID_BASE),
+        gates: await createGates(opts.runDir ?? "/run", key),
         initBinary: opts.initBinary ?? "/bin/busybox",
         templates: createDiskTemplates(path.join(workDir, "disk-templates")),
         logger,
@@ -76,22 +82,6 @@ export function createSandboxRuntime(opts: SandboxRuntimeOptions): SandboxRuntim
     create: async (spec) => createSandbox(await context(), spec),
     cleanupStale: async () => cleanupStale(await context()),
   };
-}
-
-/**
- * runc enters the user namespace before it mounts the rootfs, so every ancestor of workDir
- * must be searchable by "other" (a private mkdtemp dir is 0700). Adds o+x only: nothing
- * becomes listable or readable.
- */
-async function ensureTraversable(dir: string, logger: Logger): Promise<void> {
-  for (let d = dir; ; d = path.dirname(d)) {
-    const st = await stat(d);
-    if ((st.mode & 0o001) === 0) {
-      await chmod(d, (st.mode & 0o7777) | 0o001);
-      logger.info({ dir: d }, "made directory traversable for user-namespaced containers");
-    }
-    if (d === path.dirname(d)) return;
-  }
 }
 
 /**
@@ -110,12 +100,24 @@ async function cleanupStale(ctx: SandboxContext): Promise<void> {
   const hierarchies = await discoverHierarchies();
   const cellCgroup = path.posix.join("/", CGROUP_ROOT, ctx.cellKey);
   const strays = await killAllUnder(hierarchies, cellCgroup);
+  await ctx.gates.reset();
   for (const mountPoint of await mountPointsUnder(ctx.containersDir)) await unmountIfMounted(mountPoint);
-  const bundles = await readdir(ctx.containersDir).catch(() => []);
-  await Promise.all(bundles.map((b) => teardownFilesystem(path.join(ctx.containersDir, b))));
+  const bundles = (await readdir(ctx.containersDir).catch(() => [])).filter((b) => !b.startsWith(".trash-"));
+  await Promise.all(
+    bundles.map((b) => {
+      const bundle = path.join(ctx.containersDir, b);
+      return teardownFilesystem(bundle, undefined, () => ctx.subids.release(bundle));
+    }),
+  );
   // teardown moves bundles to trash dirs and removes them in the background: finish that here.
   const trash = (await readdir(ctx.containersDir).catch(() => [])).filter((t) => t.startsWith(".trash-"));
-  await Promise.all(trash.map((t) => removeTree(path.join(ctx.containersDir, t))));
+  // (A destroy that could not stop its container left its trash and ids for us: all dead by now.)
+  await Promise.all(
+    trash.map(async (t) => {
+      await ctx.subids.release(path.join(ctx.containersDir, t));
+      await removeTree(path.join(ctx.containersDir, t));
+    }),
+  );
   await removeEverywhere(hierarchies, cellCgroup);
   if (listed.length + bundles.length + strays > 0) {
     ctx.logger.info({ containers: listed.length, bundles: bundles.length, strays }, "removed stale sandboxes");

@@ -1,3 +1,7 @@
+import { constants } from "node:fs";
+import { lchown, lstat, open } from "node:fs/promises";
+import path from "node:path";
+import { isCode } from "./errors.js";
 import { mkdirInRoot, openFileInRoot } from "./rootfs-file.js";
 
 // The container's root filesystem is image- and task-controlled: a symlink in it may point
@@ -10,6 +14,28 @@ import { mkdirInRoot, openFileInRoot } from "./rootfs-file.js";
  */
 export function mkdirInRootfs(rootfs: string, containerPath: string, owner: number): Promise<void> {
   return mkdirInRoot(rootfs, containerPath, owner);
+}
+
+/**
+ * Creates an empty file at containerPath unless something is there; its parents must be real
+ * directories (used before any container process runs, so nothing can swap them meanwhile).
+ */
+export async function createFileInRootfs(rootfs: string, containerPath: string, owner: number): Promise<void> {
+  const parts = path.posix.normalize(`/${containerPath}`).split("/").filter(Boolean);
+  let parent = rootfs;
+  for (const part of parts.slice(0, -1)) {
+    parent = path.join(parent, part);
+    const st = await lstat(parent).catch(() => undefined);
+    if (!st?.isDirectory()) return; // the bind mount then fails on the missing destination
+  }
+  const target = path.join(parent, parts.at(-1) ?? "");
+  try {
+    const fh = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    await fh.close();
+    await lchown(target, owner, owner);
+  } catch (err) {
+    if (!isCode(err, "EEXIST")) throw err;
+  }
 }
 
 /**

@@ -17,7 +17,9 @@ import { killQuietly, killTree } from "./kill-tree.js";
 import { buildConfig, buildProcess, DEFAULT_PATH, HIDDEN_BUSYBOX, type OciProcess } from "./oci-config.js";
 import { readRuntimeErrors, type OciCli } from "./oci-cli.js";
 import { mergeEnv } from "./process-env.js";
+import type { Gates } from "./gates.js";
 import { bundleMounts, claimBundle, prepareFilesystem, teardownFilesystem } from "./sandbox-fs.js";
+import { RANGE_SIZE, type SubidRanges } from "./subids.js";
 import { superviseRuntimeProcess, waitForPid } from "./supervise.js";
 import type { ProcessIO, ProcessResult, ProcessSpec, Sandbox, SandboxSpec } from "./types.js";
 import { pathExists } from "./path-exists.js";
@@ -29,7 +31,10 @@ export interface SandboxContext {
   containersDir: string;
   hierarchies: Hierarchies;
   cellKey: string;
-  uidBase: number;
+  /** Subordinate id ranges of user-namespaced containers. */
+  subids: SubidRanges;
+  /** Where the runtime reaches each rootfs (the work dir is 0700 root). */
+  gates: Gates;
   /** Static busybox bind-mounted into multi-process containers to run the idle init. */
   initBinary: string;
   templates: DiskTemplates;
@@ -37,7 +42,6 @@ export interface SandboxContext {
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
-const USERNS_SIZE = 65536;
 const KILL_WAIT_MS = 5000;
 // PID 1 of a multi-process container: says it is up, then idles and reaps orphans until killed.
 const INIT_SCRIPT = `echo ready; trap "exit 0" TERM; while :; do ${HIDDEN_BUSYBOX} sleep 1000000000 & wait; done`;
@@ -60,26 +64,43 @@ interface InitHandle {
 export async function createSandbox(ctx: SandboxContext, spec: SandboxSpec): Promise<Sandbox> {
   if (!ID_PATTERN.test(spec.id)) throw new SandboxError(`invalid sandbox id ${JSON.stringify(spec.id)}`);
   const bundle = path.join(ctx.containersDir, spec.id);
-  const hostRootUid = spec.privileged ? 0 : ctx.uidBase;
   await claimBundle(bundle);
+  let hostRootUid = 0;
   const cgroupsP = createContainerCgroups(ctx.hierarchies, ctx.cellKey, spec.id, spec.limits);
-  const rootfsP = prepareFilesystem({
-    bundle,
-    layers: spec.layers,
-    hostRootUid,
-    diskMb: spec.limits.diskMb,
-    workdir: spec.workdir,
-    templates: ctx.templates,
-  });
+  const rootfsP = (async () => {
+    if (!spec.privileged) hostRootUid = await ctx.subids.claim(bundle);
+    const rootfs = await prepareFilesystem({
+      bundle,
+      layers: spec.layers,
+      hostRootUid,
+      idmap: hostRootUid === 0 ? undefined : { hostId: hostRootUid, size: RANGE_SIZE },
+      diskMb: spec.limits.diskMb,
+      workdir: spec.workdir,
+      bindMounts: spec.bindMounts,
+      templates: ctx.templates,
+    });
+    return { rootfs, gated: await ctx.gates.open(spec.id, hostRootUid, rootfs) };
+  })();
   const [cg, fs] = await Promise.allSettled([cgroupsP, rootfsP]);
   if (cg.status === "rejected" || fs.status === "rejected") {
     await Promise.allSettled([
-      teardownFilesystem(bundle),
+      removeFilesystem(ctx, spec.id, bundle),
       (cg.status === "fulfilled" ? cg.value.release() : Promise.resolve()).then(() => removeContainerCgroups(ctx, spec.id)),
     ]);
     throw cg.status === "rejected" ? cg.reason : (fs as PromiseRejectedResult).reason;
   }
-  return new OciSandbox(ctx, spec, bundle, fs.value, hostRootUid, cg.value);
+  return new OciSandbox(ctx, spec, bundle, fs.value.rootfs, fs.value.gated, hostRootUid, cg.value);
+}
+
+/**
+ * Closes the gate, unmounts and removes the bundle, then gives the id range back. When the
+ * container's processes may still live (stopped false), its ids and files are left for
+ * cleanupStale: reusing the ids or deleting a tree they can still write would be unsafe.
+ */
+async function removeFilesystem(ctx: SandboxContext, id: string, bundle: string, known?: string[], stopped = true): Promise<void> {
+  await ctx.gates.close(id);
+  if (stopped) await teardownFilesystem(bundle, known, () => ctx.subids.release(bundle));
+  else await teardownFilesystem(bundle, known, undefined, { keepFiles: true });
 }
 
 class OciSandbox implements Sandbox {
@@ -95,6 +116,8 @@ class OciSandbox implements Sandbox {
     private readonly spec: SandboxSpec,
     private readonly bundle: string,
     readonly rootfsPath: string,
+    /** rootfsPath as the runtime reaches it (through the container's gate). */
+    private readonly gatedRootfs: string,
     readonly hostRootUid: number,
     private readonly cgroups: ContainerCgroups,
   ) {}
@@ -136,6 +159,9 @@ class OciSandbox implements Sandbox {
   private async execInContainer(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult> {
     const [init, ociProcess] = await Promise.all([this.ensureInit(), this.processFor(proc)]);
     if (!init.alive()) throw new SandboxError(`sandbox ${this.id}: the container has stopped`);
+    // runc 1.1 (built with Go 1.19) raises an exec'd process's soft NOFILE to its hard limit
+    // before it execs; a hard limit equal to the soft one keeps `ulimit -n` right.
+    if (this.ctx.cli.name === "runc") for (const r of ociProcess.rlimits ?? []) r.hard = r.soft;
     const files = this.nextFiles("exec");
     const [oomBefore] = await Promise.all([this.cgroups.oomEvents(), writeFile(files.spec, JSON.stringify(ociProcess))]);
     this.assertUsable();
@@ -190,12 +216,11 @@ class OciSandbox implements Sandbox {
 
   private config(process: OciProcess, withInit: boolean): Record<string, unknown> {
     return buildConfig({
-      rootfs: this.rootfsPath,
+      rootfs: this.gatedRootfs,
       hostname: this.id.slice(0, 63),
       cgroupsPath: this.cgroups.runtimePath,
       process,
-      userns: this.hostRootUid === 0 ? undefined : { hostId: this.hostRootUid, size: USERNS_SIZE },
-      bindMounts: this.spec.bindMounts,
+      userns: this.hostRootUid === 0 ? undefined : { hostId: this.hostRootUid, size: RANGE_SIZE },
       initBinary: withInit ? this.ctx.initBinary : undefined,
     });
   }
@@ -233,19 +258,23 @@ class OciSandbox implements Sandbox {
 
   private async teardown(): Promise<void> {
     const errors: unknown[] = [];
-    const attempt = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    const attempt = async (what: string, fn: () => Promise<void>): Promise<boolean> => {
       const started = performance.now();
       try {
         await fn();
         this.ctx.logger.debug({ id: this.id, step: what, ms: performance.now() - started }, "sandbox destroy step");
+        return true;
       } catch (err) {
         this.ctx.logger.warn({ err, id: this.id, step: what }, "sandbox destroy step failed");
         errors.push(err);
+        return false;
       }
     };
-    await attempt("stop container", () => this.stopContainer());
+    const stopped = await attempt("stop container", () => this.stopContainer());
     await Promise.all([
-      attempt("remove filesystem", () => teardownFilesystem(this.bundle, bundleMounts(this.bundle, this.spec.limits.diskMb))),
+      attempt("remove filesystem", () =>
+        removeFilesystem(this.ctx, this.id, this.bundle, bundleMounts(this.bundle, this.spec.limits.diskMb, this.spec.bindMounts), stopped),
+      ),
       attempt("remove cgroups", async () => {
         await this.cgroups.release();
         await removeContainerCgroups(this.ctx, this.id);
