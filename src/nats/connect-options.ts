@@ -1,6 +1,9 @@
 import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { checkServerIdentity as tlsCheckServerIdentity } from "node:tls";
 import {
   AuthorizationError,
+  TimeoutError,
   credsAuthenticator,
   nkeyAuthenticator,
   tokenAuthenticator,
@@ -117,9 +120,27 @@ export async function natsConnectOptions(url: string, auth: NatsAuth = {}): Prom
       ...(tls.caFile ? { caFile: tls.caFile } : {}),
       ...(tls.certFile ? { certFile: tls.certFile } : {}),
       ...(tls.keyFile ? { keyFile: tls.keyFile } : {}),
-    };
+      // nats.js passes its tls options on to node:tls.
+      checkServerIdentity: identityCheck(servers),
+    } as NonNullable<NodeConnectionOptions["tls"]>;
   }
   return opts;
+}
+
+/**
+ * nats.js sends no server name for a server given by IP address, so node:tls checks the
+ * certificate against "localhost". Such a certificate may instead name one of the IP addresses
+ * given.
+ */
+function identityCheck(servers: string[]): typeof tlsCheckServerIdentity {
+  const ips = servers.map((s) => /^(?:[a-z]+:\/\/)?\[?([^\]/]*?)\]?(?::\d+)?$/i.exec(s)?.[1] ?? "").filter((h) => isIP(h) !== 0);
+  return (host, cert) => {
+    const err = tlsCheckServerIdentity(host, cert);
+    if (!err || host !== "localhost") return err;
+    if (ips.length === 0) return err;
+    const byIp = ips.map((ip) => tlsCheckServerIdentity(ip, cert));
+    return byIp.includes(undefined) ? undefined : byIp[0];
+  };
 }
 
 /** NATS answered, but refused us: wrong or missing credentials, or TLS that does not check out. */
@@ -142,10 +163,16 @@ export function natsRefusal(url: string, auth: NatsAuth, err: unknown): NatsRefu
     const hint = auth.credsFile ? `the credentials in ${auth.credsFile} were refused` : "give credentials with --nats-creds or user:password in --nats";
     return new NatsRefusedError(`${at}: authorization violation (${hint})`);
   }
+  if (e?.code === "ERR_TLS_CERT_ALTNAME_INVALID") return new NatsRefusedError(`${at}: TLS: ${message} (the server's certificate must name the host in --nats)`);
   if (typeof e?.code === "string" && TLS_VERIFY_CODES.test(e.code)) {
     const hint = auth.tls?.caFile ? `check --nats-tls-ca ${auth.tls.caFile}` : "give the server's CA with --nats-tls-ca";
     return new NatsRefusedError(`${at}: TLS: ${message} (${hint})`);
   }
-  if (/tls/i.test(message) || (e?.code ?? "").startsWith("ERR_OSSL")) return new NatsRefusedError(`${at}: TLS: ${message}`);
+  if (/server does not support 'tls'/.test(message)) return new NatsRefusedError(`${at}: TLS: the server does not offer TLS, which --nats-tls-* ask for`);
+  // A server that verifies client certificates closes the connection right after the handshake,
+  // which nats.js reports only as a timeout.
+  if (err instanceof TimeoutError && auth.tls && !auth.tls.certFile) {
+    return new NatsRefusedError(`${at}: no answer after the TLS handshake: does the server require a client certificate? (--nats-tls-cert, --nats-tls-key)`);
+  }
   return undefined;
 }
