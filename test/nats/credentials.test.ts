@@ -11,10 +11,11 @@ import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
 import { natsAuthFrom } from "../../src/cli/nats-settings.js";
 import { SETTINGS, type Settings } from "../../src/cli/settings.js";
 import { NatsRefusedError, redactNatsUrl } from "../../src/nats/connect-options.js";
-import { connectNats, startEmbeddedNats, TASKS_BUCKET } from "../../src/nats/index.js";
+import { connectNats, openTasksBucket, startEmbeddedNats, TASKS_BUCKET } from "../../src/nats/index.js";
 import { encodeRecord } from "../../src/store/task-store.js";
 import { DIEGO_BIN, spawnDiego, type DiegoProcess } from "../fixtures/receptor.js";
 import { createRestClient, uniqueGuid } from "../receptor/rest-client.js";
+import { operatorSetup } from "./nats-jwt.js";
 import { rawNatsPublish, rawNatsSession } from "./raw-nats.js";
 
 // `diego up` makes credentials in its data dir and its nats-server admits nobody else: before,
@@ -175,6 +176,26 @@ describe("NATS credentials files", () => {
     const refused = connectNats({ url: nats.url, name: "nkey-stranger", auth: { credsFile: strangerFile } });
     await expect(refused).rejects.toThrow(NatsRefusedError);
     await expect(refused).rejects.toThrow(`NATS at ${nats.url}: authorization violation (the credentials in ${strangerFile} were refused)`);
+  });
+
+  it("accepts a NATS .creds file (user JWT and seed) for a server in operator mode, and NATS refuses a user of another operator", async () => {
+    const dir = await tempDir("diego-jwt-");
+    const setup = operatorSetup();
+    const nats = await startEmbeddedNats({ dataDir: dir, port: 0, config: setup.config });
+    cleanups.push(() => nats.stop());
+    const credsFile = path.join(dir, "user.creds");
+    await writeFile(credsFile, setup.userCreds("diego-test"), { mode: 0o600 });
+    const strangerFile = path.join(dir, "stranger.creds");
+    await writeFile(strangerFile, operatorSetup().userCreds("stranger"), { mode: 0o600 });
+
+    const nc = await connectNats({ url: nats.url, name: "jwt-test", auth: await natsAuthFrom(settings({ natsCreds: credsFile })) });
+    cleanups.push(() => nc.close());
+    const bucket = await openTasksBucket(nc);
+    await bucket.put("jwt-key", "stored");
+    expect((await bucket.get("jwt-key"))?.string()).toBe("stored");
+    await expect(connectNats({ url: nats.url, name: "jwt-stranger", auth: { credsFile: strangerFile } })).rejects.toThrow(
+      `NATS at ${nats.url}: authorization violation (the credentials in ${strangerFile} were refused)`,
+    );
   });
 
   it("names the flag and the file when a credentials or TLS file is missing or malformed", async () => {
