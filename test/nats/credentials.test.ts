@@ -121,15 +121,17 @@ describe("diego up's NATS", () => {
     expect(dispatcher.readyLine).toBe(`diego dispatcher ready (nats nats://diego:***@127.0.0.1:${natsPort})`);
 
     // Without them: one line naming the problem, no stack trace.
-    const refused = await failingDiego(["receptor", "--nats", natsUrl, "--listen", "127.0.0.1:0"]);
-    expect(refused?.code).toBe(1);
-    expect(refused?.stderr).toBe(`diego receptor: NATS at ${natsUrl}: authorization violation (give credentials with --nats-creds or user:password in --nats)\n`);
     const wrongFile = path.join(dataDir, "wrong-credentials");
     await writeFile(wrongFile, "diego:not-the-password\n");
-    const wrong = await failingDiego(["cell", "--nats", natsUrl, "--nats-creds", wrongFile, "--data-dir", dataDir, "--cell-id", "wrong-creds"]);
+    const [refused, wrong, wrongInUrl] = await Promise.all([
+      failingDiego(["receptor", "--nats", natsUrl, "--listen", "127.0.0.1:0"]),
+      failingDiego(["cell", "--nats", natsUrl, "--nats-creds", wrongFile, "--data-dir", dataDir, "--cell-id", "wrong-creds"]),
+      failingDiego(["converger", "--nats", `nats://diego:guessed@127.0.0.1:${natsPort}`]),
+    ]);
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toBe(`diego receptor: NATS at ${natsUrl}: authorization violation (give credentials with --nats-creds or user:password in --nats)\n`);
     expect(wrong?.code).toBe(1);
     expect(wrong?.stderr).toBe(`diego cell: NATS at ${natsUrl}: authorization violation (the credentials in ${wrongFile} were refused)\n`);
-    const wrongInUrl = await failingDiego(["converger", "--nats", `nats://diego:guessed@127.0.0.1:${natsPort}`]);
     expect(wrongInUrl?.stderr).toBe(`diego converger: NATS at nats://diego:***@127.0.0.1:${natsPort}: authorization violation (give credentials with --nats-creds or user:password in --nats)\n`);
 
     // Restarted on the same data dir: the same credentials, still required.
@@ -141,7 +143,8 @@ describe("diego up's NATS", () => {
     expect((await readFile(credsFile, "utf8")).trim()).toBe(creds);
     expect(await rawNatsSession(againPort, "CONNECT {}\r\nPING\r\n")).toBe("-ERR 'Authorization Violation'\r\n");
     expect(await rawNatsSession(againPort, rawNatsPublish({ user, pass: password }, []))).toBe("PONG\r\n");
-  });
+    // Two `up` starts, a task in a container and six more processes: slow on a loaded 2-core machine.
+  }, 150_000);
 
   it("refuses credential and TLS flags without --nats, since it makes its own", async () => {
     const failed = await failingDiego(["up", "--data-dir", await tempDir("diego-up-flags-"), "--nats-creds", "/etc/hostname"]);
