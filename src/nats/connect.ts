@@ -13,11 +13,11 @@ export interface NatsConnectOptions {
 /** The first connection failed: the message names the URL, which nats.js's own does not. */
 export class NatsUnreachableError extends Error {
   override readonly name = "NatsUnreachableError";
-  constructor(
-    readonly url: string,
-    cause: unknown,
-  ) {
+  /** Without any password it held: logs show this field. */
+  readonly url: string;
+  constructor(url: string, cause: unknown) {
     super(`cannot connect to NATS at ${redactNatsUrl(url)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.url = redactNatsUrl(url);
   }
 }
 
