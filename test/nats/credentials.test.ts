@@ -201,6 +201,22 @@ describe("NATS credentials files", () => {
     );
   });
 
+  it("takes user:password (percent-encoded) or a token from the URL", async () => {
+    const withPassword = await startEmbeddedNats({ dataDir: await tempDir("diego-url-pass-"), port: 0, auth: { user: "fleet", password: "p@ss:w/rd" } });
+    cleanups.push(() => withPassword.stop());
+    const withToken = await startEmbeddedNats({ dataDir: await tempDir("diego-url-token-"), port: 0, config: `authorization { token: "t0ken-s3cret" }` });
+    cleanups.push(() => withToken.stop());
+    const at = (s: { port: number }, info: string): string => `nats://${info}@127.0.0.1:${s.port}`;
+    for (const url of [at(withPassword, "fleet:p%40ss%3Aw%2Frd"), at(withToken, "t0ken-s3cret")]) {
+      const nc = await connectNats({ url, name: "url-auth" });
+      cleanups.push(() => nc.close());
+      expect(await nc.rtt()).toBeGreaterThanOrEqual(0);
+    }
+    await expect(connectNats({ url: at(withToken, "wrong-token"), name: "url-auth-wrong" })).rejects.toThrow(
+      `NATS at nats://***@127.0.0.1:${withToken.port}: authorization violation`,
+    );
+  });
+
   it("names the flag and the file when a credentials or TLS file is missing or malformed", async () => {
     const dir = await tempDir("diego-bad-creds-");
     const garbage = path.join(dir, "garbage");
