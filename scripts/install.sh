@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what diego needs on a fresh Debian machine: the system packages through apt-get,
-# then the npm packages through `npm ci`. Safe to run again.
+# then the npm packages through `npm ci`, then compiles to dist/ (what bin/diego.js runs). Safe to
+# run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +21,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 npm ci --no-audit --no-fund
+npm run build

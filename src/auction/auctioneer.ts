@@ -7,6 +7,7 @@ import { WorkRequestSchema, WorkResponseSchema } from "../gen/diego/v1/internal_
 import { TaskState } from "../gen/diego/v1/task_pb.js";
 import { openCellsBucket, openLocksBucket, openTasksBucket } from "../nats/buckets.js";
 import { connectNats } from "../nats/connect.js";
+import type { NatsAuth } from "../nats/connect-options.js";
 import { createLeaderLock } from "../nats/leader-lock.js";
 import { subjects } from "../nats/subjects.js";
 import {
@@ -24,6 +25,8 @@ import { schedule, type PlacementRequest } from "./schedule.js";
 
 export interface AuctioneerOptions {
   natsUrl: string;
+  /** Credentials and TLS for NATS. */
+  natsAuth?: NatsAuth;
   logger: Logger;
   cellTtlMs: number;
   lockTtlMs: number;
@@ -53,7 +56,7 @@ export interface Auctioneer {
 
 export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctioneer> {
   const logger = opts.logger;
-  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-auctioneer", logger });
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-auctioneer", logger, auth: opts.natsAuth });
   const kv = await openTasksBucket(nc);
   const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store);

@@ -4,13 +4,15 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { startCellAgent, type CellAgent } from "../../cell-agent/src/index.js";
 import { startAuctioneer, type Auctioneer } from "../auction/index.js";
+import type { NatsAuth } from "../nats/connect-options.js";
 import { InvalidSettingError, type Settings } from "./settings.js";
 
 // The auctioneer and cell-agent processes, as `diego auctioneer`, `diego cell` and inside `diego up`.
 
-export async function runAuctioneer(s: Settings, natsUrl: string, logger: Logger): Promise<Auctioneer> {
+export async function runAuctioneer(s: Settings, natsUrl: string, natsAuth: NatsAuth, logger: Logger): Promise<Auctioneer> {
   return startAuctioneer({
     natsUrl,
+    natsAuth,
     logger,
     cellTtlMs: Number(s.cellTtl),
     lockTtlMs: Number(s.lockTtl),
@@ -27,12 +29,13 @@ export function cellIdFrom(s: Settings): string {
   return given || `cell-${os.hostname().replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
-export async function runCell(s: Settings, natsUrl: string, logger: Logger): Promise<CellAgent> {
+export async function runCell(s: Settings, natsUrl: string, natsAuth: NatsAuth, logger: Logger): Promise<CellAgent> {
   const cellId = cellIdFrom(s);
   const runtime = s.runtime as "runc" | "crun"; // one of the setting's choices, checked when parsed
   await privateDirs(path.resolve(String(s.dataDir)), ["cells"]);
   return startCellAgent({
     natsUrl,
+    natsAuth,
     cellId,
     stacks: s.stacks as string[],
     rootfs: parseRootfs(s.rootfs as string[]),

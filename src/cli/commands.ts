@@ -2,11 +2,14 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { startEmbeddedNats } from "../nats/embedded-server.js";
+import { redactNatsUrl, type NatsAuth } from "../nats/connect-options.js";
+import { ensureLocalCredentials } from "../nats/local-credentials.js";
 import type { TlsFiles } from "../api/http-server.js";
 import { startReceptor } from "../receptor/start-receptor.js";
 import { startDispatcher } from "../dispatcher/index.js";
 import { startConverger } from "../converger/index.js";
 import { runAuctioneer, runCell } from "./cell-commands.js";
+import { natsAuthFrom, natsAuthGiven } from "./nats-settings.js";
 import { InvalidSettingError, type Settings } from "./settings.js";
 
 export interface Running {
@@ -46,7 +49,9 @@ function stack(parts: Array<{ stop(): Promise<void> }>): () => Promise<void> {
 
 const receptor: Command = async (s, logger) => {
   const { host, port } = splitHostPort(String(s.listen));
-  const r = await startReceptor({ natsUrl: requireNats(s), host, port, cellTtlMs: Number(s.cellTtl), logger, tls: await tlsFrom(s) });
+  const natsUrl = requireNats(s);
+  const natsAuth = await natsAuthFrom(s);
+  const r = await startReceptor({ natsUrl, natsAuth, host, port, cellTtlMs: Number(s.cellTtl), logger, tls: await tlsFrom(s) });
   return { readyLine: `diego receptor ready on ${r.address}`, stop: r.stop };
 };
 
@@ -70,26 +75,26 @@ const convergerOptions = (s: Settings) => ({
 
 const dispatcher: Command = async (s, logger) => {
   const natsUrl = requireNats(s);
-  const d = await startDispatcher({ natsUrl, logger, ...dispatcherOptions(s) });
-  return { readyLine: `diego dispatcher ready (nats ${natsUrl})`, stop: d.stop };
+  const d = await startDispatcher({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...dispatcherOptions(s) });
+  return { readyLine: `diego dispatcher ready (nats ${redactNatsUrl(natsUrl)})`, stop: d.stop };
 };
 
 const converger: Command = async (s, logger) => {
   const natsUrl = requireNats(s);
-  const c = await startConverger({ natsUrl, logger, ...convergerOptions(s) });
-  return { readyLine: `diego converger ready (nats ${natsUrl})`, stop: c.stop };
+  const c = await startConverger({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...convergerOptions(s) });
+  return { readyLine: `diego converger ready (nats ${redactNatsUrl(natsUrl)})`, stop: c.stop };
 };
 
 const auctioneer: Command = async (s, logger) => {
   const natsUrl = requireNats(s);
-  const a = await runAuctioneer(s, natsUrl, logger);
-  return { readyLine: `diego auctioneer ready (nats ${natsUrl})`, stop: a.stop };
+  const a = await runAuctioneer(s, natsUrl, await natsAuthFrom(s), logger);
+  return { readyLine: `diego auctioneer ready (nats ${redactNatsUrl(natsUrl)})`, stop: a.stop };
 };
 
 const cell: Command = async (s, logger) => {
   const natsUrl = requireNats(s);
-  const c = await runCell(s, natsUrl, logger);
-  return { readyLine: `diego cell ${c.cellId} ready (nats ${natsUrl})`, stop: c.stop };
+  const c = await runCell(s, natsUrl, await natsAuthFrom(s), logger);
+  return { readyLine: `diego cell ${c.cellId} ready (nats ${redactNatsUrl(natsUrl)})`, stop: c.stop };
 };
 
 /**
@@ -101,22 +106,39 @@ function natsPortChoice(s: Settings, given: ReadonlySet<string>): { port: number
   return { port: Number(s.natsPort), freePortIfTaken: !given.has("natsPort") };
 }
 
+/**
+ * `up`'s embedded nats-server admits only the user in its data dir's credentials file (made on
+ * the first start); flags for an external NATS make no sense without --nats.
+ */
+async function startLocalNats(s: Settings, given: ReadonlySet<string>, logger: Logger) {
+  if (natsAuthGiven(s)) {
+    throw new InvalidSettingError("--nats-creds and --nats-tls-* are for an external NATS given with --nats; diego up makes its own credentials for the nats-server it starts");
+  }
+  const dataDir = path.resolve(String(s.dataDir), "nats");
+  const creds = await ensureLocalCredentials(dataDir);
+  const nats = await startEmbeddedNats({ dataDir, auth: creds, ...natsPortChoice(s, given), logger: logger.child({ component: "nats-server" }) });
+  return { nats, natsAuth: { credsFile: creds.file } satisfies NatsAuth };
+}
+
 const up: Command = async (s, logger, given) => {
   const parts: Array<{ stop(): Promise<void> }> = [];
   let natsUrl = String(s.nats);
+  let natsAuth: NatsAuth;
+  let credentialsNote = "";
   try {
     if (!natsUrl) {
-      const nats = await startEmbeddedNats({
-        dataDir: path.resolve(String(s.dataDir), "nats"),
-        ...natsPortChoice(s, given),
-        logger: logger.child({ component: "nats-server" }),
-      });
-      parts.push(nats);
-      natsUrl = nats.url;
+      const local = await startLocalNats(s, given, logger);
+      parts.push(local.nats);
+      natsUrl = local.nats.url;
+      natsAuth = local.natsAuth;
+      credentialsNote = `, credentials ${local.natsAuth.credsFile}`;
+    } else {
+      natsAuth = await natsAuthFrom(s);
     }
     const { host, port } = splitHostPort(String(s.listen));
     const r = await startReceptor({
       natsUrl,
+      natsAuth,
       host,
       port,
       cellTtlMs: Number(s.cellTtl),
@@ -124,11 +146,11 @@ const up: Command = async (s, logger, given) => {
       tls: await tlsFrom(s),
     });
     parts.push(r);
-    parts.push(await startDispatcher({ natsUrl, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s) }));
-    parts.push(await startConverger({ natsUrl, logger: logger.child({ component: "converger" }), ...convergerOptions(s) }));
-    parts.push(await runAuctioneer(s, natsUrl, logger.child({ component: "auctioneer" })));
-    parts.push(await runCell(s, natsUrl, logger.child({ component: "cell" })));
-    return { readyLine: `diego ready on ${r.address} (nats ${natsUrl})`, stop: stack(parts) };
+    parts.push(await startDispatcher({ natsUrl, natsAuth, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s) }));
+    parts.push(await startConverger({ natsUrl, natsAuth, logger: logger.child({ component: "converger" }), ...convergerOptions(s) }));
+    parts.push(await runAuctioneer(s, natsUrl, natsAuth, logger.child({ component: "auctioneer" })));
+    parts.push(await runCell(s, natsUrl, natsAuth, logger.child({ component: "cell" })));
+    return { readyLine: `diego ready on ${r.address} (nats ${redactNatsUrl(natsUrl)}${credentialsNote})`, stop: stack(parts) };
   } catch (err) {
     await stack(parts)();
     throw err;

@@ -3,6 +3,7 @@ import { createLogger, type LogFormat } from "./logger.js";
 import { parseArgs, usage } from "./parse-args.js";
 import { InvalidSettingError } from "./settings.js";
 import { commands, type Running } from "./commands.js";
+import { NatsRefusedError } from "../nats/connect-options.js";
 
 async function main(): Promise<void> {
   let parsed;
@@ -26,8 +27,9 @@ async function main(): Promise<void> {
   try {
     running = await run(settings, logger, given);
   } catch (err) {
-    // A setting the user got wrong needs only the message; anything else is logged in full too.
-    if (!(err instanceof InvalidSettingError)) logger.error({ err }, "failed to start");
+    // A setting the user got wrong, or credentials NATS refused, need only the message; anything
+    // else is logged in full too.
+    if (!(err instanceof InvalidSettingError || err instanceof NatsRefusedError)) logger.error({ err }, "failed to start");
     process.stderr.write(`diego ${command}: ${(err as Error).message}\n`);
     process.exit(err instanceof InvalidSettingError ? 2 : 1);
   }

@@ -4,6 +4,7 @@ import type { NatsConnection, Status } from "@nats-io/transport-node";
 import pino, { type Logger } from "pino";
 import { settingDefault } from "../cli/setting-default.js";
 import { connectNats } from "../nats/connect.js";
+import type { NatsAuth } from "../nats/connect-options.js";
 import { openCellsBucket, openLocksBucket, openTasksBucket } from "../nats/buckets.js";
 import { createLeaderLock } from "../nats/leader-lock.js";
 import { createCellRegistry, createTaskIndex, createTaskStore, nanosFromMs } from "../store/index.js";
@@ -17,6 +18,8 @@ import { ConvergerOptionsError } from "./errors.js";
 
 export interface ConvergerOptions {
   natsUrl?: string;
+  /** Credentials and TLS for NATS. */
+  natsAuth?: NatsAuth;
   nc?: NatsConnection;
   logger?: Logger;
   /** Identifies this instance in the leader lock. */
@@ -64,7 +67,7 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
   if (intervalMs <= 0 || lockTtlMs <= 0 || cellTtlMs <= 0) throw new ConvergerOptionsError("intervals must be positive");
 
   if (!opts.nc && !opts.natsUrl) throw new ConvergerOptionsError("startConverger needs natsUrl or nc");
-  const nc = opts.nc ?? (await connectNats({ url: opts.natsUrl!, name: "diego-converger", logger }));
+  const nc = opts.nc ?? (await connectNats({ url: opts.natsUrl!, name: "diego-converger", logger, auth: opts.natsAuth }));
   const ownsConnection = !opts.nc;
   const kv = await openTasksBucket(nc);
   const store = createTaskStore(nc);

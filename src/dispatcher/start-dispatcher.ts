@@ -4,6 +4,7 @@ import https from "node:https";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import pino, { type Logger } from "pino";
 import { connectNats } from "../nats/connect.js";
+import type { NatsAuth } from "../nats/connect-options.js";
 import { openTasksBucket } from "../nats/buckets.js";
 import { subjects } from "../nats/subjects.js";
 import { createTaskIndex, createTaskStore, isCasConflict, nanosFromMs, nowNanos } from "../store/index.js";
@@ -21,6 +22,8 @@ import { createWorkQueue } from "./work-queue.js";
 export interface DispatcherOptions {
   /** Either a URL to connect to, or a connection owned by the caller. */
   natsUrl?: string;
+  /** Credentials and TLS for NATS. */
+  natsAuth?: NatsAuth;
   nc?: NatsConnection;
   logger?: Logger;
   /** Per-call deadline (connect to last byte). */
@@ -154,5 +157,5 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
 
 async function connectDispatcherNats(opts: DispatcherOptions, logger: Logger): Promise<NatsConnection> {
   if (!opts.natsUrl) throw new DispatcherOptionsError("startDispatcher needs natsUrl or nc");
-  return connectNats({ url: opts.natsUrl, name: "diego-dispatcher", logger });
+  return connectNats({ url: opts.natsUrl, name: "diego-dispatcher", logger, auth: opts.natsAuth });
 }

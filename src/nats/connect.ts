@@ -1,27 +1,30 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { natsConnectOptions, natsRefusal, redactNatsUrl, type NatsAuth } from "./connect-options.js";
 
 export interface NatsConnectOptions {
   url: string;
   name: string;
   logger?: Logger;
+  /** Credentials and TLS (connect-options.ts). */
+  auth?: NatsAuth;
 }
 
 /** The first connection failed: the message names the URL, which nats.js's own does not. */
 export class NatsUnreachableError extends Error {
   override readonly name = "NatsUnreachableError";
-  constructor(
-    readonly url: string,
-    cause: unknown,
-  ) {
-    super(`cannot connect to NATS at ${url}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  /** Without any password it held: logs show this field. */
+  readonly url: string;
+  constructor(url: string, cause: unknown) {
+    super(`cannot connect to NATS at ${redactNatsUrl(url)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.url = redactNatsUrl(url);
   }
 }
 
 /** Connects with unlimited reconnects: a restarted nats-server must not take a process down. */
 export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnection> {
   const nc = await connect({
-    servers: opts.url.split(","),
+    ...(await natsConnectOptions(opts.url, opts.auth)),
     name: opts.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
@@ -30,7 +33,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
     // the receptor's CPU per task create.
     noAsyncTraces: true,
   }).catch((err: unknown) => {
-    throw new NatsUnreachableError(opts.url, err);
+    throw natsRefusal(opts.url, opts.auth ?? {}, err) ?? new NatsUnreachableError(opts.url, err);
   });
   if (opts.logger) {
     const logger = opts.logger;

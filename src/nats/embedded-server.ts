@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
@@ -21,6 +21,10 @@ export interface EmbeddedNatsOptions {
   freePortIfTaken?: boolean;
   binary?: string;
   logger?: Logger;
+  /** Clients must log in as this user; without it anyone who reaches the port may connect. */
+  auth?: { user: string; password: string };
+  /** More nats-server configuration (say a `tls` or `authorization` block), in its config syntax. */
+  config?: string;
 }
 
 export interface EmbeddedNats {
@@ -59,6 +63,7 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
     wanted = 0;
   }
   const args = ["-js", "-sd", storeDir, "-a", host, "-p", String(wanted || -1), "-n", "diego", "-P", pidFile];
+  if (opts.auth || opts.config) args.unshift("-c", await writeConfig(opts.dataDir, opts));
   const child = spawnWithParent(opts.binary ?? "nats-server", args);
   const port = await waitForListening(child, opts.logger);
   const exited = new Promise<void>((resolve) => {
@@ -76,6 +81,20 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
     stop: () => signal("SIGTERM"),
     kill: () => signal("SIGKILL"),
   };
+}
+
+/**
+ * The password goes in a config file only this user reads, never on the command line (which every
+ * local user sees in /proc).
+ */
+async function writeConfig(dataDir: string, opts: EmbeddedNatsOptions): Promise<string> {
+  const file = path.join(dataDir, "nats-server.conf");
+  let conf = opts.config ? `${opts.config}\n` : "";
+  if (opts.auth) conf += `authorization {\n  user: ${JSON.stringify(opts.auth.user)}\n  password: ${JSON.stringify(opts.auth.password)}\n}\n`;
+  // Made afresh, so that the mode of an older file never applies to the password.
+  await rm(file, { force: true });
+  await writeFile(file, conf, { mode: 0o600, flag: "wx" });
+  return file;
 }
 
 /** util-linux's setpriv, on every Debian system: it sets the parent-death signal, then execs. */

@@ -3,11 +3,14 @@ import type { Logger } from "pino";
 import { createTaskApi } from "../api/task-api.js";
 import { startReceptorServer, type TlsFiles } from "../api/http-server.js";
 import { connectNats } from "../nats/connect.js";
+import type { NatsAuth } from "../nats/connect-options.js";
 import { openCellsBucket, openTasksBucket } from "../nats/buckets.js";
 import { createCellRegistry, createTaskIndex, createTaskStore } from "../store/index.js";
 
 export interface ReceptorOptions {
   natsUrl: string;
+  /** Credentials and TLS for NATS. */
+  natsAuth?: NatsAuth;
   host: string;
   port: number;
   cellTtlMs: number;
@@ -29,7 +32,7 @@ export interface Receptor {
 
 /** The receptor process: the Task API on one address, state in NATS. Stateless; run N of them. */
 export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
-  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-receptor", logger: opts.logger });
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-receptor", logger: opts.logger, auth: opts.natsAuth });
   const kv = await openTasksBucket(nc);
   const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store, { warmJson: true });

@@ -8,6 +8,7 @@ import { startNats, type TestNats } from "../fixtures/nats.js";
 import { DIEGO_BIN, spawnDiego, type DiegoProcess } from "../fixtures/receptor.js";
 import { createRestClient, uniqueGuid, type RestClient } from "./rest-client.js";
 import { connectStore } from "./store-client.js";
+import { rawNatsSession } from "../nats/raw-nats.js";
 
 // Task state lives only in NATS JetStream (file storage): receptors are stateless processes that
 // can die at any moment, and nats-server itself can restart, without losing a task or a field.
@@ -172,6 +173,8 @@ describe("diego up", () => {
     const up = await diego(args);
     const natsPort = Number(/nats:\/\/127\.0\.0\.1:(\d+)/.exec(up.readyLine)?.[1]);
     expect(natsPort).toBeGreaterThan(0);
+    // Its nats-server admits only holders of the credentials in the data dir (test/nats/credentials.test.ts).
+    expect(await rawNatsSession(natsPort, "CONNECT {}\r\nPING\r\n")).toBe("-ERR 'Authorization Violation'\r\n");
     const natsPids = await childPids(up.child.pid!, "nats-server");
     expect(natsPids).toHaveLength(1);
     expect((await stat(path.join(dataDir, "nats"))).isDirectory()).toBe(true);

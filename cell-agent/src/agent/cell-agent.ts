@@ -10,6 +10,7 @@ import { WorkRequestSchema, WorkResponseSchema } from "../../../src/gen/diego/v1
 import { TaskState } from "../../../src/gen/diego/v1/task_pb.js";
 import { openCellsBucket, openTasksBucket } from "../../../src/nats/buckets.js";
 import { connectNats } from "../../../src/nats/connect.js";
+import type { NatsAuth } from "../../../src/nats/connect-options.js";
 import { subjects } from "../../../src/nats/subjects.js";
 import { createCellRegistry, createTaskStore, transitions, type StoredTask, type TaskStore } from "../../../src/store/index.js";
 import { createResourceLedger, type ResourceLedger } from "../capacity/resource-ledger.js";
@@ -25,6 +26,8 @@ import { claimWorkDir } from "./work-dir-claim.js";
 
 export interface CellAgentOptions {
   natsUrl: string;
+  /** Credentials and TLS for NATS. */
+  natsAuth?: NatsAuth;
   cellId: string;
   stacks: string[];
   /** stack -> directory; stacks without one get the built-in busybox root filesystem. */
@@ -67,7 +70,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     logger,
   });
 
-  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: `diego-cell-${opts.cellId}`, logger });
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: `diego-cell-${opts.cellId}`, logger, auth: opts.natsAuth });
   await openTasksBucket(nc); // creates the bucket on first use
   const store = createTaskStore(nc);
   const registry = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
