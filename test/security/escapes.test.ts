@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { access, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { access, lstat, mkdir, mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -280,6 +280,27 @@ async function startExchanger(sandbox: Awaited<ReturnType<Harness["sandbox"]>>, 
 }
 
 describe("removing a container's files after it ran", () => {
+  it("removes a deep and wide tree completely (it climbs back through '..', holding two fds at any depth)", async () => {
+    const base = await mkdtemp(path.join(os.tmpdir(), "remove-tree-"));
+    try {
+      // Built by fd like a task would (deeper than PATH_MAX allows a path-based rm -r to go).
+      let dir = await open(base, "r");
+      for (let level = 0; level < 600; level++) {
+        await writeFile(`/proc/self/fd/${dir.fd}/file`, "x");
+        if (level % 50 === 0) for (let k = 0; k < 3; k++) await mkdir(`/proc/self/fd/${dir.fd}/side-${k}/inner`, { recursive: true });
+        await mkdir(`/proc/self/fd/${dir.fd}/${"d".repeat(20)}`);
+        const next = await open(`/proc/self/fd/${dir.fd}/${"d".repeat(20)}`, "r");
+        await dir.close();
+        dir = next;
+      }
+      await dir.close();
+      await removeTree(base);
+      await expect(access(base)).rejects.toThrow();
+    } finally {
+      await rm(base, { recursive: true, force: true }).catch(() => undefined);
+    }
+  });
+
   it("never deletes host files while the tree's directories are swapped with symlinks to the host", async () => {
     const base = await mkdtemp(path.join(os.tmpdir(), "remove-tree-"));
     const program = path.join(base, "xchg");
