@@ -120,9 +120,17 @@ describe("cleanupStale", () => {
       }),
     );
     expect(initPids.every(processAlive)).toBe(true);
+    // The unprivileged ones hold id ranges registered in /etc/subuid.
+    const { readFile } = await import("node:fs/promises");
+    const subuids = async (): Promise<string> => readFile("/etc/subuid", "utf8").catch(() => "");
+    const ranges = await Promise.all(
+      ["stale-exec", "stale-once"].map(async (id) => Number(await readFile(path.join(containersDir, id, "subids"), "utf8"))),
+    );
+    for (const start of ranges) expect(await subuids()).toContain(`:${start}:65536\n`);
 
     const rt = createSandboxRuntime({ runtime: "runc", workDir });
     await rt.cleanupStale();
+    for (const start of ranges) expect(await subuids()).not.toContain(`:${start}:65536\n`); // released
     expect(await runtimeStateIds(workDir)).toEqual([]);
     expect(await mountsUnder(containersDir)).toEqual([]);
     expect(await readdir(containersDir)).toEqual([]);

@@ -89,6 +89,24 @@ describe("one unprivileged container against another and the shared layer", () =
   });
 });
 
+describe("gates under churn", () => {
+  it("lets every container's runtime through while others open and close their gates", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        const codes: number[] = [];
+        for (let round = 0; round < 2; round++) {
+          const sb = await fx.sandbox({ privileged: false });
+          const c = collect();
+          codes.push((await sb.runOnce!(sh("echo up"), c.io)).exitCode);
+          await sb.destroy();
+        }
+        return codes;
+      }),
+    );
+    expect(results.flat()).toEqual(Array(32).fill(0));
+  });
+});
+
 describe("seccomp allow-list", () => {
   for (const privileged of [false, true]) {
     it(`refuses AF_VSOCK sockets and READ_IMPLIES_EXEC, allows ordinary calls (${privileged ? "privileged" : "unprivileged"})`, async () => {

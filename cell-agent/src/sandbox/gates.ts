@@ -53,10 +53,16 @@ export async function createGates(runDir: string, cellKey: string): Promise<Gate
       const gate = path.join(dir, id);
       await serial(async () => {
         opened.set(id, hostRootUid);
-        await mkdir(dir, { mode: 0o700 }).catch((err: unknown) => {
-          if (!isCode(err, "EEXIST")) throw err;
-        });
-        await chmod(dir, 0o700);
+        // Never chmod it once it exists: its group bits are the ACL's mask, and 0700 would
+        // revoke every live container's search right until the next ACL update.
+        const created = await mkdir(dir, { mode: 0o700 }).then(
+          () => true,
+          (err: unknown) => {
+            if (!isCode(err, "EEXIST")) throw err;
+            return false;
+          },
+        );
+        if (created) await chmod(dir, 0o700);
         await mkdir(gate, { mode: 0o710 });
         await chown(gate, 0, hostRootUid);
         await chmod(gate, 0o710);
