@@ -4,7 +4,12 @@ import net from "node:net";
 import { Code } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import type { ApiAuth } from "./auth.js";
+import { isOpenPath } from "./auth.js";
 import { createConnectRoutes } from "./connect-services.js";
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, watchHttp2Session, type ConnectionTimeouts } from "./connection-timeouts.js";
+import { createCors } from "./cors.js";
+import { replyError, SERVICE_PATH } from "./error-reply.js";
 import { encodeGrpcMessage, useSpecGrpcMessageEncoding } from "./grpc-message.js";
 import { createGrpcUnaryHandler } from "./grpc-unary.js";
 import { createUnaryHandlers, unaryHandlersByPath } from "./unary-handlers.js";
@@ -45,6 +50,14 @@ export async function startReceptorServer(opts: {
   firstByteTimeoutMs?: number;
   /** An idle REST event stream gets a comment line this often (default 15 s). */
   streamKeepAliveMs?: number;
+  /** Credentials every call but the open paths (/healthz, ...) must carry; none: all let in. */
+  auth?: ApiAuth;
+  /** Origins allowed cross-origin calls (`*` for any); empty: no CORS answers. */
+  corsOrigins?: readonly string[];
+  /** Longest wait for a request's headers (default 60 s). */
+  headersTimeoutMs?: number;
+  /** Longest wait for a whole request, body included (default 5 min). */
+  requestTimeoutMs?: number;
 }): Promise<ReceptorServer> {
   const rest = createRestRoutes(opts.api, opts.logger, { streamKeepAliveMs: opts.streamKeepAliveMs });
   const connect = connectNodeAdapter({
@@ -53,7 +66,19 @@ export async function startReceptorServer(opts: {
     fallback: answerUnknownPath,
   });
   const grpcUnary = createGrpcUnaryHandler(unaryHandlersByPath(createUnaryHandlers(opts.api)), MAX_BODY_BYTES, opts.logger);
+  const cors = createCors(opts.corsOrigins ?? []);
+  const auth = opts.auth;
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
+    if (!isValidTarget(req.url)) {
+      replyError(req, res, { status: 400, code: Code.InvalidArgument, name: "InvalidRequest", message: `malformed request target '${capped(req.url ?? "")}'` });
+      return;
+    }
+    if (cors(req, res) === "preflight-answered") return;
+    if (auth?.enabled && !isOpenPath(req.url) && !auth.check(req.headers.authorization)) {
+      const message = req.headers.authorization ? "invalid credentials" : "credentials required (Basic or Bearer authorization)";
+      replyError(req, res, { status: 401, code: Code.Unauthenticated, name: "Unauthorized", message, headers: { "WWW-Authenticate": auth.challenge } });
+      return;
+    }
     if (res instanceof http2.Http2ServerResponse && isGrpc(req)) {
       if (grpcUnary(req as http2.Http2ServerRequest, res)) return;
       useSpecGrpcMessageEncoding(res);
@@ -69,9 +94,13 @@ export async function startReceptorServer(opts: {
       });
   };
   const sockets = new Set<net.Socket>();
+  const timeouts: ConnectionTimeouts = {
+    headersTimeoutMs: opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  };
   const server = opts.tls
-    ? createTlsServer(opts.tls, handler, sockets)
-    : createCleartextServer(handler, sockets, opts.firstByteTimeoutMs ?? FIRST_BYTE_TIMEOUT_MS);
+    ? createTlsServer(opts.tls, handler, sockets, timeouts)
+    : createCleartextServer(handler, sockets, opts.firstByteTimeoutMs ?? FIRST_BYTE_TIMEOUT_MS, timeouts);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolve());
@@ -90,8 +119,12 @@ export async function startReceptorServer(opts: {
   };
 }
 
-/** `/package.Service/Method`, the path of a gRPC or Connect call. */
-const SERVICE_PATH = /^\/[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+\/[A-Za-z_]\w*$/;
+/** Request targets are echoed in errors up to this many characters. */
+const ECHO_MAX = 100;
+const capped = (s: string): string => (s.length > ECHO_MAX ? `${s.slice(0, ECHO_MAX)}…` : s);
+
+/** An origin-form path, or an absolute URL that parses (`GET http://[::1 HTTP/1.1` does not). */
+const isValidTarget = (url: string | undefined): boolean => url === undefined || url.startsWith("/") || URL.canParse(url);
 
 /** Connect's handler for requests no route takes (its own answers an empty 404). */
 type ConnectFallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
@@ -102,7 +135,8 @@ type ConnectFallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fal
  * Connect's error body; anyone else gets the REST error.
  */
 const answerUnknownPath: ConnectFallback = (req, res) => {
-  const path = (req.url ?? "/").split("?")[0];
+  const rawPath = (req.url ?? "/").split("?")[0]!;
+  const path = capped(rawPath);
   const contentType = req.headers["content-type"] ?? "";
   if (/^application\/grpc(-web)?(\+|;|$)/.test(contentType)) {
     const headers = {
@@ -121,7 +155,7 @@ const answerUnknownPath: ConnectFallback = (req, res) => {
     return;
   }
   // A Connect call (a service path, POSTed): Connect's error body, which its clients read.
-  const connectCall = req.method === "POST" && SERVICE_PATH.test(path);
+  const connectCall = req.method === "POST" && SERVICE_PATH.test(rawPath);
   const body = JSON.stringify(
     connectCall ? { code: "unimplemented", message: `unknown method ${path}` } : { name: "InvalidRequest", message: `no route for ${req.method} ${path}` },
   );
@@ -131,8 +165,34 @@ const answerUnknownPath: ConnectFallback = (req, res) => {
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
-function createTlsServer(tls: TlsFiles, handler: Handler, sockets: Set<net.Socket>): net.Server {
-  const server = http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true }, handler);
+/** node:http's own header and request timeouts, checked this often (its default is 30 s). */
+const checkInterval = (t: ConnectionTimeouts): number => Math.max(50, Math.min(1_000, t.headersTimeoutMs / 4));
+
+/**
+ * A CONNECT request (a proxy tunnel) is not something the receptor serves; node:http would
+ * drop the connection without a word.
+ */
+function refuseConnect(_req: http.IncomingMessage, socket: net.Socket): void {
+  const body = JSON.stringify({ name: "InvalidRequest", message: "method CONNECT is not allowed" });
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, DELETE\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function createTlsServer(tls: TlsFiles, handler: Handler, sockets: Set<net.Socket>, t: ConnectionTimeouts): net.Server {
+  const server = http2.createSecureServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      allowHTTP1: true,
+      // For its HTTP/1.1 connections (node:http2 passes these options on to node:http).
+      ...({ headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: checkInterval(t) } as object),
+    },
+    handler,
+  );
+  server.on("session", (session: http2.ServerHttp2Session) => watchHttp2Session(session, t));
+  server.on("connect", refuseConnect);
   server.on("secureConnection", (socket: net.Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -143,9 +203,17 @@ function createTlsServer(tls: TlsFiles, handler: Handler, sockets: Set<net.Socke
 /** As long as node:http waits for a request's headers (its headersTimeout). */
 const FIRST_BYTE_TIMEOUT_MS = 60_000;
 
-function createCleartextServer(handler: Handler, sockets: Set<net.Socket>, firstByteTimeoutMs: number): net.Server {
-  const h1 = http.createServer({ keepAliveTimeout: 65_000 }, handler);
+function createCleartextServer(handler: Handler, sockets: Set<net.Socket>, firstByteTimeoutMs: number, t: ConnectionTimeouts): net.Server {
+  const h1 = http.createServer(
+    { keepAliveTimeout: 65_000, headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: checkInterval(t) },
+    handler,
+  );
+  // node:http starts checking those timeouts when it starts listening, which h1 never does:
+  // the sockets come from the server below. (h1.close() stops the checks.)
+  h1.emit("listening");
+  h1.on("connect", refuseConnect);
   const h2 = http2.createServer({}, handler);
+  h2.on("session", (session: http2.ServerHttp2Session) => watchHttp2Session(session, t));
   // No Nagle delay on replies (http.createServer would set this; sockets come from our server).
   const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
