@@ -1,15 +1,16 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import { bodyTooLarge, echo } from "../model/errors.js";
 import type { ApiAuth } from "./auth.js";
 import { isOpenPath } from "./auth.js";
 import { createConnectRoutes } from "./connect-services.js";
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, watchHttp2Session, type ConnectionTimeouts } from "./connection-timeouts.js";
 import { createCors } from "./cors.js";
-import { replyError, SERVICE_PATH } from "./error-reply.js";
+import { callProtocol, replyError, SERVICE_PATH } from "./error-reply.js";
 import { encodeGrpcMessage, useSpecGrpcMessageEncoding } from "./grpc-message.js";
 import { createGrpcUnaryHandler } from "./grpc-unary.js";
 import { createUnaryHandlers, unaryHandlersByPath } from "./unary-handlers.js";
@@ -64,13 +65,14 @@ export async function startReceptorServer(opts: {
     routes: createConnectRoutes(opts.api, opts.logger),
     readMaxBytes: MAX_BODY_BYTES,
     fallback: answerUnknownPath,
+    interceptors: [invalidStreamInput],
   });
   const grpcUnary = createGrpcUnaryHandler(unaryHandlersByPath(createUnaryHandlers(opts.api)), MAX_BODY_BYTES, opts.logger);
   const cors = createCors(opts.corsOrigins ?? []);
   const auth = opts.auth;
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
     if (!isValidTarget(req.url)) {
-      replyError(req, res, { status: 400, code: Code.InvalidArgument, name: "InvalidRequest", message: `malformed request target '${capped(req.url ?? "")}'` });
+      replyError(req, res, { status: 400, code: Code.InvalidArgument, name: "InvalidRequest", message: `malformed request target '${echo(req.url ?? "")}'` });
       return;
     }
     if (cors(req, res) === "preflight-answered") return;
@@ -79,9 +81,16 @@ export async function startReceptorServer(opts: {
       replyError(req, res, { status: 401, code: Code.Unauthenticated, name: "Unauthorized", message, headers: { "WWW-Authenticate": auth.challenge } });
       return;
     }
-    if (res instanceof http2.Http2ServerResponse && isGrpc(req)) {
-      if (grpcUnary(req as http2.Http2ServerRequest, res)) return;
-      useSpecGrpcMessageEncoding(res);
+    if (grpcUnary(req, res)) return;
+    if (res instanceof http2.Http2ServerResponse && isGrpc(req)) useSpecGrpcMessageEncoding(res);
+    if (callProtocol(req) === "connect" && /^application\/(json|proto)/.test(req.headers["content-type"] ?? "")) {
+      // A unary Connect call the fast path left (JSON, compressed): oversize is 413 as in REST.
+      if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
+        const e = bodyTooLarge(MAX_BODY_BYTES);
+        replyError(req, res, { status: 413, code: Code.ResourceExhausted, name: e.code, message: e.message });
+        return;
+      }
+      answerOversizeWith413(res);
     }
     rest(req, res)
       .then((handled) => {
@@ -119,12 +128,39 @@ export async function startReceptorServer(opts: {
   };
 }
 
-/** Request targets are echoed in errors up to this many characters. */
-const ECHO_MAX = 100;
-const capped = (s: string): string => (s.length > ECHO_MAX ? `${s.slice(0, ECHO_MAX)}…` : s);
 
 /** An origin-form path, or an absolute URL that parses (`GET http://[::1 HTTP/1.1` does not). */
 const isValidTarget = (url: string | undefined): boolean => url === undefined || url.startsWith("/") || URL.canParse(url);
+
+/**
+ * A body without Content-Length that outgrows the limit reaches Connect's own check, which
+ * answers resource_exhausted as 429; for a unary Connect call that is always an oversize body.
+ */
+function answerOversizeWith413(res: http.ServerResponse | http2.Http2ServerResponse): void {
+  const writeHead = res.writeHead.bind(res) as (status: number, ...rest: unknown[]) => unknown;
+  (res as { writeHead: unknown }).writeHead = (status: number, ...rest: unknown[]) => writeHead(status === 429 ? 413 : status, ...rest);
+}
+
+/**
+ * Connect reports a request message that does not decode as INTERNAL ("parse binary: ...");
+ * for a stream's request it happens inside the call, where this turns it into what it is.
+ */
+const invalidStreamInput: Interceptor = (next) => async (req) => {
+  if (!req.stream) return next(req);
+  const input = req.message;
+  async function* checked(): AsyncIterable<unknown> {
+    try {
+      yield* input;
+    } catch (err) {
+      const ce = ConnectError.from(err);
+      if (ce.code === Code.Internal && ce.rawMessage.startsWith("parse binary")) {
+        throw new ConnectError(`InvalidRequest: cannot decode ${req.method.input.typeName}: ${ce.rawMessage}`, Code.InvalidArgument);
+      }
+      throw err;
+    }
+  }
+  return next({ ...req, message: checked() } as typeof req);
+};
 
 /** Connect's handler for requests no route takes (its own answers an empty 404). */
 type ConnectFallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
@@ -136,7 +172,7 @@ type ConnectFallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fal
  */
 const answerUnknownPath: ConnectFallback = (req, res) => {
   const rawPath = (req.url ?? "/").split("?")[0]!;
-  const path = capped(rawPath);
+  const path = echo(rawPath);
   const contentType = req.headers["content-type"] ?? "";
   if (/^application\/grpc(-web)?(\+|;|$)/.test(contentType)) {
     const headers = {
