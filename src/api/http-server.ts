@@ -217,16 +217,10 @@ function refuseConnect(_req: http.IncomingMessage, socket: net.Socket): void {
 }
 
 function createTlsServer(tls: TlsFiles, handler: Handler, sockets: Set<net.Socket>, t: ConnectionTimeouts): net.Server {
-  const server = http2.createSecureServer(
-    {
-      cert: tls.cert,
-      key: tls.key,
-      allowHTTP1: true,
-      // For its HTTP/1.1 connections (node:http2 passes these options on to node:http).
-      ...({ headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: checkInterval(t) } as object),
-    },
-    handler,
-  );
+  const server = http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true }, handler);
+  // For its HTTP/1.1 connections node:http2 runs node:http's checks, which read these
+  // properties (not options) once it listens.
+  Object.assign(server, { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: checkInterval(t) });
   server.on("session", (session: http2.ServerHttp2Session) => watchHttp2Session(session, t));
   server.on("connect", refuseConnect);
   server.on("secureConnection", (socket: net.Socket) => {

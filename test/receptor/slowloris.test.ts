@@ -1,5 +1,11 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import http2 from "node:http2";
 import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import tls from "node:tls";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 import { startTestReceptor } from "../fixtures/receptor.js";
@@ -149,6 +155,55 @@ describe("HTTP/2", () => {
       req.close();
     } finally {
       session.close();
+    }
+  });
+});
+
+describe("over TLS", () => {
+  it("closes an HTTP/1.1 connection dribbling its headers, and an idle HTTP/2 session dribbling a frame", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "diego-slow-tls-"));
+    await promisify(execFile)("openssl", [
+      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+      "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem"),
+    ]);
+    const ca = await readFile(path.join(dir, "cert.pem"));
+    const r = await startTestReceptor(nats.url, {
+      tls: { cert: ca, key: await readFile(path.join(dir, "key.pem")) },
+      headersTimeoutMs: HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    });
+    const dripTls = (alpn: string, head: Buffer | string, bytes: Buffer): Promise<Dripped> =>
+      new Promise((resolve) => {
+        const socket = tls.connect({ host: "127.0.0.1", port: r.port, ca, ALPNProtocols: [alpn] });
+        let reply = "";
+        let timer: NodeJS.Timeout | undefined;
+        let start = 0;
+        socket.once("secureConnect", () => {
+          start = Date.now();
+          socket.write(head);
+          let i = 0;
+          timer = setInterval(() => {
+            if (!socket.destroyed && !socket.writableEnded) socket.write(bytes.subarray(i % bytes.length, (i % bytes.length) + 1));
+            i++;
+          }, DRIP_MS);
+        });
+        socket.on("data", (c: Buffer) => (reply += c.toString("latin1")));
+        socket.on("error", () => undefined);
+        socket.once("close", () => {
+          clearInterval(timer);
+          resolve({ closedAfterMs: Date.now() - start, reply });
+        });
+      });
+    try {
+      const h1 = await dripTls("http/1.1", "GET /v1/tasks HTTP/1.1\r\nHost: receptor\r\n", Buffer.from("X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"));
+      expect(h1.reply.split("\r\n")[0]).toBe("HTTP/1.1 408 Request Timeout");
+      expect(h1.closedAfterMs).toBeLessThan(HEADERS_TIMEOUT_MS + SLACK_MS);
+      const frame = Buffer.concat([Buffer.from([0, 0, 64, 1, 4, 0, 0, 0, 1]), Buffer.alloc(64, 0x82)]);
+      const h2 = await dripTls("h2", Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\u0000\u0000\u0000\u0004\u0000\u0000\u0000\u0000\u0000", "latin1"), frame);
+      expect(h2.closedAfterMs).toBeLessThan(HEADERS_TIMEOUT_MS + SLACK_MS);
+    } finally {
+      await r.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
