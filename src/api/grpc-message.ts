@@ -29,7 +29,10 @@ function reencode(headers: OutgoingHttpHeaders | undefined): void {
   const value = headers?.[HEADER];
   if (typeof value !== "string") return;
   try {
-    headers![HEADER] = encodeGrpcMessage(decodeURIComponent(value));
+    const text = decodeURIComponent(value);
+    headers![HEADER] = encodeGrpcMessage(text);
+    // Connect calls a request message that does not decode INTERNAL; it is the client's input.
+    if (headers!["grpc-status"] === "13" && text.startsWith("parse binary")) headers!["grpc-status"] = "3";
   } catch {
     // Not something encodeURIComponent produced: leave it as it is.
   }

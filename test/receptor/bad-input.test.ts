@@ -1,6 +1,7 @@
 import http2 from "node:http2";
 import net from "node:net";
 import { Writable } from "node:stream";
+import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import pino from "pino";
@@ -250,6 +251,15 @@ describe("malformed requests", () => {
       grpcFrame(Buffer.from([0x0a, 0x50, 0x61])),
     );
     expect(grpcStatus(unary)).toBe(String(grpc.status.INVALID_ARGUMENT));
+    // Compressed, so through Connect's handler rather than the fast path.
+    const compressed = gzipSync(Buffer.from([0x0a, 0x50, 0x61]));
+    const frame = grpcFrame(compressed);
+    frame[0] = 1;
+    const gzipped = await h2Request(
+      { ":path": "/diego.v1.TaskService/GetTask", "content-type": "application/grpc", te: "trailers", "grpc-encoding": "gzip" },
+      frame,
+    );
+    expect(grpcStatus(gzipped)).toBe(String(grpc.status.INVALID_ARGUMENT));
     await expectHealthy();
   });
 
