@@ -329,6 +329,28 @@ describe("oversize bodies", () => {
     const err = (await connect.json()) as { code: string; message: string };
     expect(err.code).toBe("resource_exhausted");
     expect(err.message).toMatch(/too large/);
+    // Without Content-Length (chunked), Connect's own limit answers: 413 too, not 429.
+    const chunked = await fetch(`${receptor.url}/diego.v1.TaskService/GetTask`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode(big));
+          c.close();
+        },
+      }),
+      duplex: "half",
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(((await chunked.json()) as { code: string }).code).toBe("resource_exhausted");
+    // And the binary fast path (Connect proto, gRPC-Web) says the same.
+    const proto = await fetch(`${receptor.url}/diego.v1.TaskService/GetTask`, {
+      method: "POST",
+      headers: { "content-type": "application/proto" },
+      body: new Uint8Array(1024 * 1024 + 1),
+    });
+    expect(proto.status).toBe(413);
+    expect(((await proto.json()) as { message: string }).message).toMatch(/^RequestTooLarge: request body is too large/);
     await expectHealthy();
   });
 });
