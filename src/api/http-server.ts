@@ -9,7 +9,7 @@ import type { ApiAuth } from "./auth.js";
 import { isOpenPath } from "./auth.js";
 import { createConnectRoutes } from "./connect-services.js";
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, watchHttp2Session, type ConnectionTimeouts } from "./connection-timeouts.js";
-import { createCors } from "./cors.js";
+import { createCors, type CorsHandler } from "./cors.js";
 import { callProtocol, replyError, SERVICE_PATH } from "./error-reply.js";
 import { encodeGrpcMessage, useSpecGrpcMessageEncoding } from "./grpc-message.js";
 import { createGrpcUnaryHandler } from "./grpc-unary.js";
@@ -68,19 +68,9 @@ export async function startReceptorServer(opts: {
     interceptors: [invalidStreamInput],
   });
   const grpcUnary = createGrpcUnaryHandler(unaryHandlersByPath(createUnaryHandlers(opts.api)), MAX_BODY_BYTES, opts.logger);
-  const cors = createCors(opts.corsOrigins ?? []);
-  const auth = opts.auth;
+  const admit = createAdmission(createCors(opts.corsOrigins ?? []), opts.auth);
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
-    if (!isValidTarget(req.url)) {
-      replyError(req, res, { status: 400, code: Code.InvalidArgument, name: "InvalidRequest", message: `malformed request target '${echo(req.url ?? "")}'` });
-      return;
-    }
-    if (cors(req, res) === "preflight-answered") return;
-    if (auth?.enabled && !isOpenPath(req.url) && !auth.check(req.headers.authorization)) {
-      const message = req.headers.authorization ? "invalid credentials" : "credentials required (Basic or Bearer authorization)";
-      replyError(req, res, { status: 401, code: Code.Unauthenticated, name: "Unauthorized", message, headers: { "WWW-Authenticate": auth.challenge } });
-      return;
-    }
+    if (!admit(req, res)) return;
     if (grpcUnary(req, res)) return;
     if (res instanceof http2.Http2ServerResponse && isGrpc(req)) useSpecGrpcMessageEncoding(res);
     if (callProtocol(req) === "connect" && /^application\/(json|proto)/.test(req.headers["content-type"] ?? "")) {
@@ -127,10 +117,29 @@ export async function startReceptorServer(opts: {
     },
   };
 }
-
-
 /** An origin-form path, or an absolute URL that parses (`GET http://[::1 HTTP/1.1` does not). */
 const isValidTarget = (url: string | undefined): boolean => url === undefined || url.startsWith("/") || URL.canParse(url);
+
+/**
+ * What every request passes before any protocol sees it: a target that parses, CORS (whose
+ * preflight is answered here, without credentials), then authentication. Returns false when
+ * the request has been answered.
+ */
+function createAdmission(cors: CorsHandler, auth: ApiAuth | undefined): (...args: Parameters<Handler>) => boolean {
+  return (req, res) => {
+    if (!isValidTarget(req.url)) {
+      replyError(req, res, { status: 400, code: Code.InvalidArgument, name: "InvalidRequest", message: `malformed request target '${echo(req.url ?? "")}'` });
+      return false;
+    }
+    if (cors(req, res) === "preflight-answered") return false;
+    if (auth?.enabled && !isOpenPath(req.url) && !auth.check(req.headers.authorization)) {
+      const message = req.headers.authorization ? "invalid credentials" : "credentials required (Basic or Bearer authorization)";
+      replyError(req, res, { status: 401, code: Code.Unauthenticated, name: "Unauthorized", message, headers: { "WWW-Authenticate": auth.challenge } });
+      return false;
+    }
+    return true;
+  };
+}
 
 /**
  * A body without Content-Length that outgrows the limit reaches Connect's own check, which
