@@ -221,7 +221,7 @@ describe("malformed requests", () => {
     await expectHealthy();
   });
 
-  it("Connect binary with a bad body: 400 invalid_argument, not 500", async () => {
+  it("Connect binary and gRPC-Web with a bad body: 400 invalid_argument, not 500", async () => {
     const res = await fetch(`${receptor.url}/diego.v1.TaskService/GetTask`, {
       method: "POST",
       headers: { "content-type": "application/proto" },
@@ -229,6 +229,14 @@ describe("malformed requests", () => {
     });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ code: "invalid_argument" });
+    // gRPC-Web, the same bytes in its envelope.
+    const web = await fetch(`${receptor.url}/diego.v1.TaskService/GetTask`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: new Uint8Array(grpcFrame(Buffer.from([0x0a, 0x10, 0x61]))),
+    });
+    expect(web.status).toBe(200);
+    expect(web.headers.get("grpc-status")).toBe(String(grpc.status.INVALID_ARGUMENT));
     await expectHealthy();
   });
 
@@ -240,6 +248,19 @@ describe("malformed requests", () => {
     });
     const text = Buffer.from(await connect.arrayBuffer()).toString("latin1");
     expect(text).toContain('"code":"invalid_argument"');
+    const connectProto = await fetch(`${receptor.url}/diego.v1.TaskService/WatchTasks`, {
+      method: "POST",
+      headers: { "content-type": "application/connect+proto" },
+      body: new Uint8Array(grpcFrame(Buffer.from([0x0a, 0x50, 0x61]))),
+    });
+    expect(Buffer.from(await connectProto.arrayBuffer()).toString("latin1")).toContain('"code":"invalid_argument"');
+    const web = await fetch(`${receptor.url}/diego.v1.TaskService/WatchTasks`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: new Uint8Array(grpcFrame(Buffer.from([0x0a, 0x50, 0x61]))),
+    });
+    const webBody = Buffer.from(await web.arrayBuffer()).toString("latin1");
+    expect(web.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(webBody)?.[1]).toBe(String(grpc.status.INVALID_ARGUMENT));
 
     const viaGrpc = await h2Request(
       { ":path": "/diego.v1.TaskService/WatchTasks", "content-type": "application/grpc", te: "trailers" },
