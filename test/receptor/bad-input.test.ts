@@ -335,6 +335,12 @@ describe("deadlines", () => {
       body: message,
     });
     expect(await connect.json()).toMatchObject({ code: "deadline_exceeded" });
+    const connectJson = await fetch(`${receptor.url}/diego.v1.TaskService/CreateTask`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-timeout-ms": "0" },
+      body: JSON.stringify({ taskGuid: guid, domain: "bad-input", stack: "lucid64", action: { run: { path: "/bin/true" } } }),
+    });
+    expect(await connectJson.json()).toMatchObject({ code: "deadline_exceeded" });
     expect((await api.getTask(guid)).status).toBe(404);
   });
 });
