@@ -1,4 +1,4 @@
-import type { ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { CellService, TaskEventType, TaskService, LogStream } from "../gen/diego/v1/service_pb.js";
 import type { Logger } from "pino";
 import { toConnectError } from "./connect-errors.js";
@@ -10,7 +10,11 @@ const eventTypes = { created: TaskEventType.CREATED, changed: TaskEventType.CHAN
 /** Registers TaskService and CellService on a Connect router (gRPC, gRPC-Web, Connect). */
 export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: ConnectRouter) => void {
   const unary = createUnaryHandlers(api);
-  const guard = async <T>(fn: () => Promise<T> | T): Promise<T> => {
+  const guard = async <T>(ctx: HandlerContext, fn: () => Promise<T> | T): Promise<T> => {
+    // A call whose deadline passed before it could start has no effect. (Connect keeps
+    // milliseconds: a deadline under one is as good as passed.)
+    const left = ctx.timeoutMs();
+    if (left !== undefined && left < 1) throw new ConnectError("deadline exceeded before the call started", Code.DeadlineExceeded);
     try {
       return await fn();
     } catch (err) {
@@ -22,11 +26,11 @@ export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: Con
 
   return (router) => {
     router.service(TaskService, {
-      createTask: (req) => guard(() => unary.createTask.handle(req)),
-      getTask: (req) => guard(() => unary.getTask.handle(req)),
-      listTasks: (req) => guard(() => unary.listTasks.handle(req)),
-      cancelTask: (req) => guard(() => unary.cancelTask.handle(req)),
-      deleteTask: (req) => guard(() => unary.deleteTask.handle(req)),
+      createTask: (req, ctx) => guard(ctx, () => unary.createTask.handle(req)),
+      getTask: (req, ctx) => guard(ctx, () => unary.getTask.handle(req)),
+      listTasks: (req, ctx) => guard(ctx, () => unary.listTasks.handle(req)),
+      cancelTask: (req, ctx) => guard(ctx, () => unary.cancelTask.handle(req)),
+      deleteTask: (req, ctx) => guard(ctx, () => unary.deleteTask.handle(req)),
       async *watchTasks(req, ctx) {
         for await (const e of api.watchTasks(req.domain, ctx.signal)) {
           yield { type: eventTypes[e.kind], task: e.task };
@@ -40,7 +44,7 @@ export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: Con
       },
     });
     router.service(CellService, {
-      listCells: (req) => guard(() => unary.listCells.handle(req)),
+      listCells: (req, ctx) => guard(ctx, () => unary.listCells.handle(req)),
     });
   };
 }

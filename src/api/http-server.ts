@@ -1,10 +1,16 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import { bodyTooLarge, echo } from "../model/errors.js";
+import type { ApiAuth } from "./auth.js";
+import { isOpenPath } from "./auth.js";
 import { createConnectRoutes } from "./connect-services.js";
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, watchHttp2Session, type ConnectionTimeouts } from "./connection-timeouts.js";
+import { createCors, type CorsHandler } from "./cors.js";
+import { callProtocol, replyError, SERVICE_PATH } from "./error-reply.js";
 import { encodeGrpcMessage, useSpecGrpcMessageEncoding } from "./grpc-message.js";
 import { createGrpcUnaryHandler } from "./grpc-unary.js";
 import { createUnaryHandlers, unaryHandlersByPath } from "./unary-handlers.js";
@@ -45,18 +51,36 @@ export async function startReceptorServer(opts: {
   firstByteTimeoutMs?: number;
   /** An idle REST event stream gets a comment line this often (default 15 s). */
   streamKeepAliveMs?: number;
+  /** Credentials every call but the open paths (/healthz, ...) must carry; none: all let in. */
+  auth?: ApiAuth;
+  /** Origins allowed cross-origin calls (`*` for any); empty: no CORS answers. */
+  corsOrigins?: readonly string[];
+  /** Longest wait for a request's headers (default 60 s). */
+  headersTimeoutMs?: number;
+  /** Longest wait for a whole request, body included (default 5 min). */
+  requestTimeoutMs?: number;
 }): Promise<ReceptorServer> {
   const rest = createRestRoutes(opts.api, opts.logger, { streamKeepAliveMs: opts.streamKeepAliveMs });
   const connect = connectNodeAdapter({
     routes: createConnectRoutes(opts.api, opts.logger),
     readMaxBytes: MAX_BODY_BYTES,
     fallback: answerUnknownPath,
+    interceptors: [invalidStreamInput],
   });
   const grpcUnary = createGrpcUnaryHandler(unaryHandlersByPath(createUnaryHandlers(opts.api)), MAX_BODY_BYTES, opts.logger);
+  const admit = createAdmission(createCors(opts.corsOrigins ?? []), opts.auth);
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
-    if (res instanceof http2.Http2ServerResponse && isGrpc(req)) {
-      if (grpcUnary(req as http2.Http2ServerRequest, res)) return;
-      useSpecGrpcMessageEncoding(res);
+    if (!admit(req, res)) return;
+    if (grpcUnary(req, res)) return;
+    if (res instanceof http2.Http2ServerResponse && isGrpc(req)) useSpecGrpcMessageEncoding(res);
+    if (callProtocol(req) === "connect" && /^application\/(json|proto)/.test(req.headers["content-type"] ?? "")) {
+      // A unary Connect call the fast path left (JSON, compressed): oversize is 413 as in REST.
+      if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
+        const e = bodyTooLarge(MAX_BODY_BYTES);
+        replyError(req, res, { status: 413, code: Code.ResourceExhausted, name: e.code, message: e.message });
+        return;
+      }
+      answerOversizeWith413(res);
     }
     rest(req, res)
       .then((handled) => {
@@ -69,9 +93,13 @@ export async function startReceptorServer(opts: {
       });
   };
   const sockets = new Set<net.Socket>();
+  const timeouts: ConnectionTimeouts = {
+    headersTimeoutMs: opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  };
   const server = opts.tls
-    ? createTlsServer(opts.tls, handler, sockets)
-    : createCleartextServer(handler, sockets, opts.firstByteTimeoutMs ?? FIRST_BYTE_TIMEOUT_MS);
+    ? createTlsServer(opts.tls, handler, sockets, timeouts)
+    : createCleartextServer(handler, sockets, opts.firstByteTimeoutMs ?? FIRST_BYTE_TIMEOUT_MS, timeouts);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolve());
@@ -89,9 +117,59 @@ export async function startReceptorServer(opts: {
     },
   };
 }
+/** An origin-form path, or an absolute URL that parses (`GET http://[::1 HTTP/1.1` does not). */
+const isValidTarget = (url: string | undefined): boolean => url === undefined || url.startsWith("/") || URL.canParse(url);
 
-/** `/package.Service/Method`, the path of a gRPC or Connect call. */
-const SERVICE_PATH = /^\/[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+\/[A-Za-z_]\w*$/;
+/**
+ * What every request passes before any protocol sees it: a target that parses, CORS (whose
+ * preflight is answered here, without credentials), then authentication. Returns false when
+ * the request has been answered.
+ */
+function createAdmission(cors: CorsHandler, auth: ApiAuth | undefined): (...args: Parameters<Handler>) => boolean {
+  return (req, res) => {
+    if (!isValidTarget(req.url)) {
+      replyError(req, res, { status: 400, code: Code.InvalidArgument, name: "InvalidRequest", message: `malformed request target '${echo(req.url ?? "")}'` });
+      return false;
+    }
+    if (cors(req, res) === "preflight-answered") return false;
+    if (auth?.enabled && !isOpenPath(req.url) && !auth.check(req.headers.authorization)) {
+      const message = req.headers.authorization ? "invalid credentials" : "credentials required (Basic or Bearer authorization)";
+      replyError(req, res, { status: 401, code: Code.Unauthenticated, name: "Unauthorized", message, headers: { "WWW-Authenticate": auth.challenge } });
+      return false;
+    }
+    return true;
+  };
+}
+
+/**
+ * A body without Content-Length that outgrows the limit reaches Connect's own check, which
+ * answers resource_exhausted as 429; for a unary Connect call that is always an oversize body.
+ */
+function answerOversizeWith413(res: http.ServerResponse | http2.Http2ServerResponse): void {
+  const writeHead = res.writeHead.bind(res) as (status: number, ...rest: unknown[]) => unknown;
+  (res as { writeHead: unknown }).writeHead = (status: number, ...rest: unknown[]) => writeHead(status === 429 ? 413 : status, ...rest);
+}
+
+/**
+ * Connect reports a request message that does not decode as INTERNAL ("parse binary: ...");
+ * for a stream's request it happens inside the call, where this turns it into what it is.
+ */
+const invalidStreamInput: Interceptor = (next) => async (req) => {
+  if (!req.stream) return next(req);
+  const input = req.message;
+  async function* checked(): AsyncIterable<unknown> {
+    try {
+      yield* input;
+    } catch (err) {
+      const ce = ConnectError.from(err);
+      if (ce.code === Code.Internal && ce.rawMessage.startsWith("parse binary")) {
+        throw new ConnectError(`InvalidRequest: cannot decode ${req.method.input.typeName}: ${ce.rawMessage}`, Code.InvalidArgument);
+      }
+      throw err;
+    }
+  }
+  return next({ ...req, message: checked() } as typeof req);
+};
 
 /** Connect's handler for requests no route takes (its own answers an empty 404). */
 type ConnectFallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
@@ -102,7 +180,8 @@ type ConnectFallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fal
  * Connect's error body; anyone else gets the REST error.
  */
 const answerUnknownPath: ConnectFallback = (req, res) => {
-  const path = (req.url ?? "/").split("?")[0];
+  const rawPath = (req.url ?? "/").split("?")[0]!;
+  const path = echo(rawPath);
   const contentType = req.headers["content-type"] ?? "";
   if (/^application\/grpc(-web)?(\+|;|$)/.test(contentType)) {
     const headers = {
@@ -121,7 +200,7 @@ const answerUnknownPath: ConnectFallback = (req, res) => {
     return;
   }
   // A Connect call (a service path, POSTed): Connect's error body, which its clients read.
-  const connectCall = req.method === "POST" && SERVICE_PATH.test(path);
+  const connectCall = req.method === "POST" && SERVICE_PATH.test(rawPath);
   const body = JSON.stringify(
     connectCall ? { code: "unimplemented", message: `unknown method ${path}` } : { name: "InvalidRequest", message: `no route for ${req.method} ${path}` },
   );
@@ -131,8 +210,28 @@ const answerUnknownPath: ConnectFallback = (req, res) => {
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
-function createTlsServer(tls: TlsFiles, handler: Handler, sockets: Set<net.Socket>): net.Server {
+/** node:http's own header and request timeouts, checked this often (its default is 30 s). */
+const checkInterval = (t: ConnectionTimeouts): number => Math.max(50, Math.min(1_000, t.headersTimeoutMs / 4));
+
+/**
+ * A CONNECT request (a proxy tunnel) is not something the receptor serves; node:http would
+ * drop the connection without a word.
+ */
+function refuseConnect(_req: http.IncomingMessage, socket: net.Socket): void {
+  const body = JSON.stringify({ name: "InvalidRequest", message: "method CONNECT is not allowed" });
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, DELETE\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function createTlsServer(tls: TlsFiles, handler: Handler, sockets: Set<net.Socket>, t: ConnectionTimeouts): net.Server {
   const server = http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true }, handler);
+  // For its HTTP/1.1 connections node:http2 runs node:http's checks, which read these
+  // properties (not options) once it listens.
+  Object.assign(server, { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: checkInterval(t) });
+  server.on("session", (session: http2.ServerHttp2Session) => watchHttp2Session(session, t));
+  server.on("connect", refuseConnect);
   server.on("secureConnection", (socket: net.Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -143,9 +242,17 @@ function createTlsServer(tls: TlsFiles, handler: Handler, sockets: Set<net.Socke
 /** As long as node:http waits for a request's headers (its headersTimeout). */
 const FIRST_BYTE_TIMEOUT_MS = 60_000;
 
-function createCleartextServer(handler: Handler, sockets: Set<net.Socket>, firstByteTimeoutMs: number): net.Server {
-  const h1 = http.createServer({ keepAliveTimeout: 65_000 }, handler);
+function createCleartextServer(handler: Handler, sockets: Set<net.Socket>, firstByteTimeoutMs: number, t: ConnectionTimeouts): net.Server {
+  const h1 = http.createServer(
+    { keepAliveTimeout: 65_000, headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: checkInterval(t) },
+    handler,
+  );
+  // node:http starts checking those timeouts when it starts listening, which h1 never does:
+  // the sockets come from the server below. (h1.close() stops the checks.)
+  h1.emit("listening");
+  h1.on("connect", refuseConnect);
   const h2 = http2.createServer({}, handler);
+  h2.on("session", (session: http2.ServerHttp2Session) => watchHttp2Session(session, t));
   // No Nagle delay on replies (http.createServer would set this; sockets come from our server).
   const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Logger } from "pino";
 import type { CellPresence } from "../gen/diego/v1/cell_pb.js";
-import { DiegoError, type DiegoErrorName } from "../model/errors.js";
+import { bodyTooLarge, DiegoError, echo, type DiegoErrorName } from "../model/errors.js";
 import { writeJson, type JsonValue } from "../model/json-writer.js";
 import { decodeTaskCreateRequest, parseJsonBody, taskResponseToJson, taskResponseToJsonValue } from "../model/task-json.js";
 import type { TaskApi } from "./task-api.js";
@@ -130,10 +130,10 @@ export function createRestRoutes(api: TaskApi, logger?: Logger, opts: RestRoutes
     try {
       if (!route) {
         if (matching.length === 0) {
-          sendError(res, 404, "InvalidRequest", `no route for ${req.method} ${pathname}`);
+          sendError(res, 404, "InvalidRequest", `no route for ${req.method} ${echo(pathname)}`);
         } else {
           res.setHeader("Allow", matching.flatMap(allowed).join(", "));
-          sendError(res, 405, "InvalidRequest", `method ${req.method} is not allowed on ${pathname}`);
+          sendError(res, 405, "InvalidRequest", `method ${req.method} is not allowed on ${echo(pathname)}`);
         }
         return true;
       }
@@ -142,6 +142,10 @@ export function createRestRoutes(api: TaskApi, logger?: Logger, opts: RestRoutes
     } catch (err) {
       if (err instanceof DiegoError) {
         sendError(res, statuses[err.code], err.code, err.message);
+      } else if (err instanceof ClientGoneError || res.destroyed) {
+        // Not a fault: the client closed the connection mid-request.
+        logger?.debug({ err, path: pathname }, "client went before the reply");
+        res.end();
       } else {
         logger?.error({ err, path: pathname }, "request failed");
         sendError(res, 500, "UnknownError", err instanceof Error ? err.message : String(err));
@@ -177,7 +181,7 @@ function decodePathSegment(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    throw new DiegoError("InvalidRequest", `malformed path segment '${s}'`);
+    throw new DiegoError("InvalidRequest", `malformed path segment '${echo(s)}'`);
   }
 }
 
@@ -202,17 +206,29 @@ function readBody(req: Req): Promise<string> {
       }
       chunks.push(chunk);
     });
+    let ended = false;
     req.on("end", () => {
+      ended = true;
       if (!failed) resolve(Buffer.concat(chunks).toString("utf8"));
     });
-    req.on("error", (err) => {
-      if (!failed) reject(err);
+    req.on("error", () => {
+      if (!failed) reject(new ClientGoneError());
+    });
+    req.on("close", () => {
+      if (!failed && !ended) reject(new ClientGoneError());
     });
   });
 }
 
-const tooLarge = (): DiegoError =>
-  new DiegoError("RequestTooLarge", `request body is larger than ${MAX_BODY_BYTES} bytes`);
+/** The client closed the connection (or reset the stream) before its body arrived whole. */
+class ClientGoneError extends Error {
+  override readonly name = "ClientGoneError";
+  constructor() {
+    super("the client went before its request body arrived");
+  }
+}
+
+const tooLarge = (): DiegoError => bodyTooLarge(MAX_BODY_BYTES);
 
 function send(res: Res, status: number): void {
   res.writeHead(status, { "Content-Length": "0" });

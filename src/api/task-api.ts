@@ -5,6 +5,7 @@ import type { CellPresence } from "../gen/diego/v1/cell_pb.js";
 import { LogMessageSchema, type LogMessage } from "../gen/diego/v1/internal_pb.js";
 import type { TaskCreateRequest, TaskResponse } from "../gen/diego/v1/task_pb.js";
 import { DiegoError, taskAlreadyExists, taskNotCancelable, taskNotDeletable, taskNotFound } from "../model/errors.js";
+import { RecordTooLargeError } from "../model/record-limits.js";
 import { stateName } from "../model/task-state.js";
 import { isValidTaskGuid, validateTaskCreateRequest } from "../model/validate-task.js";
 import { subjects, subjectToken } from "../nats/subjects.js";
@@ -76,6 +77,7 @@ export function createTaskApi(deps: TaskApiDeps): TaskApi {
         await store.create(req);
       } catch (err) {
         if (err instanceof TaskExistsError) throw taskAlreadyExists();
+        if (err instanceof RecordTooLargeError) throw new DiegoError("RequestTooLarge", err.message);
         throw err;
       }
       // No auction kick here: the auctioneer sees every new PENDING task through its KV watch.

@@ -5,7 +5,8 @@ import { startEmbeddedNats } from "../nats/embedded-server.js";
 import { redactNatsUrl, type NatsAuth } from "../nats/connect-options.js";
 import { ensureLocalCredentials } from "../nats/local-credentials.js";
 import type { TlsFiles } from "../api/http-server.js";
-import { startReceptor } from "../receptor/start-receptor.js";
+import { AuthConfigError } from "../api/auth.js";
+import { startReceptor as startReceptorProcess, type Receptor, type ReceptorOptions } from "../receptor/start-receptor.js";
 import { startDispatcher } from "../dispatcher/index.js";
 import { startConverger } from "../converger/index.js";
 import { runAuctioneer, runCell } from "./cell-commands.js";
@@ -47,12 +48,39 @@ function stack(parts: Array<{ stop(): Promise<void> }>): () => Promise<void> {
   };
 }
 
+/** A token file that cannot be read, or half of a Basic pair, is a setting the user got wrong. */
+const startReceptor = (opts: ReceptorOptions): Promise<Receptor> =>
+  startReceptorProcess(opts).catch((err: unknown) => {
+    throw err instanceof AuthConfigError ? new InvalidSettingError(err.message) : err;
+  });
+
+/** The receptor's API settings: credentials, CORS and connection timeouts. */
+const apiOptions = (s: Settings) => ({
+  auth: { user: String(s.authUser), password: String(s.authPassword), tokenFile: String(s.authTokenFile) },
+  corsOrigins: s.corsOrigins as string[],
+  headersTimeoutMs: Number(s.headersTimeout),
+  requestTimeoutMs: Number(s.requestTimeout),
+});
+
+/** SIGHUP re-reads the bearer token file; a file that cannot be read keeps the old tokens. */
+function reloadAuthOnSighup(r: Receptor, logger: Logger): { stop(): Promise<void> } {
+  const reload = (): void => {
+    r.reloadAuth().catch((err: unknown) => logger.error({ err }, "auth tokens not reloaded; the previous ones stay in force"));
+  };
+  process.on("SIGHUP", reload);
+  return {
+    async stop() {
+      process.off("SIGHUP", reload);
+    },
+  };
+}
+
 const receptor: Command = async (s, logger) => {
   const { host, port } = splitHostPort(String(s.listen));
   const natsUrl = requireNats(s);
   const natsAuth = await natsAuthFrom(s);
-  const r = await startReceptor({ natsUrl, natsAuth, host, port, cellTtlMs: Number(s.cellTtl), logger, tls: await tlsFrom(s) });
-  return { readyLine: `diego receptor ready on ${r.address}`, stop: r.stop };
+  const r = await startReceptor({ natsUrl, natsAuth, host, port, cellTtlMs: Number(s.cellTtl), logger, tls: await tlsFrom(s), ...apiOptions(s) });
+  return { readyLine: `diego receptor ready on ${r.address}`, stop: stack([r, reloadAuthOnSighup(r, logger)]) };
 };
 
 const dispatcherOptions = (s: Settings) => ({
@@ -144,8 +172,10 @@ const up: Command = async (s, logger, given) => {
       cellTtlMs: Number(s.cellTtl),
       logger: logger.child({ component: "receptor" }),
       tls: await tlsFrom(s),
+      ...apiOptions(s),
     });
     parts.push(r);
+    parts.push(reloadAuthOnSighup(r, logger.child({ component: "receptor" })));
     parts.push(await startDispatcher({ natsUrl, natsAuth, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s) }));
     parts.push(await startConverger({ natsUrl, natsAuth, logger: logger.child({ component: "converger" }), ...convergerOptions(s) }));
     parts.push(await runAuctioneer(s, natsUrl, natsAuth, logger.child({ component: "auctioneer" })));

@@ -39,8 +39,17 @@ export class DiegoError extends StacklessError {
   }
 }
 
+/**
+ * Input quoted in an error is cut to this many characters, so a reply stays small (a gRPC
+ * status travels in a header); more than the longest valid guid (255), which is quoted whole.
+ */
+export const ECHO_MAX_CHARS = 300;
+
+/** `value` as an error message quotes it: at most ECHO_MAX_CHARS characters, then an ellipsis. */
+export const echo = (value: string): string => (value.length > ECHO_MAX_CHARS ? `${value.slice(0, ECHO_MAX_CHARS)}…` : value);
+
 export const taskNotFound = (guid: string): DiegoError =>
-  new DiegoError("TaskNotFound", `task with guid '${guid}' not found`);
+  new DiegoError("TaskNotFound", `task with guid '${echo(guid)}' not found`);
 
 export const taskAlreadyExists = (): DiegoError =>
   new DiegoError("TaskGuidAlreadyExists", "task already exists");
@@ -53,3 +62,7 @@ export const taskNotDeletable = (): DiegoError =>
 
 export const taskNotCancelable = (state: string): DiegoError =>
   new DiegoError("TaskNotCancelable", `task is ${state} and can no longer be cancelled`);
+
+/** One wording for an oversize body in every protocol: "too large", naming the limit. */
+export const bodyTooLarge = (limit: number): DiegoError =>
+  new DiegoError("RequestTooLarge", `request body is too large: over the limit of ${limit} bytes`);

@@ -79,12 +79,18 @@ class Reader {
     return v;
   }
 
+  /** An int64, as a JSON number or (as Go and protobuf JSON write large ones) a string of digits. */
   int64(key: string): bigint {
     const v = this.get(key);
     if (v === undefined || v === null) return 0n;
-    if (typeof v === "number" && Number.isSafeInteger(v)) return BigInt(v);
-    if (typeof v === "string" && /^-?[0-9]{1,19}$/.test(v)) return BigInt(v);
-    return this.wrong(this.at(key), "an integer", v, 0n);
+    const n = typeof v === "number" && Number.isInteger(v) ? BigInt(v) : typeof v === "string" && /^-?[0-9]+$/.test(v) ? BigInt(v) : undefined;
+    if (n === undefined) return this.wrong(this.at(key), "an integer", v, 0n);
+    // Beyond int64 it would wrap when stored (9999999999999999999 ns read back negative).
+    if (n < INT64_MIN || n > INT64_MAX) {
+      this.problems.add(`field '${this.at(key)}' is out of range: must be an integer from ${INT64_MIN} to ${INT64_MAX}, got ${describe(v)}`);
+      return 0n;
+    }
+    return n;
   }
 
   object(key: string): Reader | undefined {
@@ -126,6 +132,9 @@ class Reader {
 
 const UINT32 = [0, 0xffffffff, "a non-negative integer"] as const;
 const INT32 = [-0x80000000, 0x7fffffff, "an integer"] as const;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
 
 function isObject(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -135,6 +144,8 @@ function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
   if (typeof v === "number") return `the number ${v}`;
+  // Digits sent as a string are shown, up to a length: out-of-range answers show what came.
+  if (typeof v === "string" && /^-?[0-9]+$/.test(v)) return `the string "${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
   return `a ${typeof v}`;
 }
 
@@ -266,7 +277,7 @@ function decodeAction(r: Reader, obj: Obj, depth: number): Action {
                 nofile:
                   nofile === undefined || nofile === null
                     ? undefined
-                    : BigInt(limits.int("nofile", 0, Number.MAX_SAFE_INTEGER, "a non-negative integer")),
+                    : BigInt(limits.int("nofile", 0, Number.MAX_SAFE_INTEGER, "an integer from 0 to 9007199254740991")),
               }
             : undefined,
           user: a.string("user"),

@@ -11,6 +11,8 @@ export const MAX_TASK_GUID_LENGTH = 255;
 // protobuf-es's decode recursion limit (100 messages; each action level is two).
 export const MAX_ACTION_DEPTH = 32;
 const MAX_ANNOTATION_BYTES = 10 * 1024;
+// Linux's default fs.nr_open: no process can have a higher RLIMIT_NOFILE, so runc would fail.
+export const MAX_NOFILE = 1024 * 1024;
 const PROTOCOLS = new Set(["tcp", "udp", "icmp", "all"]);
 
 const invalid = (field: string): string => `Invalid field: ${field}`;
@@ -72,8 +74,10 @@ export function actionDepth(action: Action | undefined): number {
 export function validateAction(action: Action): string[] {
   const a = action.action;
   switch (a.case) {
-    case "run":
-      return a.value.path === "" ? [invalid("path")] : [];
+    case "run": {
+      const nofile = a.value.resourceLimits?.nofile;
+      return [...(a.value.path === "" ? [invalid("path")] : []), ...(nofile !== undefined && nofile > BigInt(MAX_NOFILE) ? [invalid("nofile")] : [])];
+    }
     case "download":
       return [
         ...(isHttpUrl(a.value.from) ? [] : [invalid("from")]),

@@ -1,5 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import net from "node:net";
 import type { Logger } from "pino";
+import { createApiAuth, type AuthOptions } from "../api/auth.js";
 import { createTaskApi } from "../api/task-api.js";
 import { startReceptorServer, type TlsFiles } from "../api/http-server.js";
 import { connectNats } from "../nats/connect.js";
@@ -22,16 +24,35 @@ export interface ReceptorOptions {
   streamBacklog?: number;
   /** An idle REST event stream gets a comment line this often, for proxies (default 15 s). */
   streamKeepAliveMs?: number;
+  /** Basic credentials and/or a bearer token file; none: the API is open. */
+  auth?: AuthOptions;
+  /** Origins allowed cross-origin calls (`*` for any); empty: no CORS answers. */
+  corsOrigins?: readonly string[];
+  /** Longest wait for a request's headers (default 60 s). */
+  headersTimeoutMs?: number;
+  /** Longest wait for a whole request, body included (default 5 min). */
+  requestTimeoutMs?: number;
 }
 
 export interface Receptor {
   readonly address: string;
   readonly port: number;
+  /** Re-reads the bearer token file (what SIGHUP does); resolves with the number of tokens. */
+  reloadAuth(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** 127.0.0.0/8, ::1, localhost: only this machine can connect. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === "localhost") return true;
+  if (net.isIPv4(host)) return host.startsWith("127.");
+  return host === "::1" || host === "::ffff:127.0.0.1";
 }
 
 /** The receptor process: the Task API on one address, state in NATS. Stateless; run N of them. */
 export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
+  // First, so that a bad token file fails the start before anything connects.
+  const auth = await createApiAuth(opts.auth ?? {});
   const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-receptor", logger: opts.logger, auth: opts.natsAuth });
   const kv = await openTasksBucket(nc);
   const store = createTaskStore(nc);
@@ -47,11 +68,26 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
     tls: opts.tls,
     firstByteTimeoutMs: opts.firstByteTimeoutMs,
     streamKeepAliveMs: opts.streamKeepAliveMs,
+    auth,
+    corsOrigins: opts.corsOrigins,
+    headersTimeoutMs: opts.headersTimeoutMs,
+    requestTimeoutMs: opts.requestTimeoutMs,
   });
-  opts.logger.info({ address: server.address, tasks: index.size() }, "receptor listening");
+  opts.logger.info({ address: server.address, tasks: index.size(), auth: auth.enabled }, "receptor listening");
+  if (!auth.enabled && !isLoopbackHost(opts.host)) {
+    opts.logger.warn(
+      { address: server.address },
+      "the API listens on a non-loopback address without authentication: anyone who can reach it can run tasks and read their env (set --auth-user/--auth-password or --auth-token-file)",
+    );
+  }
   return {
     address: server.address,
     port: server.port,
+    async reloadAuth() {
+      const count = await auth.reload();
+      opts.logger.info({ tokens: count }, "auth tokens reloaded");
+      return count;
+    },
     async stop() {
       await server.close();
       await index.stop();

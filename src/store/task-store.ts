@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { TASKS_BUCKET } from "../nats/subjects.js";
 import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import type { TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
+import { maxNewRecordBytes, RecordTooLargeError } from "../model/record-limits.js";
 import { nowNanos } from "./clock.js";
 import { TaskContentionError, TaskExistsError, TaskNotFoundError } from "./errors.js";
 import { createKvClient, KvConflictError } from "./kv-client.js";
@@ -107,6 +108,9 @@ export function createTaskStore(nc: NatsConnection): TaskStore {
     async create(req) {
       const record = newTaskRecord(req, nowNanos());
       const bytes = encodeRecord(record);
+      // One that would not fit NATS's max_payload through every transition is never stored.
+      const limit = maxNewRecordBytes(nc.info?.max_payload);
+      if (bytes.length > limit) throw new RecordTooLargeError(bytes.length, limit, nc.info?.max_payload ?? limit);
       const revision = await putNew(req.taskGuid, bytes);
       notify(req.taskGuid, revision, record, bytes);
       return { record, revision };

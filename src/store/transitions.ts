@@ -1,6 +1,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import { TaskState, type TaskCreateRequest, type TaskResponse } from "../gen/diego/v1/task_pb.js";
+import { capFailureReason } from "../model/record-limits.js";
 import { stateName } from "../model/task-state.js";
 
 // Every change of a task is one named, pure transition: (record, args, now) -> new record.
@@ -176,7 +177,7 @@ function markCompleted(r: TaskRecord, now: bigint, outcome: Outcome): TaskRecord
     const t = c.task!;
     t.state = TaskState.COMPLETED;
     t.failed = outcome.failed;
-    t.failureReason = outcome.failureReason;
+    t.failureReason = capFailureReason(outcome.failureReason);
     t.result = outcome.failed ? "" : outcome.result;
     // As in Diego: a completed task is no longer on any cell.
     t.cellId = "";

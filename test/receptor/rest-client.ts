@@ -26,6 +26,8 @@ export interface RestClient {
 export interface RestClientOptions {
   /** Sees every reply (e.g. to check that none was a 500). */
   onReply?(reply: RestReply): void;
+  /** Sent with every request (e.g. authorization). */
+  headers?: Record<string, string>;
 }
 
 export function createRestClient(url: string, opts: RestClientOptions = {}): RestClient {
@@ -35,7 +37,7 @@ export function createRestClient(url: string, opts: RestClientOptions = {}): Res
     body?: string,
     headers: Record<string, string> = {},
   ): Promise<RestReply> => {
-    const res = await fetch(url + path, { method, body, headers });
+    const res = await fetch(url + path, { method, body, headers: { ...opts.headers, ...headers } });
     const text = await res.text();
     const reply = { status: res.status, headers: res.headers, text, json: <T>() => JSON.parse(text) as T };
     opts.onReply?.(reply);
