@@ -32,7 +32,7 @@ export function cellIdFrom(s: Settings): string {
 export async function runCell(s: Settings, natsUrl: string, natsAuth: NatsAuth, logger: Logger): Promise<CellAgent> {
   const cellId = cellIdFrom(s);
   const runtime = s.runtime as "runc" | "crun"; // one of the setting's choices, checked when parsed
-  await privateDirs(path.resolve(String(s.dataDir)), ["cells"]);
+  await privateDirs(path.resolve(String(s.dataDir)));
   return startCellAgent({
     natsUrl,
     natsAuth,
@@ -53,12 +53,16 @@ export async function runCell(s: Settings, natsUrl: string, natsAuth: NatsAuth, 
   });
 }
 
-/** The data dir holds container files and runtime state: only root may pass (0700, no search bit). */
-async function privateDirs(dataDir: string, subdirs: string[]): Promise<void> {
-  for (const dir of [dataDir, ...subdirs.map((d) => path.join(dataDir, d))]) {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await chmod(dir, 0o700);
-  }
+/**
+ * The data dir holds container files and runtime state: created 0700 when absent. An existing one
+ * keeps its mode (it may be a shared dir such as /tmp); its `cells` dir is made 0700, so only root
+ * passes either way.
+ */
+async function privateDirs(dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const cells = path.join(dataDir, "cells");
+  await mkdir(cells, { recursive: true, mode: 0o700 });
+  await chmod(cells, 0o700);
 }
 
 function parseRootfs(entries: string[]): Map<string, string> {

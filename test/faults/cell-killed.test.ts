@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -184,6 +184,9 @@ describe("a cell killed with SIGKILL while running tasks", () => {
     expect(left.mounts.length).toBeGreaterThanOrEqual(guids.length);
     expect(left.cgroups.length).toBeGreaterThan(0);
     expect(initPids.every(processAlive)).toBe(true);
+
+    // Only root passes into the cells' dirs (no search bit for other host users).
+    expect((await stat(path.join(dataDir, "cells"))).mode & 0o777).toBe(0o700);
 
     // A cell started again with the same --data-dir and --cell-id removes them before it is ready.
     const restarted = await procs.spawn(cellArgs("kill-a"));
