@@ -9,7 +9,9 @@ import { openCellsBucket, openLocksBucket, openTasksBucket } from "../nats/bucke
 import { connectNats } from "../nats/connect.js";
 import { createLeaderLock } from "../nats/leader-lock.js";
 import { subjects } from "../nats/subjects.js";
+import { onNatsStatus } from "../nats/connection-status.js";
 import {
+  applyUntilDone,
   createCellRegistry,
   createTaskIndex,
   createTaskStore,
@@ -34,6 +36,8 @@ export interface AuctioneerOptions {
   /** How long to wait for cells' bids. */
   bidTimeoutMs?: number;
   holderId?: string;
+  /** Replicas of the buckets this process creates (a NATS cluster). */
+  replicas?: number;
   /** Observes each auction (the benchmark counts placements). */
   onAuction?: (stats: AuctionStats) => void;
 }
@@ -54,10 +58,12 @@ export interface Auctioneer {
 export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctioneer> {
   const logger = opts.logger;
   const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-auctioneer", logger });
-  const kv = await openTasksBucket(nc);
+  const buckets = { replicas: opts.replicas, logger };
+  const kv = await openTasksBucket(nc, buckets);
   const store = createTaskStore(nc);
-  const index = await createTaskIndex(kv, store);
-  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
+  const index = await createTaskIndex(kv, store, { nc, logger });
+  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger });
+  const stopping = new AbortController();
   await Promise.all([index.ready(), cells.ready()]);
 
   const queue = new Set<string>();
@@ -108,8 +114,15 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     const requests = await pendingRequests(store, index, guids);
     if (requests.length === 0) return;
     const registered = cells.list();
-    const bids = await gatherBids(nc, randomUUID(), registered.length, opts.bidTimeoutMs ?? 1000);
-    const { placements, failures, waiting } = schedule(requests, [...bids, ...silentBids(registered, bids)]);
+    // Until the cell view has been current for a TTL (after a start or a NATS outage) it may
+    // miss live cells: with none in view ask anyway and wait the whole bid time, and fail no
+    // task for want of a cell; those are auctioned again.
+    const trusted = cells.trusted();
+    const expected = trusted || registered.length > 0 ? registered.length : UNKNOWN_CELL_COUNT;
+    const bids = await gatherBids(nc, randomUUID(), expected, opts.bidTimeoutMs ?? 1000);
+    const { placements, failures: found, waiting } = schedule(requests, [...bids, ...silentBids(registered, bids)]);
+    const failures = trusted ? found : [];
+    if (!trusted) retryLater(found.map((f) => f.taskGuid));
     for (const g of waiting) waitingForRoom.add(g);
     const rejected: string[] = [];
     await Promise.all(
@@ -118,7 +131,9 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       }),
     );
     for (const g of rejected) waitingForRoom.add(g);
-    const stillPending = await Promise.all(failures.map((f) => recordFailure(store, f.taskGuid, f.reason, opts.maxPlacementAttempts)));
+    const stillPending = await Promise.all(
+      failures.map((f) => recordFailure(store, f.taskGuid, f.reason, opts.maxPlacementAttempts, stopping.signal, logger)),
+    );
     retryLater(failures.filter((_, i) => stillPending[i]).map((f) => f.taskGuid));
     const stats: AuctionStats = {
       tasks: requests.length,
@@ -132,10 +147,11 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   };
 
   const lock = createLeaderLock({
-    bucket: await openLocksBucket(nc, opts.lockTtlMs),
+    bucket: await openLocksBucket(nc, opts.lockTtlMs, buckets),
     name: "auctioneer",
     holderId: opts.holderId ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     refreshMs: Math.max(100, Math.floor(opts.lockTtlMs / 3)),
+    ttlMs: opts.lockTtlMs,
     logger,
     onChange: (leader) => {
       if (leader) enqueueAllPending();
@@ -164,10 +180,18 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     },
   });
 
+  // Kicks published while NATS was away are lost, and auctions then failed: look at every
+  // pending task again.
+  const stopStatus = onNatsStatus(nc, (st) => {
+    if (st.type === "reconnect" && lock.isLeader()) enqueueAllPending();
+  });
+
   return {
     isLeader: () => lock.isLeader(),
     async stop() {
       stopped = true;
+      stopping.abort();
+      stopStatus();
       clearInterval(roomCheck);
       for (const t of retryTimers) clearTimeout(t);
       kicks.unsubscribe();
@@ -214,10 +238,25 @@ async function sendWork(nc: NatsConnection, cellId: string, taskGuids: string[],
   }
 }
 
+/** Bids are awaited until the timeout when the number of live cells is not known. */
+const UNKNOWN_CELL_COUNT = 100_000;
+
 /** Returns true when the task is still PENDING (it gets another auction). */
-async function recordFailure(store: TaskStore, guid: string, reason: string, max: number): Promise<boolean> {
+async function recordFailure(
+  store: TaskStore,
+  guid: string,
+  reason: string,
+  max: number,
+  signal: AbortSignal,
+  logger: Logger,
+): Promise<boolean> {
   try {
-    const { record } = await store.apply(guid, transitions.placementFailed(reason, max));
+    const { record } = await applyUntilDone(store, guid, transitions.placementFailed(reason, max), {
+      signal,
+      logger,
+      maxMs: 30_000,
+      what: `record placement failure of ${guid}`,
+    });
     return record.task!.state === TaskState.PENDING;
   } catch (err) {
     if (err instanceof TaskNotFoundError || err instanceof InvalidStateTransitionError) return false;

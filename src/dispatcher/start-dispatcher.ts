@@ -6,6 +6,8 @@ import pino, { type Logger } from "pino";
 import { connectNats } from "../nats/connect.js";
 import { openTasksBucket } from "../nats/buckets.js";
 import { subjects } from "../nats/subjects.js";
+import { onNatsStatus } from "../nats/connection-status.js";
+import { retryUntilDone } from "../nats/retry.js";
 import { createTaskIndex, createTaskStore, isCasConflict, nanosFromMs, nowNanos } from "../store/index.js";
 import { runCallbackRound, type RoundDeps } from "./callback-round.js";
 import { nextStep, wantsCallback, type CallbackPolicy } from "./callback-schedule.js";
@@ -33,6 +35,8 @@ export interface DispatcherOptions {
   concurrency?: number;
   /** Calls per round while the answer is 503/504. */
   attemptsPerRound?: number;
+  /** Replicas of the buckets this process creates (a NATS cluster). */
+  replicas?: number;
 }
 
 export interface Dispatcher {
@@ -59,9 +63,9 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
 
   const nc = opts.nc ?? (await connectDispatcherNats(opts, logger));
   const ownsConnection = !opts.nc;
-  const kv = await openTasksBucket(nc);
+  const kv = await openTasksBucket(nc, { replicas: opts.replicas, logger });
   const store = createTaskStore(nc);
-  const index = await createTaskIndex(kv, store);
+  const index = await createTaskIndex(kv, store, { nc, logger });
 
   const stopping = new AbortController();
   // Every call in flight listens for the stop signal.
@@ -75,6 +79,7 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
     policy,
     attempts: opts.attemptsPerRound ?? 3,
     logger,
+    signal: stopping.signal,
     post: (url, body) => postCallback(url, body, { timeoutMs: callbackTimeoutMs, signal: stopping.signal, agents }),
   };
   const queue = createWorkQueue(
@@ -91,7 +96,7 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
 
   const reap = async (guid: string, revision: number): Promise<void> => {
     try {
-      await store.remove(guid, revision);
+      await retryUntilDone(() => store.remove(guid, revision), { logger, signal: stopping.signal, what: `remove expired task ${guid}` });
       logger.info({ guid }, "callback gave up: task expired and removed");
     } catch (err) {
       if (!isCasConflict(err)) logger.warn({ guid, err }, "could not remove expired task");
@@ -131,6 +136,11 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
     },
   });
 
+  // Rounds due while NATS was away failed to start: look at everything again.
+  const stopStatus = onNatsStatus(nc, (st) => {
+    if (st.type === "reconnect") considerAll();
+  });
+
   logger.info({ tasks: index.size(), concurrency }, "dispatcher started");
 
   return {
@@ -139,6 +149,7 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
       if (stopping.signal.aborted) return;
       // Abort calls in flight: their rounds hand the tasks back, so another dispatcher retries.
       stopping.abort();
+      stopStatus();
       kicks.unsubscribe();
       unsubscribe();
       for (const t of timers.values()) clearTimeout(t);

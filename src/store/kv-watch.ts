@@ -1,0 +1,142 @@
+import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { onNatsStatus } from "../nats/connection-status.js";
+import { backoffMs } from "../nats/retry.js";
+
+// A KV watch that outlives faults, and knows whether its view is current.
+//
+// nats.js's watch is an ordered push consumer on one server. When that server dies (a cluster
+// node lost) or JetStream forgets the consumer (a restart), the watch notices only after two
+// missed idle heartbeats, 10 s at first and a minute after its first reset, and it gives up
+// altogether when it cannot recreate the consumer 30 times in a row. Meanwhile the view is
+// stale and nobody knows.
+//
+// So every `checkMs` this asks the bucket's stream for its last sequence. The view is current
+// when the watch has delivered up to it; behind and making no progress over two checks, the
+// watch is stalled and is recreated from the revision after the last one seen. A watch that
+// ends is recreated the same way.
+
+export interface ResilientWatchOptions {
+  kv: KV;
+  /** Its disconnects end "current" at once; without it only the checks do. */
+  nc?: NatsConnection;
+  /** Each entry, in order; a recreated watch may repeat some (compare revisions). */
+  onEntry(e: KvWatchEntry): void;
+  checkMs?: number;
+  logger?: Logger;
+  /** Names the watch in log lines. */
+  name: string;
+}
+
+export interface ResilientWatch {
+  /**
+   * Since when (ms since the epoch) the view has been current without a break: connected, and
+   * the watch caught up with the stream at a check. Undefined while it is not.
+   */
+  currentSince(): number | undefined;
+  /** The highest revision delivered. */
+  lastRevision(): number;
+  stop(): void;
+}
+
+const DEFAULT_CHECK_MS = 1_000;
+
+export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch {
+  const checkMs = opts.checkMs ?? DEFAULT_CHECK_MS;
+  let lastRevision = 0;
+  let progressAt = Date.now();
+  let currentSince: number | undefined;
+  let stopped = false;
+  let watch: { stop(): void } | undefined;
+  let behindSince: number | undefined;
+  let connected = true;
+
+  const run = async (): Promise<void> => {
+    for (let failures = 0; !stopped; ) {
+      try {
+        const w = await opts.kv.watch(lastRevision > 0 ? { resumeFromRevision: lastRevision + 1 } : {});
+        if (stopped) return w.stop();
+        watch = w;
+        failures = 0;
+        void check();
+        for await (const e of w) {
+          progressAt = Date.now();
+          if (e.revision > lastRevision) lastRevision = e.revision;
+          opts.onEntry(e);
+          // Not current yet (a start, a recreated watch): find out soon, not a whole check later.
+          if (currentSince === undefined && progressAt - checkedAt >= 100) void check();
+        }
+      } catch (err) {
+        if (failures++ % 10 === 0) opts.logger?.warn({ watch: opts.name, err: (err as Error).message }, "watch failed; recreating it");
+      }
+      watch = undefined;
+      if (stopped) return;
+      currentSince = undefined;
+      await new Promise((r) => setTimeout(r, backoffMs(failures, 100, 2_000)));
+    }
+  };
+  void run();
+
+  const recreate = (why: string): void => {
+    opts.logger?.warn({ watch: opts.name, revision: lastRevision }, `watch ${why}; recreating it`);
+    currentSince = undefined;
+    behindSince = undefined;
+    // Its loop sees the end and starts a new one from the next revision.
+    watch?.stop();
+  };
+
+  let checking = false;
+  let checkedAt = 0;
+  async function check(): Promise<void> {
+    if (checking || stopped) return;
+    checking = true;
+    const askedAt = Date.now();
+    checkedAt = askedAt;
+    try {
+      if (!connected || !watch) {
+        currentSince = undefined;
+        return;
+      }
+      const { streamInfo } = (await opts.kv.status()) as unknown as { streamInfo: { state: { last_seq: number; messages: number } } };
+      if (!connected) return;
+      const { last_seq: lastSeq, messages } = streamInfo.state;
+      if (messages === 0 || lastRevision >= lastSeq) {
+        currentSince ??= askedAt;
+        behindSince = undefined;
+        return;
+      }
+      // Behind: catching up is fine, standing still since the last check is not.
+      if (behindSince === undefined || progressAt >= behindSince) behindSince = askedAt;
+      else if (askedAt - behindSince >= checkMs) recreate("stalled");
+    } catch {
+      // JetStream did not answer: nothing shows the view is current.
+      currentSince = undefined;
+    } finally {
+      checking = false;
+    }
+  }
+  const timer = setInterval(() => void check(), checkMs);
+  timer.unref();
+
+  const stopStatus = !opts.nc ? () => undefined : onNatsStatus(opts.nc, (s) => {
+    if (s.type === "disconnect") {
+      connected = false;
+      currentSince = undefined;
+    } else if (s.type === "reconnect") {
+      connected = true;
+      void check();
+    }
+  });
+
+  return {
+    currentSince: () => currentSince,
+    lastRevision: () => lastRevision,
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+      stopStatus();
+      watch?.stop();
+    },
+  };
+}
