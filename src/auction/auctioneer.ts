@@ -38,6 +38,8 @@ export interface AuctioneerOptions {
   holderId?: string;
   /** Replicas of the buckets this process creates (a NATS cluster). */
   replicas?: number;
+  /** How long to wait for NATS at start (0 or absent: for ever). */
+  natsWaitMs?: number;
   /** Observes each auction (the benchmark counts placements). */
   onAuction?: (stats: AuctionStats) => void;
 }
@@ -57,7 +59,7 @@ export interface Auctioneer {
 
 export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctioneer> {
   const logger = opts.logger;
-  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-auctioneer", logger });
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-auctioneer", logger, waitMs: opts.natsWaitMs });
   const buckets = { replicas: opts.replicas, logger };
   const kv = await openTasksBucket(nc, buckets);
   const store = createTaskStore(nc);

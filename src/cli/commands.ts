@@ -44,9 +44,25 @@ function stack(parts: Array<{ stop(): Promise<void> }>): () => Promise<void> {
   };
 }
 
-const receptor: Command = async (s, logger) => {
+/**
+ * How a process meets NATS: how long it waits for it at start, and the bucket replicas, passed
+ * on only when the user set them (then an existing bucket is brought to that count).
+ */
+export function natsFleetOptions(s: Settings, given: ReadonlySet<string>): { natsWaitMs: number; replicas?: number } {
+  return { natsWaitMs: Number(s.natsWait), ...(given.has("replicas") ? { replicas: Number(s.replicas) } : {}) };
+}
+
+const receptor: Command = async (s, logger, given) => {
   const { host, port } = splitHostPort(String(s.listen));
-  const r = await startReceptor({ natsUrl: requireNats(s), host, port, cellTtlMs: Number(s.cellTtl), logger, tls: await tlsFrom(s) });
+  const r = await startReceptor({
+    natsUrl: requireNats(s),
+    host,
+    port,
+    cellTtlMs: Number(s.cellTtl),
+    logger,
+    tls: await tlsFrom(s),
+    ...natsFleetOptions(s, given),
+  });
   return { readyLine: `diego receptor ready on ${r.address}`, stop: r.stop };
 };
 
@@ -68,27 +84,27 @@ const convergerOptions = (s: Settings) => ({
   cellTtlMs: Number(s.cellTtl),
 });
 
-const dispatcher: Command = async (s, logger) => {
+const dispatcher: Command = async (s, logger, given) => {
   const natsUrl = requireNats(s);
-  const d = await startDispatcher({ natsUrl, logger, ...dispatcherOptions(s) });
+  const d = await startDispatcher({ natsUrl, logger, ...dispatcherOptions(s), ...natsFleetOptions(s, given) });
   return { readyLine: `diego dispatcher ready (nats ${natsUrl})`, stop: d.stop };
 };
 
-const converger: Command = async (s, logger) => {
+const converger: Command = async (s, logger, given) => {
   const natsUrl = requireNats(s);
-  const c = await startConverger({ natsUrl, logger, ...convergerOptions(s) });
+  const c = await startConverger({ natsUrl, logger, ...convergerOptions(s), ...natsFleetOptions(s, given) });
   return { readyLine: `diego converger ready (nats ${natsUrl})`, stop: c.stop };
 };
 
-const auctioneer: Command = async (s, logger) => {
+const auctioneer: Command = async (s, logger, given) => {
   const natsUrl = requireNats(s);
-  const a = await runAuctioneer(s, natsUrl, logger);
+  const a = await runAuctioneer(s, natsUrl, logger, natsFleetOptions(s, given));
   return { readyLine: `diego auctioneer ready (nats ${natsUrl})`, stop: a.stop };
 };
 
-const cell: Command = async (s, logger) => {
+const cell: Command = async (s, logger, given) => {
   const natsUrl = requireNats(s);
-  const c = await runCell(s, natsUrl, logger);
+  const c = await runCell(s, natsUrl, logger, natsFleetOptions(s, given));
   return { readyLine: `diego cell ${c.cellId} ready (nats ${natsUrl})`, stop: c.stop };
 };
 
@@ -115,6 +131,8 @@ const up: Command = async (s, logger, given) => {
       natsUrl = nats.url;
     }
     const { host, port } = splitHostPort(String(s.listen));
+    // One replica: `up` is one machine (its buckets are made with the default).
+    const fleet = { natsWaitMs: Number(s.natsWait) };
     const r = await startReceptor({
       natsUrl,
       host,
@@ -122,12 +140,13 @@ const up: Command = async (s, logger, given) => {
       cellTtlMs: Number(s.cellTtl),
       logger: logger.child({ component: "receptor" }),
       tls: await tlsFrom(s),
+      ...fleet,
     });
     parts.push(r);
-    parts.push(await startDispatcher({ natsUrl, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s) }));
-    parts.push(await startConverger({ natsUrl, logger: logger.child({ component: "converger" }), ...convergerOptions(s) }));
-    parts.push(await runAuctioneer(s, natsUrl, logger.child({ component: "auctioneer" })));
-    parts.push(await runCell(s, natsUrl, logger.child({ component: "cell" })));
+    parts.push(await startDispatcher({ natsUrl, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s), ...fleet }));
+    parts.push(await startConverger({ natsUrl, logger: logger.child({ component: "converger" }), ...convergerOptions(s), ...fleet }));
+    parts.push(await runAuctioneer(s, natsUrl, logger.child({ component: "auctioneer" }), fleet));
+    parts.push(await runCell(s, natsUrl, logger.child({ component: "cell" }), fleet));
     return { readyLine: `diego ready on ${r.address} (nats ${natsUrl})`, stop: stack(parts) };
   } catch (err) {
     await stack(parts)();

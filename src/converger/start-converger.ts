@@ -36,6 +36,8 @@ export interface ConvergerOptions {
   confirmHeldAfterMs?: number;
   /** Replicas of the buckets this process creates (a NATS cluster). */
   replicas?: number;
+  /** How long to wait for NATS at start (0 or absent: for ever). */
+  natsWaitMs?: number;
   /** How often the cell view is checked for cells that went away (a pass follows at once). */
   cellCheckMs?: number;
 }
@@ -70,7 +72,7 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
   const confirmAfterMs = opts.confirmHeldAfterMs ?? 2 * cellTtlMs;
 
   if (!opts.nc && !opts.natsUrl) throw new ConvergerOptionsError("startConverger needs natsUrl or nc");
-  const nc = opts.nc ?? (await connectNats({ url: opts.natsUrl!, name: "diego-converger", logger }));
+  const nc = opts.nc ?? (await connectNats({ url: opts.natsUrl!, name: "diego-converger", logger, waitMs: opts.natsWaitMs }));
   const ownsConnection = !opts.nc;
   const buckets = { replicas: opts.replicas, logger };
   const kv = await openTasksBucket(nc, buckets);

@@ -37,6 +37,8 @@ export interface DispatcherOptions {
   attemptsPerRound?: number;
   /** Replicas of the buckets this process creates (a NATS cluster). */
   replicas?: number;
+  /** How long to wait for NATS at start (0 or absent: for ever). */
+  natsWaitMs?: number;
 }
 
 export interface Dispatcher {
@@ -165,5 +167,5 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
 
 async function connectDispatcherNats(opts: DispatcherOptions, logger: Logger): Promise<NatsConnection> {
   if (!opts.natsUrl) throw new DispatcherOptionsError("startDispatcher needs natsUrl or nc");
-  return connectNats({ url: opts.natsUrl, name: "diego-dispatcher", logger });
+  return connectNats({ url: opts.natsUrl, name: "diego-dispatcher", logger, waitMs: opts.natsWaitMs });
 }

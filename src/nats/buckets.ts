@@ -3,6 +3,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { Bucket, Kvm, type KV, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { retryUntilDone } from "./retry.js";
 import { CELLS_BUCKET, LOCKS_BUCKET, TASKS_BUCKET } from "./subjects.js";
 
 export interface BucketOptions {
@@ -27,8 +28,13 @@ export class BucketReplicasError extends Error {
   }
 }
 
+/** Opens (or creates) a bucket, retrying while JetStream is not ready yet (a start, an election). */
 async function openBucket(nc: NatsConnection, name: string, config: Partial<KvOptions>, opts: BucketOptions): Promise<KV> {
-  const kv = await new Kvm(jetstream(nc)).create(name, { history: 1, storage: "file", ...config, replicas: opts.replicas ?? 1 });
+  const kv = await retryUntilDone(() => new Kvm(jetstream(nc)).create(name, { history: 1, storage: "file", ...config, replicas: opts.replicas ?? 1 }), {
+    what: `open bucket ${name}`,
+    logger: opts.logger,
+    maxDelayMs: 2_000,
+  });
   if (opts.replicas !== undefined && kv instanceof Bucket) await ensureReplicas(nc, kv, opts.replicas, opts.logger);
   return kv;
 }

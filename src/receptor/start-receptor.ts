@@ -19,6 +19,10 @@ export interface ReceptorOptions {
   streamBacklog?: number;
   /** An idle REST event stream gets a comment line this often, for proxies (default 15 s). */
   streamKeepAliveMs?: number;
+  /** How long to wait for NATS at start (0 or absent: for ever). */
+  natsWaitMs?: number;
+  /** Replicas of the buckets (a NATS cluster); see src/nats/buckets.ts. */
+  replicas?: number;
 }
 
 export interface Receptor {
@@ -29,11 +33,12 @@ export interface Receptor {
 
 /** The receptor process: the Task API on one address, state in NATS. Stateless; run N of them. */
 export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
-  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-receptor", logger: opts.logger });
-  const kv = await openTasksBucket(nc);
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-receptor", logger: opts.logger, waitMs: opts.natsWaitMs });
+  const buckets = { replicas: opts.replicas, logger: opts.logger };
+  const kv = await openTasksBucket(nc, buckets);
   const store = createTaskStore(nc);
-  const index = await createTaskIndex(kv, store, { warmJson: true });
-  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
+  const index = await createTaskIndex(kv, store, { warmJson: true, nc, logger: opts.logger });
+  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger: opts.logger });
   await Promise.all([index.ready(), cells.ready()]);
   const api = createTaskApi({ store, index, cells, nc, logger: opts.logger, streamBacklog: opts.streamBacklog });
   const server = await startReceptorServer({

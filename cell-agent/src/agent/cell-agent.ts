@@ -49,6 +49,10 @@ export interface CellAgentOptions {
   dockerRegistry: string;
   insecureRegistries?: string[];
   logger: Logger;
+  /** How long to wait for NATS at start (0 or absent: for ever). */
+  natsWaitMs?: number;
+  /** Replicas of the buckets (a NATS cluster); see src/nats/buckets.ts. */
+  replicas?: number;
 }
 
 export interface CellAgent {
@@ -75,10 +79,11 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     logger,
   });
 
-  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: `diego-cell-${opts.cellId}`, logger });
-  await openTasksBucket(nc); // creates the bucket on first use
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: `diego-cell-${opts.cellId}`, logger, waitMs: opts.natsWaitMs });
+  const buckets = { replicas: opts.replicas, logger };
+  await openTasksBucket(nc, buckets); // creates the bucket on first use
   const store = createTaskStore(nc);
-  const registry = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
+  const registry = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger });
   const ledger = createResourceLedger(await machineCapacity(opts, workDir));
   const identity: CellIdentity = {
     cellId: opts.cellId,
