@@ -92,7 +92,8 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       while (queue.size > 0 && !stopped && lock.isLeader()) {
         const batch = [...queue];
         queue.clear();
-        await runAuction(batch).catch((err: unknown) => {
+        // Bounded: an auction stuck on a request that never ends must not stop all auctions.
+        await withDeadline(runAuction(batch), AUCTION_DEADLINE_MS).catch((err: unknown) => {
           logger.error({ err }, "auction failed; retrying its tasks");
           retryLater(batch);
         });
@@ -214,8 +215,10 @@ async function pendingRequests(
   const out: PlacementRequest[] = [];
   await Promise.all(
     guids.map(async (guid) => {
-      // The index may not have seen a brand-new task yet; the store always has.
-      const record = index.get(guid)?.record ?? (await store.get(guid))?.record;
+      // The index may not have seen a brand-new task yet, or a task put back to PENDING while
+      // its watch was down; the store always has.
+      const indexed = index.get(guid);
+      const record = indexed?.state === TaskState.PENDING ? indexed.record : (await store.get(guid))?.record;
       const t = record?.task;
       if (!t || t.state !== TaskState.PENDING) return;
       out.push({ taskGuid: guid, stack: t.stack, rootFs: t.rootFs, memoryMb: t.memoryMb, diskMb: t.diskMb });
@@ -238,6 +241,21 @@ async function sendWork(nc: NatsConnection, cellId: string, taskGuids: string[],
     logger.warn({ err, cellId, tasks: taskGuids.length }, "cell did not take its work");
     return taskGuids;
   }
+}
+
+/** Longest an auction may take (bids, work requests, writes) before its tasks are retried. */
+const AUCTION_DEADLINE_MS = 60_000;
+
+class AuctionTimeoutError extends Error {
+  override readonly name = "AuctionTimeoutError";
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AuctionTimeoutError(`auction still running after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** Bids are awaited until the timeout when the number of live cells is not known. */

@@ -92,7 +92,11 @@ export async function createCellRegistry(kv: KV, ttlMs: number, opts: CellRegist
     },
     async confirmGone(cellId, sessionId) {
       try {
+        const asked = Date.now();
         const e = await kv.get(cellId);
+        // A slow answer comes from a server that was stalled: heartbeats queued behind this read
+        // may not have landed yet, so it proves nothing.
+        if (Date.now() - asked > Math.min(1_000, ttlMs / 4)) return false;
         if (!e || e.operation !== "PUT" || e.length === 0) return true;
         const p = fromBinary(CellPresenceSchema, e.value);
         return p.sessionId !== sessionId || !alive(p);

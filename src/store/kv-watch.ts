@@ -55,7 +55,7 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
   const run = async (): Promise<void> => {
     for (let failures = 0; !stopped; ) {
       try {
-        const w = await opts.kv.watch(lastRevision > 0 ? { resumeFromRevision: lastRevision + 1 } : {});
+        const w = await withTimeout(opts.kv.watch(lastRevision > 0 ? { resumeFromRevision: lastRevision + 1 } : {}), 15_000, "watch create");
         if (stopped) return w.stop();
         watch = w;
         failures = 0;
@@ -88,6 +88,8 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
 
   let checking = false;
   let checkedAt = 0;
+  /** When a check last found the view current; a frozen server stops those at once. */
+  let lastCurrentAt = 0;
   async function check(): Promise<void> {
     if (checking || stopped) return;
     checking = true;
@@ -98,11 +100,14 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
         currentSince = undefined;
         return;
       }
-      const { streamInfo } = (await opts.kv.status()) as unknown as { streamInfo: { state: { last_seq: number; messages: number } } };
+      // Bounded here too: one check that never ends would end all checking.
+      const status = await withTimeout(opts.kv.status(), Math.max(2_000, 2 * checkMs), "stream info");
+      const { streamInfo } = status as unknown as { streamInfo: { state: { last_seq: number; messages: number } } };
       if (!connected) return;
       const { last_seq: lastSeq, messages } = streamInfo.state;
       if (messages === 0 || lastRevision >= lastSeq) {
         currentSince ??= askedAt;
+        lastCurrentAt = askedAt;
         behindSince = undefined;
         return;
       }
@@ -130,7 +135,12 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
   });
 
   return {
-    currentSince: () => currentSince,
+    currentSince() {
+      // Current only while the checks keep saying so: a server that stopped answering (frozen,
+      // partitioned) without a disconnect makes the view not current within two checks.
+      if (currentSince !== undefined && Date.now() - lastCurrentAt > 2 * checkMs + 250) currentSince = undefined;
+      return currentSince;
+    },
     lastRevision: () => lastRevision,
     stop() {
       stopped = true;
@@ -139,4 +149,17 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
       watch?.stop();
     },
   };
+}
+
+class WatchTimeoutError extends Error {
+  override readonly name = "WatchTimeoutError";
+}
+
+/** Rejects if `p` has not settled within `ms`. */
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new WatchTimeoutError(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
