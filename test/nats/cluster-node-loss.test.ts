@@ -4,14 +4,15 @@ import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
-import { connectNats, openTasksBucket } from "../../src/nats/index.js";
+import { connectNats, openCellsBucket, openLocksBucket, openTasksBucket } from "../../src/nats/index.js";
 import { createTaskIndex, type TaskIndex } from "../../src/store/index.js";
 import { cellLayout, cleanupCell, createProcessSet, sleep, until } from "../faults/fault-support.js";
 import { startNatsCluster, type NatsCluster } from "../fixtures/nats-cluster.js";
 import { freePort } from "../fixtures/ports.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 
-// A 3-node JetStream cluster with every bucket on 3 replicas. The node that leads the tasks
+// A 3-node JetStream cluster with every bucket on 3 replicas (made with 1, then raised by the
+// processes' --replicas 3). The node that leads the tasks
 // stream is SIGKILLed while tasks run and creates keep coming: no acknowledged create is lost,
 // no task is stuck or failed, creates succeed again within 10 s, and the receptor, auctioneer and
 // converger (whose watches may have been served by the dead node) all catch up.
@@ -30,6 +31,12 @@ const procs = createProcessSet();
 beforeAll(async () => {
   cluster = await startNatsCluster(3);
   dataDir = await mkdtemp(path.join(os.tmpdir(), "diego-cluster-test-"));
+  // Buckets made earlier with one replica (as by a `diego up` era fleet): --replicas 3 must
+  // bring them to three.
+  nc = await connectNats({ url: cluster.urls, name: "cluster-observer" });
+  await openTasksBucket(nc);
+  await openCellsBucket(nc, 3_000);
+  await openLocksBucket(nc, 3_000);
   const nats = ["--nats", cluster.urls, "--replicas", "3", "--cell-ttl", CELL_TTL];
   const port = await freePort();
   receptor = `http://127.0.0.1:${port}`;
@@ -40,10 +47,9 @@ beforeAll(async () => {
     procs.spawn(["receptor", ...nats, "--listen", `127.0.0.1:${port}`]),
     procs.spawn(["cell", ...nats, "--cell-id", CELL_ID, "--data-dir", dataDir, "--memory-mb", "4096", "--disk-mb", "16384", "--containers", "32"]),
   ]);
-  nc = await connectNats({ url: cluster.urls, name: "cluster-observer" });
   index = await createTaskIndex(await openTasksBucket(nc), undefined, { nc });
   await index.ready();
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await procs.killAll();
