@@ -73,6 +73,13 @@ export async function convergePass(deps: PassDeps): Promise<PassReport> {
   }
 
   const retry = { logger, signal: deps.signal, maxMs: deps.retryMs ?? 10_000 };
+  // Asked once per pass and cell: does the cell itself still answer, with the same session?
+  const answers = new Map<string, Promise<string | undefined>>();
+  const answeringSession = (cellId: string): Promise<string | undefined> => {
+    let p = answers.get(cellId);
+    if (!p) answers.set(cellId, (p = askSession(nc, cellId)));
+    return p;
+  };
   const act = async ({ guid, revision, decision }: (typeof work)[number]): Promise<void> => {
     try {
       if (takesFromCell(decision)) {
@@ -82,6 +89,14 @@ export async function convergePass(deps: PassDeps): Promise<PassReport> {
         if (!r || !(await cells.confirmGone(r.task!.cellId, r.cellSessionId))) {
           report.lost += 1;
           logger.info({ guid, cell: r?.task?.cellId }, "cell looked gone but its presence is live; task left alone");
+          return;
+        }
+        // Heartbeats can fail to land while the cell is fine (its NATS node died, the cells
+        // stream was electing a leader): a cell that answers with the same session is alive,
+        // and the held check settles its tasks.
+        if ((await answeringSession(r.task!.cellId)) === r.cellSessionId) {
+          report.lost += 1;
+          logger.info({ guid, cell: r.task!.cellId }, "cell missed heartbeats but answers; task left alone");
           return;
         }
       }
@@ -111,4 +126,15 @@ export async function convergePass(deps: PassDeps): Promise<PassReport> {
 
   await runLimited(work, deps.parallelism ?? 16, act);
   return report;
+}
+
+/** The session a cell answers with right now, or undefined if it does not answer. */
+async function askSession(nc: NatsConnection, cellId: string): Promise<string | undefined> {
+  try {
+    const reply = await nc.request(subjects.cellHeld(cellId), JSON.stringify({ tasks: [] }), { timeout: 1_500 });
+    const body = reply.json<{ session_id?: unknown }>();
+    return typeof body.session_id === "string" ? body.session_id : undefined;
+  } catch {
+    return undefined;
+  }
 }
