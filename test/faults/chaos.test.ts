@@ -114,7 +114,7 @@ beforeAll(async () => {
   nats = await startNats();
   callbacks = await startCallbackServer(() => 200);
   const ports = [await freePort(), await freePort()];
-  roles = createRoleSet(roleDefs(nats.url, ports), { logDir: LOG_DIR, env: LOG_DIR ? { DIEGO_LOG_LEVEL: "info" } : {} });
+  roles = createRoleSet(roleDefs(nats.url, ports), { logDir: LOG_DIR, env: LOG_DIR ? { DIEGO_LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? "info" } : {} });
   await roles.start(roles.roles[0]!);
   await Promise.all(roles.roles.slice(1).map((r) => roles!.start(r)));
   client = createRetryingClient(
