@@ -85,7 +85,7 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
   // beat again: no cell is declared dead (and its tasks failed) before both views have been
   // current for a full cell TTL, and even then the bucket itself is asked first.
   const cells: LiveCells = {
-    isLive: (cellId, sessionId) => registry.get(cellId)?.sessionId === sessionId,
+    isLive: (cellId, sessionId) => registry.liveInView(cellId, sessionId),
     trusted: () => registry.trusted(),
     confirmGone: (cellId, sessionId) => registry.confirmGone(cellId, sessionId),
   };

@@ -25,6 +25,14 @@ export interface CellRegistry {
   /** The view has been connected and current for at least a cell TTL. */
   trusted(): boolean;
   /**
+   * Whether the cell beat, with this session, within a TTL of the moment the view was last
+   * known complete: a process that lags (starved of CPU, behind on its watch) sees every
+   * heartbeat as older than it is, and must not call cells gone for its own delay.
+   */
+  liveInView(cellId: string, sessionId: string): boolean;
+  /** The cells live by liveInView. */
+  listInView(): CellPresence[];
+  /**
    * Reads the cell's presence from the bucket itself: true only if it is absent, of another
    * session, or older than the TTL. A failed read is not proof: false.
    */
@@ -44,6 +52,7 @@ export async function createCellRegistry(kv: KV, ttlMs: number, opts: CellRegist
   const cells = new Map<string, CellPresence>();
   const ttlNanos = BigInt(ttlMs) * 1_000_000n;
   const alive = (p: CellPresence): boolean => nowNanos() - p.heartbeatAt < ttlNanos;
+  const aliveInView = (p: CellPresence): boolean => BigInt(watch.currentAsOf()) * 1_000_000n - p.heartbeatAt < ttlNanos;
 
   const status = await kv.status();
   let markReady!: () => void;
@@ -86,6 +95,11 @@ export async function createCellRegistry(kv: KV, ttlMs: number, opts: CellRegist
       const p = cells.get(cellId);
       return p && alive(p) ? p : undefined;
     },
+    liveInView(cellId, sessionId) {
+      const p = cells.get(cellId);
+      return !!p && p.sessionId === sessionId && aliveInView(p);
+    },
+    listInView: () => [...cells.values()].filter(aliveInView),
     trusted() {
       const since = watch.currentSince();
       return since !== undefined && Date.now() - since >= ttlMs;

@@ -37,6 +37,8 @@ export interface ResilientWatch {
   currentSince(): number | undefined;
   /** The highest revision delivered. */
   lastRevision(): number;
+  /** When a check last found the view caught up (ms since the epoch; 0: never). */
+  currentAsOf(): number;
   stop(): void;
 }
 
@@ -64,6 +66,8 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
           progressAt = Date.now();
           if (e.revision > lastRevision) lastRevision = e.revision;
           opts.onEntry(e);
+          // Checks that found the view behind: it was complete as of each once it got there.
+          while (probes.length > 0 && probes[0]!.seq <= lastRevision) confirmCurrent(probes.shift()!.at);
           // Not current yet (a start, a recreated watch): find out soon, not a whole check later.
           if (currentSince === undefined && progressAt - checkedAt >= 100) void check();
         }
@@ -82,6 +86,7 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
     opts.logger?.warn({ watch: opts.name, revision: lastRevision }, `watch ${why}; recreating it`);
     currentSince = undefined;
     behindSince = undefined;
+    probes.length = 0;
     // Its loop sees the end and starts a new one from the next revision.
     watch?.stop();
   };
@@ -90,6 +95,12 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
   let checkedAt = 0;
   /** When a check last found the view current; a frozen server stops those at once. */
   let lastCurrentAt = 0;
+  const probes: Array<{ at: number; seq: number }> = [];
+  function confirmCurrent(at: number): void {
+    if (!connected) return;
+    if (at > lastCurrentAt) lastCurrentAt = at;
+    currentSince ??= at;
+  }
   async function check(): Promise<void> {
     if (checking || stopped) return;
     checking = true;
@@ -106,11 +117,15 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
       if (!connected) return;
       const { last_seq: lastSeq, messages } = streamInfo.state;
       if (messages === 0 || lastRevision >= lastSeq) {
-        currentSince ??= askedAt;
-        lastCurrentAt = askedAt;
+        confirmCurrent(askedAt);
+        probes.length = 0;
         behindSince = undefined;
         return;
       }
+      // On a busy bucket the watch is rarely exactly caught up when the answer comes: it is
+      // current as of this check once it delivers up to this sequence.
+      probes.push({ at: askedAt, seq: lastSeq });
+      if (probes.length > 16) probes.shift();
       // Behind: catching up is fine, standing still since the last check is not.
       if (behindSince === undefined || progressAt >= behindSince) behindSince = askedAt;
       else if (askedAt - behindSince >= checkMs) recreate("stalled");
@@ -128,6 +143,7 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
     if (s.type === "disconnect") {
       connected = false;
       currentSince = undefined;
+      probes.length = 0;
     } else if (s.type === "reconnect") {
       connected = true;
       void check();
@@ -142,6 +158,7 @@ export function startResilientWatch(opts: ResilientWatchOptions): ResilientWatch
       return currentSince;
     },
     lastRevision: () => lastRevision,
+    currentAsOf: () => lastCurrentAt,
     stop() {
       stopped = true;
       clearInterval(timer);
