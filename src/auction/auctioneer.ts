@@ -10,7 +10,9 @@ import { connectNats } from "../nats/connect.js";
 import type { NatsAuth } from "../nats/connect-options.js";
 import { createLeaderLock } from "../nats/leader-lock.js";
 import { subjects } from "../nats/subjects.js";
+import { onNatsStatus } from "../nats/connection-status.js";
 import {
+  applyUntilDone,
   createCellRegistry,
   createTaskIndex,
   createTaskStore,
@@ -37,6 +39,10 @@ export interface AuctioneerOptions {
   /** How long to wait for cells' bids. */
   bidTimeoutMs?: number;
   holderId?: string;
+  /** Replicas of the buckets this process creates (a NATS cluster). */
+  replicas?: number;
+  /** How long to wait for NATS at start (0 or absent: for ever). */
+  natsWaitMs?: number;
   /** Observes each auction (the benchmark counts placements). */
   onAuction?: (stats: AuctionStats) => void;
 }
@@ -56,11 +62,13 @@ export interface Auctioneer {
 
 export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctioneer> {
   const logger = opts.logger;
-  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-auctioneer", logger, auth: opts.natsAuth });
-  const kv = await openTasksBucket(nc);
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-auctioneer", logger, auth: opts.natsAuth, waitMs: opts.natsWaitMs });
+  const buckets = { replicas: opts.replicas, logger };
+  const kv = await openTasksBucket(nc, buckets);
   const store = createTaskStore(nc);
-  const index = await createTaskIndex(kv, store);
-  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
+  const index = await createTaskIndex(kv, store, { nc, logger });
+  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger });
+  const stopping = new AbortController();
   await Promise.all([index.ready(), cells.ready()]);
 
   const queue = new Set<string>();
@@ -87,7 +95,8 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       while (queue.size > 0 && !stopped && lock.isLeader()) {
         const batch = [...queue];
         queue.clear();
-        await runAuction(batch).catch((err: unknown) => {
+        // Bounded: an auction stuck on a request that never ends must not stop all auctions.
+        await withDeadline(runAuction(batch), AUCTION_DEADLINE_MS).catch((err: unknown) => {
           logger.error({ err }, "auction failed; retrying its tasks");
           retryLater(batch);
         });
@@ -111,8 +120,15 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     const requests = await pendingRequests(store, index, guids);
     if (requests.length === 0) return;
     const registered = cells.list();
-    const bids = await gatherBids(nc, randomUUID(), registered.length, opts.bidTimeoutMs ?? 1000);
-    const { placements, failures, waiting } = schedule(requests, [...bids, ...silentBids(registered, bids)]);
+    // Until the cell view has been current for a TTL (after a start or a NATS outage) it may
+    // miss live cells: with none in view ask anyway and wait the whole bid time, and fail no
+    // task for want of a cell; those are auctioned again.
+    const trusted = cells.trusted();
+    const expected = trusted || registered.length > 0 ? registered.length : UNKNOWN_CELL_COUNT;
+    const bids = await gatherBids(nc, randomUUID(), expected, opts.bidTimeoutMs ?? 1000);
+    const { placements, failures: found, waiting } = schedule(requests, [...bids, ...silentBids(registered, bids)]);
+    const failures = trusted ? found : [];
+    if (!trusted) retryLater(found.map((f) => f.taskGuid));
     for (const g of waiting) waitingForRoom.add(g);
     const rejected: string[] = [];
     await Promise.all(
@@ -121,7 +137,9 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       }),
     );
     for (const g of rejected) waitingForRoom.add(g);
-    const stillPending = await Promise.all(failures.map((f) => recordFailure(store, f.taskGuid, f.reason, opts.maxPlacementAttempts)));
+    const stillPending = await Promise.all(
+      failures.map((f) => recordFailure(store, f.taskGuid, f.reason, opts.maxPlacementAttempts, stopping.signal, logger)),
+    );
     retryLater(failures.filter((_, i) => stillPending[i]).map((f) => f.taskGuid));
     const stats: AuctionStats = {
       tasks: requests.length,
@@ -135,10 +153,11 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   };
 
   const lock = createLeaderLock({
-    bucket: await openLocksBucket(nc, opts.lockTtlMs),
+    bucket: await openLocksBucket(nc, opts.lockTtlMs, buckets),
     name: "auctioneer",
     holderId: opts.holderId ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     refreshMs: Math.max(100, Math.floor(opts.lockTtlMs / 3)),
+    ttlMs: opts.lockTtlMs,
     logger,
     onChange: (leader) => {
       if (leader) enqueueAllPending();
@@ -167,10 +186,18 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     },
   });
 
+  // Kicks published while NATS was away are lost, and auctions then failed: look at every
+  // pending task again.
+  const stopStatus = onNatsStatus(nc, (st) => {
+    if (st.type === "reconnect" && lock.isLeader()) enqueueAllPending();
+  });
+
   return {
     isLeader: () => lock.isLeader(),
     async stop() {
       stopped = true;
+      stopping.abort();
+      stopStatus();
       clearInterval(roomCheck);
       for (const t of retryTimers) clearTimeout(t);
       kicks.unsubscribe();
@@ -191,8 +218,10 @@ async function pendingRequests(
   const out: PlacementRequest[] = [];
   await Promise.all(
     guids.map(async (guid) => {
-      // The index may not have seen a brand-new task yet; the store always has.
-      const record = index.get(guid)?.record ?? (await store.get(guid))?.record;
+      // The index may not have seen a brand-new task yet, or a task put back to PENDING while
+      // its watch was down; the store always has.
+      const indexed = index.get(guid);
+      const record = indexed?.state === TaskState.PENDING ? indexed.record : (await store.get(guid))?.record;
       const t = record?.task;
       if (!t || t.state !== TaskState.PENDING) return;
       out.push({ taskGuid: guid, stack: t.stack, rootFs: t.rootFs, memoryMb: t.memoryMb, diskMb: t.diskMb });
@@ -217,10 +246,40 @@ async function sendWork(nc: NatsConnection, cellId: string, taskGuids: string[],
   }
 }
 
+/** Longest an auction may take (bids, work requests, writes) before its tasks are retried. */
+const AUCTION_DEADLINE_MS = 60_000;
+
+class AuctionTimeoutError extends Error {
+  override readonly name = "AuctionTimeoutError";
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AuctionTimeoutError(`auction still running after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** Bids are awaited until the timeout when the number of live cells is not known. */
+const UNKNOWN_CELL_COUNT = 100_000;
+
 /** Returns true when the task is still PENDING (it gets another auction). */
-async function recordFailure(store: TaskStore, guid: string, reason: string, max: number): Promise<boolean> {
+async function recordFailure(
+  store: TaskStore,
+  guid: string,
+  reason: string,
+  max: number,
+  signal: AbortSignal,
+  logger: Logger,
+): Promise<boolean> {
   try {
-    const { record } = await store.apply(guid, transitions.placementFailed(reason, max));
+    const { record } = await applyUntilDone(store, guid, transitions.placementFailed(reason, max), {
+      signal,
+      logger,
+      maxMs: 30_000,
+      what: `record placement failure of ${guid}`,
+    });
     return record.task!.state === TaskState.PENDING;
   } catch (err) {
     if (err instanceof TaskNotFoundError || err instanceof InvalidStateTransitionError) return false;

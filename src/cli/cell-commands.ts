@@ -9,11 +9,18 @@ import { InvalidSettingError, type Settings } from "./settings.js";
 
 // The auctioneer and cell-agent processes, as `diego auctioneer`, `diego cell` and inside `diego up`.
 
-export async function runAuctioneer(s: Settings, natsUrl: string, natsAuth: NatsAuth, logger: Logger): Promise<Auctioneer> {
+/** How a process meets NATS (see natsFleetOptions in commands.ts). */
+export interface FleetOptions {
+  natsWaitMs?: number;
+  replicas?: number;
+}
+
+export async function runAuctioneer(s: Settings, natsUrl: string, natsAuth: NatsAuth, logger: Logger, fleet: FleetOptions = {}): Promise<Auctioneer> {
   return startAuctioneer({
     natsUrl,
     natsAuth,
     logger,
+    ...fleet,
     cellTtlMs: Number(s.cellTtl),
     lockTtlMs: Number(s.lockTtl),
     maxPlacementAttempts: Number(s.placementRetries),
@@ -29,13 +36,14 @@ export function cellIdFrom(s: Settings): string {
   return given || `cell-${os.hostname().replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
-export async function runCell(s: Settings, natsUrl: string, natsAuth: NatsAuth, logger: Logger): Promise<CellAgent> {
+export async function runCell(s: Settings, natsUrl: string, natsAuth: NatsAuth, logger: Logger, fleet: FleetOptions = {}): Promise<CellAgent> {
   const cellId = cellIdFrom(s);
   const runtime = s.runtime as "runc" | "crun"; // one of the setting's choices, checked when parsed
   await privateDirs(path.resolve(String(s.dataDir)));
   return startCellAgent({
     natsUrl,
     natsAuth,
+    ...fleet,
     cellId,
     stacks: s.stacks as string[],
     rootfs: parseRootfs(s.rootfs as string[]),

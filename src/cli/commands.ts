@@ -75,11 +75,29 @@ function reloadAuthOnSighup(r: Receptor, logger: Logger): { stop(): Promise<void
   };
 }
 
-const receptor: Command = async (s, logger) => {
+/**
+ * How a process meets NATS: how long it waits for it at start, and the bucket replicas, passed
+ * on only when the user set them (then an existing bucket is brought to that count).
+ */
+export function natsFleetOptions(s: Settings, given: ReadonlySet<string>): { natsWaitMs: number; replicas?: number } {
+  return { natsWaitMs: Number(s.natsWait), ...(given.has("replicas") ? { replicas: Number(s.replicas) } : {}) };
+}
+
+const receptor: Command = async (s, logger, given) => {
   const { host, port } = splitHostPort(String(s.listen));
   const natsUrl = requireNats(s);
   const natsAuth = await natsAuthFrom(s);
-  const r = await startReceptor({ natsUrl, natsAuth, host, port, cellTtlMs: Number(s.cellTtl), logger, tls: await tlsFrom(s), ...apiOptions(s) });
+  const r = await startReceptor({
+    natsUrl,
+    natsAuth,
+    host,
+    port,
+    cellTtlMs: Number(s.cellTtl),
+    logger,
+    tls: await tlsFrom(s),
+    ...apiOptions(s),
+    ...natsFleetOptions(s, given),
+  });
   return { readyLine: `diego receptor ready on ${r.address}`, stop: stack([r, reloadAuthOnSighup(r, logger)]) };
 };
 
@@ -101,27 +119,27 @@ const convergerOptions = (s: Settings) => ({
   cellTtlMs: Number(s.cellTtl),
 });
 
-const dispatcher: Command = async (s, logger) => {
+const dispatcher: Command = async (s, logger, given) => {
   const natsUrl = requireNats(s);
-  const d = await startDispatcher({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...dispatcherOptions(s) });
+  const d = await startDispatcher({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...dispatcherOptions(s), ...natsFleetOptions(s, given) });
   return { readyLine: `diego dispatcher ready (nats ${redactNatsUrl(natsUrl)})`, stop: d.stop };
 };
 
-const converger: Command = async (s, logger) => {
+const converger: Command = async (s, logger, given) => {
   const natsUrl = requireNats(s);
-  const c = await startConverger({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...convergerOptions(s) });
+  const c = await startConverger({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...convergerOptions(s), ...natsFleetOptions(s, given) });
   return { readyLine: `diego converger ready (nats ${redactNatsUrl(natsUrl)})`, stop: c.stop };
 };
 
-const auctioneer: Command = async (s, logger) => {
+const auctioneer: Command = async (s, logger, given) => {
   const natsUrl = requireNats(s);
-  const a = await runAuctioneer(s, natsUrl, await natsAuthFrom(s), logger);
+  const a = await runAuctioneer(s, natsUrl, await natsAuthFrom(s), logger, natsFleetOptions(s, given));
   return { readyLine: `diego auctioneer ready (nats ${redactNatsUrl(natsUrl)})`, stop: a.stop };
 };
 
-const cell: Command = async (s, logger) => {
+const cell: Command = async (s, logger, given) => {
   const natsUrl = requireNats(s);
-  const c = await runCell(s, natsUrl, await natsAuthFrom(s), logger);
+  const c = await runCell(s, natsUrl, await natsAuthFrom(s), logger, natsFleetOptions(s, given));
   return { readyLine: `diego cell ${c.cellId} ready (nats ${redactNatsUrl(natsUrl)})`, stop: c.stop };
 };
 
@@ -164,6 +182,8 @@ const up: Command = async (s, logger, given) => {
       natsAuth = await natsAuthFrom(s);
     }
     const { host, port } = splitHostPort(String(s.listen));
+    // One replica: `up` is one machine (its buckets are made with the default).
+    const fleet = { natsWaitMs: Number(s.natsWait) };
     const r = await startReceptor({
       natsUrl,
       natsAuth,
@@ -173,13 +193,14 @@ const up: Command = async (s, logger, given) => {
       logger: logger.child({ component: "receptor" }),
       tls: await tlsFrom(s),
       ...apiOptions(s),
+      ...fleet,
     });
     parts.push(r);
     parts.push(reloadAuthOnSighup(r, logger.child({ component: "receptor" })));
-    parts.push(await startDispatcher({ natsUrl, natsAuth, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s) }));
-    parts.push(await startConverger({ natsUrl, natsAuth, logger: logger.child({ component: "converger" }), ...convergerOptions(s) }));
-    parts.push(await runAuctioneer(s, natsUrl, natsAuth, logger.child({ component: "auctioneer" })));
-    parts.push(await runCell(s, natsUrl, natsAuth, logger.child({ component: "cell" })));
+    parts.push(await startDispatcher({ natsUrl, natsAuth, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s), ...fleet }));
+    parts.push(await startConverger({ natsUrl, natsAuth, logger: logger.child({ component: "converger" }), ...convergerOptions(s), ...fleet }));
+    parts.push(await runAuctioneer(s, natsUrl, natsAuth, logger.child({ component: "auctioneer" }), fleet));
+    parts.push(await runCell(s, natsUrl, natsAuth, logger.child({ component: "cell" }), fleet));
     return { readyLine: `diego ready on ${r.address} (nats ${redactNatsUrl(natsUrl)}${credentialsNote})`, stop: stack(parts) };
   } catch (err) {
     await stack(parts)();

@@ -8,7 +8,9 @@ export interface CellWatch {
 }
 
 export function watchForLostCells(registry: CellRegistry, everyMs: number, onLost: (cellIds: string[]) => void): CellWatch {
-  const sessions = (): Map<string, string> => new Map(registry.list().map((p) => [`${p.cellId}\u0000${p.sessionId}`, p.cellId]));
+  // Judged as the converger judges (as of when the view was last complete), so the pass this
+  // triggers sees the same loss.
+  const sessions = (): Map<string, string> => new Map(registry.listInView().map((p) => [`${p.cellId}\u0000${p.sessionId}`, p.cellId]));
   let seen = sessions();
   const timer = setInterval(() => {
     const now = sessions();

@@ -1,7 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { subjects } from "../nats/subjects.js";
+import { retryUntilDone } from "../nats/retry.js";
 import {
+  applyUntilDone,
   InvalidStateTransitionError,
   TaskNotFoundError,
   isCasConflict,
@@ -11,7 +13,7 @@ import {
   type TaskStore,
   type Transition,
 } from "../store/index.js";
-import { decide, sameDecision, type ConvergeLimits, type Decision, type LiveCells } from "./decide.js";
+import { CELL_DISAPPEARED_REASON, decide, sameDecision, type ConvergeLimits, type Decision, type LiveCells } from "./decide.js";
 import { DecisionChangedError } from "./errors.js";
 import { runLimited } from "./run-limited.js";
 
@@ -27,6 +29,9 @@ export interface PassDeps {
   logger: Logger;
   /** Changes in flight at once. */
   parallelism?: number;
+  /** How long a change is retried through NATS faults before the next pass decides again. */
+  retryMs?: number;
+  signal?: AbortSignal;
 }
 
 export type PassReport = Record<Decision["kind"] | "lost", number>;
@@ -48,6 +53,9 @@ function transitionFor(d: Decision): Transition | undefined {
   }
 }
 
+/** The decision takes a task from its cell because the cell looks gone. */
+const takesFromCell = (d: Decision): boolean => d.kind === "unclaim" || (d.kind === "fail" && d.reason === CELL_DISAPPEARED_REASON);
+
 const isLostRace = (err: unknown): boolean =>
   err instanceof DecisionChangedError ||
   err instanceof InvalidStateTransitionError ||
@@ -64,19 +72,45 @@ export async function convergePass(deps: PassDeps): Promise<PassReport> {
     if (decision) work.push({ guid: entry.guid, revision: entry.revision, decision });
   }
 
+  const retry = { logger, signal: deps.signal, maxMs: deps.retryMs ?? 10_000 };
+  // Asked once per pass and cell: does the cell itself still answer, with the same session?
+  const answers = new Map<string, Promise<string | undefined>>();
+  const answeringSession = (cellId: string): Promise<string | undefined> => {
+    let p = answers.get(cellId);
+    if (!p) answers.set(cellId, (p = askSession(nc, cellId)));
+    return p;
+  };
   const act = async ({ guid, revision, decision }: (typeof work)[number]): Promise<void> => {
     try {
+      if (takesFromCell(decision)) {
+        // The view said the cell is gone; the bucket itself must agree (a stale view, say a
+        // watch on a lost cluster node, must never cost a live cell its tasks).
+        const r = index.get(guid)?.record;
+        if (!r || !(await cells.confirmGone(r.task!.cellId, r.cellSessionId))) {
+          report.lost += 1;
+          logger.info({ guid, cell: r?.task?.cellId }, "cell looked gone but its presence is live; task left alone");
+          return;
+        }
+        // Heartbeats can fail to land while the cell is fine (its NATS node died, the cells
+        // stream was electing a leader): a cell that answers with the same session is alive,
+        // and the held check settles its tasks.
+        if ((await answeringSession(r.task!.cellId)) === r.cellSessionId) {
+          report.lost += 1;
+          logger.info({ guid, cell: r.task!.cellId }, "cell missed heartbeats but answers; task left alone");
+          return;
+        }
+      }
       if (decision.kind === "dispatch-kick") {
         nc.publish(subjects.dispatchKick, guid);
       } else if (decision.kind === "remove") {
-        await store.remove(guid, revision);
+        await retryUntilDone(() => store.remove(guid, revision), { ...retry, what: `remove task ${guid}` });
       } else {
         const change = transitionFor(decision)!;
         const guarded: Transition = (r, at) => {
           if (!sameDecision(decide(r, at, limits, cells), decision)) throw new DecisionChangedError(guid);
           return change(r, at);
         };
-        await store.apply(guid, guarded);
+        await applyUntilDone(store, guid, guarded, retry);
         // The auctioneer watches the bucket too; the kick only saves it a wait.
         if (decision.kind === "kick" || decision.kind === "unclaim") nc.publish(subjects.auctionKick, guid);
       }
@@ -92,4 +126,15 @@ export async function convergePass(deps: PassDeps): Promise<PassReport> {
 
   await runLimited(work, deps.parallelism ?? 16, act);
   return report;
+}
+
+/** The session a cell answers with right now, or undefined if it does not answer. */
+async function askSession(nc: NatsConnection, cellId: string): Promise<string | undefined> {
+  try {
+    const reply = await nc.request(subjects.cellHeld(cellId), JSON.stringify({ tasks: [] }), { timeout: 1_500 });
+    const body = reply.json<{ session_id?: unknown }>();
+    return typeof body.session_id === "string" ? body.session_id : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -8,6 +8,8 @@ import { TaskState } from "../gen/diego/v1/task_pb.js";
 export const NOT_STARTED_REASON = "not started within time limit";
 export const NOT_CLAIMED_REASON = "not claimed within time limit";
 export const CELL_DISAPPEARED_REASON = "cell disappeared before completion";
+/** The cell is alive but says it does not hold the task (2015's rep said the same). */
+export const NO_CONTAINER_REASON = "task container does not exist";
 
 export interface ConvergeLimits {
   kickNanos: bigint;
@@ -20,8 +22,14 @@ export interface ConvergeLimits {
 export interface LiveCells {
   /** True while the cell is registered with this very session (a restarted cell has a new one). */
   isLive(cellId: string, sessionId: string): boolean;
-  /** False for a moment after a NATS reconnect, when heartbeats may simply not have arrived yet. */
+  /**
+   * False until this process's view of heartbeats has been connected and current for a cell TTL
+   * (after a start, a NATS reconnect or a stalled watch), when heartbeats may simply not have
+   * arrived yet.
+   */
   trusted(): boolean;
+  /** Asks the bucket itself, not the view, before a task is taken from its cell. */
+  confirmGone(cellId: string, sessionId: string): Promise<boolean>;
 }
 
 export type Decision =

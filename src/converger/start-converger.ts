@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import os from "node:os";
-import type { NatsConnection, Status } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import pino, { type Logger } from "pino";
 import { settingDefault } from "../cli/setting-default.js";
 import { connectNats } from "../nats/connect.js";
@@ -9,6 +9,7 @@ import { openCellsBucket, openLocksBucket, openTasksBucket } from "../nats/bucke
 import { createLeaderLock } from "../nats/leader-lock.js";
 import { createCellRegistry, createTaskIndex, createTaskStore, nanosFromMs } from "../store/index.js";
 import { watchForLostCells } from "./cell-watch.js";
+import { confirmHeldTasks } from "./confirm-held.js";
 import { convergePass, type PassReport } from "./converge-pass.js";
 import type { ConvergeLimits, LiveCells } from "./decide.js";
 import { ConvergerOptionsError } from "./errors.js";
@@ -34,6 +35,12 @@ export interface ConvergerOptions {
   retryIntervalMs?: number;
   lockTtlMs?: number;
   cellTtlMs?: number;
+  /** A CLAIMED or RUNNING task untouched this long is checked with its cell (default 2 cell TTLs). */
+  confirmHeldAfterMs?: number;
+  /** Replicas of the buckets this process creates (a NATS cluster). */
+  replicas?: number;
+  /** How long to wait for NATS at start (0 or absent: for ever). */
+  natsWaitMs?: number;
   /** How often the cell view is checked for cells that went away (a pass follows at once). */
   cellCheckMs?: number;
 }
@@ -65,27 +72,27 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
   const lockTtlMs = opts.lockTtlMs ?? settingDefault("lockTtl");
   const cellTtlMs = opts.cellTtlMs ?? settingDefault("cellTtl");
   if (intervalMs <= 0 || lockTtlMs <= 0 || cellTtlMs <= 0) throw new ConvergerOptionsError("intervals must be positive");
+  const confirmAfterMs = opts.confirmHeldAfterMs ?? 2 * cellTtlMs;
 
   if (!opts.nc && !opts.natsUrl) throw new ConvergerOptionsError("startConverger needs natsUrl or nc");
-  const nc = opts.nc ?? (await connectNats({ url: opts.natsUrl!, name: "diego-converger", logger, auth: opts.natsAuth }));
+  const nc = opts.nc ?? (await connectNats({ url: opts.natsUrl!, name: "diego-converger", logger, auth: opts.natsAuth, waitMs: opts.natsWaitMs }));
   const ownsConnection = !opts.nc;
-  const kv = await openTasksBucket(nc);
+  const buckets = { replicas: opts.replicas, logger };
+  const kv = await openTasksBucket(nc, buckets);
   const store = createTaskStore(nc);
-  const index = await createTaskIndex(kv, store);
-  const registry = await createCellRegistry(await openCellsBucket(nc, cellTtlMs), cellTtlMs);
+  const index = await createTaskIndex(kv, store, { nc, logger });
+  const registry = await createCellRegistry(await openCellsBucket(nc, cellTtlMs, buckets), cellTtlMs, { nc, logger });
   await Promise.all([index.ready(), registry.ready()]);
 
-  // After a reconnect the view of heartbeats is stale until cells beat again: do not declare
-  // cells dead (and fail their tasks) before a full cell TTL has passed.
-  let cellsTrustedAt = 0;
-  const statusWatch = nc.status() as AsyncIterable<Status> & { stop?: () => void };
-  void (async () => {
-    for await (const s of statusWatch) if (s.type === "reconnect") cellsTrustedAt = Date.now() + cellTtlMs;
-  })();
+  // After a start, a reconnect or a stalled watch the view of heartbeats is stale until cells
+  // beat again: no cell is declared dead (and its tasks failed) before both views have been
+  // current for a full cell TTL, and even then the bucket itself is asked first.
   const cells: LiveCells = {
-    isLive: (cellId, sessionId) => registry.get(cellId)?.sessionId === sessionId,
-    trusted: () => Date.now() >= cellsTrustedAt,
+    isLive: (cellId, sessionId) => registry.liveInView(cellId, sessionId),
+    trusted: () => registry.trusted(),
+    confirmGone: (cellId, sessionId) => registry.confirmGone(cellId, sessionId),
   };
+  const stopping = new AbortController();
 
   let passCount = 0;
   let running: Promise<PassReport | undefined> | undefined;
@@ -94,7 +101,9 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
 
   const runPass = async (): Promise<PassReport> => {
     const started = Date.now();
-    const report = await convergePass({ store, index, cells, nc, limits, logger });
+    const report = await convergePass({ store, index, cells, nc, limits, logger, signal: stopping.signal, retryMs: Math.max(intervalMs, 5_000) });
+    const notHeld = await confirmHeldTasks({ store, index, cells, nc, logger, confirmAfterNanos: nanosFromMs(confirmAfterMs), signal: stopping.signal });
+    if (notHeld > 0) report.fail += notHeld;
     passCount += 1;
     const changed = Object.values(report).some((n) => n > 0);
     logger[changed ? "info" : "debug"]({ report, tasks: index.size(), ms: Date.now() - started }, "convergence pass");
@@ -124,10 +133,11 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
   };
 
   const lock = createLeaderLock({
-    bucket: await openLocksBucket(nc, lockTtlMs),
+    bucket: await openLocksBucket(nc, lockTtlMs, buckets),
     name: "converger",
     holderId: opts.holderId ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     refreshMs: Math.max(50, Math.floor(lockTtlMs / 3)),
+    ttlMs: lockTtlMs,
     logger,
     onChange: (leader) => {
       if (leader) void requestPass();
@@ -139,6 +149,15 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
     void requestPass();
   });
 
+  // Decisions about cells wait while the view is not trusted; once it is, make them at once.
+  let wasTrusted = cells.trusted();
+  const trustWatch = setInterval(() => {
+    const now = cells.trusted();
+    if (now && !wasTrusted) void requestPass();
+    wasTrusted = now;
+  }, opts.cellCheckMs ?? Math.min(1000, Math.max(50, cellTtlMs / 4)));
+  trustWatch.unref();
+
   logger.info({ tasks: index.size(), intervalMs }, "converger started");
 
   return {
@@ -148,11 +167,12 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
     async stop() {
       if (stopped) return;
       stopped = true;
+      stopping.abort();
       clearInterval(interval);
+      clearInterval(trustWatch);
       cellWatch.stop();
       await running;
       await lock.stop();
-      statusWatch.stop?.();
       registry.stop();
       await index.stop();
       if (ownsConnection) await nc.drain().catch(() => undefined);

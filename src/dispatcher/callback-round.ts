@@ -3,7 +3,9 @@ import type { Logger } from "pino";
 import type { TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import { TaskResponseSchema, TaskState } from "../gen/diego/v1/task_pb.js";
 import { taskResponseToJson } from "../model/task-json.js";
+import { retryUntilDone } from "../nats/retry.js";
 import {
+  applyUntilDone,
   InvalidStateTransitionError,
   TaskNotFoundError,
   isCasConflict,
@@ -28,6 +30,8 @@ export interface RoundDeps {
   attempts: number;
   post(url: string, body: string): Promise<CallbackOutcome>;
   logger: Logger;
+  /** Aborted when the dispatcher stops: writes still being retried give up then. */
+  signal?: AbortSignal;
 }
 
 const isBusyStatus = (status: number): boolean => status === 503 || status === 504;
@@ -65,7 +69,8 @@ export async function runCallbackRound(deps: RoundDeps, guid: string): Promise<R
   const { store, logger } = deps;
   let taken;
   try {
-    taken = await store.apply(guid, takeIfDue(guid, deps.policy));
+    // Every write of a round is retried through NATS faults until done or refused.
+    taken = await applyUntilDone(store, guid, takeIfDue(guid, deps.policy), { logger, signal: deps.signal, what: `take callback of ${guid}` });
   } catch (err) {
     if (isLostRace(err)) {
       logger.debug({ guid, reason: (err as Error).message }, "callback not taken");
@@ -84,12 +89,16 @@ export async function runCallbackRound(deps: RoundDeps, guid: string): Promise<R
   }
 
   if (outcome.kind === "response" && !isBusyStatus(outcome.status)) {
-    await removeDelivered(store, taken.record, guid, taken.revision);
+    await retryUntilDone(() => removeDelivered(store, taken.record, guid, taken.revision), {
+      logger,
+      signal: deps.signal,
+      what: `remove resolved task ${guid}`,
+    });
     logger.info({ guid, status: outcome.status }, "callback delivered, task resolved");
     return "resolved";
   }
   try {
-    await store.apply(guid, giveBack(guid, taken.record.updatedAt));
+    await applyUntilDone(store, guid, giveBack(guid, taken.record.updatedAt), { logger, signal: deps.signal, what: `hand back callback of ${guid}` });
   } catch (err) {
     if (!isLostRace(err)) throw err;
     logger.debug({ guid }, "callback round failed, task already taken over");

@@ -7,6 +7,8 @@ import { connectNats } from "../nats/connect.js";
 import type { NatsAuth } from "../nats/connect-options.js";
 import { openTasksBucket } from "../nats/buckets.js";
 import { subjects } from "../nats/subjects.js";
+import { onNatsStatus } from "../nats/connection-status.js";
+import { retryUntilDone } from "../nats/retry.js";
 import { createTaskIndex, createTaskStore, isCasConflict, nanosFromMs, nowNanos } from "../store/index.js";
 import { runCallbackRound, type RoundDeps } from "./callback-round.js";
 import { nextStep, wantsCallback, type CallbackPolicy } from "./callback-schedule.js";
@@ -36,6 +38,10 @@ export interface DispatcherOptions {
   concurrency?: number;
   /** Calls per round while the answer is 503/504. */
   attemptsPerRound?: number;
+  /** Replicas of the buckets this process creates (a NATS cluster). */
+  replicas?: number;
+  /** How long to wait for NATS at start (0 or absent: for ever). */
+  natsWaitMs?: number;
 }
 
 export interface Dispatcher {
@@ -62,9 +68,9 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
 
   const nc = opts.nc ?? (await connectDispatcherNats(opts, logger));
   const ownsConnection = !opts.nc;
-  const kv = await openTasksBucket(nc);
+  const kv = await openTasksBucket(nc, { replicas: opts.replicas, logger });
   const store = createTaskStore(nc);
-  const index = await createTaskIndex(kv, store);
+  const index = await createTaskIndex(kv, store, { nc, logger });
 
   const stopping = new AbortController();
   // Every call in flight listens for the stop signal.
@@ -78,6 +84,7 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
     policy,
     attempts: opts.attemptsPerRound ?? 3,
     logger,
+    signal: stopping.signal,
     post: (url, body) => postCallback(url, body, { timeoutMs: callbackTimeoutMs, signal: stopping.signal, agents }),
   };
   const queue = createWorkQueue(
@@ -94,7 +101,7 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
 
   const reap = async (guid: string, revision: number): Promise<void> => {
     try {
-      await store.remove(guid, revision);
+      await retryUntilDone(() => store.remove(guid, revision), { logger, signal: stopping.signal, what: `remove expired task ${guid}` });
       logger.info({ guid }, "callback gave up: task expired and removed");
     } catch (err) {
       if (!isCasConflict(err)) logger.warn({ guid, err }, "could not remove expired task");
@@ -134,6 +141,11 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
     },
   });
 
+  // Rounds due while NATS was away failed to start: look at everything again.
+  const stopStatus = onNatsStatus(nc, (st) => {
+    if (st.type === "reconnect") considerAll();
+  });
+
   logger.info({ tasks: index.size(), concurrency }, "dispatcher started");
 
   return {
@@ -142,6 +154,7 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
       if (stopping.signal.aborted) return;
       // Abort calls in flight: their rounds hand the tasks back, so another dispatcher retries.
       stopping.abort();
+      stopStatus();
       kicks.unsubscribe();
       unsubscribe();
       for (const t of timers.values()) clearTimeout(t);
@@ -157,5 +170,5 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
 
 async function connectDispatcherNats(opts: DispatcherOptions, logger: Logger): Promise<NatsConnection> {
   if (!opts.natsUrl) throw new DispatcherOptionsError("startDispatcher needs natsUrl or nc");
-  return connectNats({ url: opts.natsUrl, name: "diego-dispatcher", logger, auth: opts.natsAuth });
+  return connectNats({ url: opts.natsUrl, name: "diego-dispatcher", logger, auth: opts.natsAuth, waitMs: opts.natsWaitMs });
 }

@@ -1,20 +1,62 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Bucket, Kvm, type KV } from "@nats-io/kv";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
+import { Bucket, Kvm, type KV, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { retryUntilDone } from "./retry.js";
 import { CELLS_BUCKET, LOCKS_BUCKET, TASKS_BUCKET } from "./subjects.js";
 
 export interface BucketOptions {
-  /** Replicas for a NATS cluster; 1 on a single server. */
+  /**
+   * Replicas (copies on as many nodes of a NATS cluster). Given, an existing bucket with another
+   * count is updated to it, or the start fails naming both counts; absent, a new bucket gets 1
+   * and an existing one is left as it is.
+   */
   replicas?: number;
+  logger?: Logger;
 }
+
+/** An existing bucket has another replica count and JetStream refused to change it. */
+export class BucketReplicasError extends Error {
+  override readonly name = "BucketReplicasError";
+  constructor(bucket: string, has: number, wanted: number, cause: unknown) {
+    super(
+      `bucket ${bucket} has ${has} replica(s), --replicas asks for ${wanted}, and JetStream refused the change: ` +
+        `${cause instanceof Error ? cause.message : String(cause)} (change it with 'nats stream edit KV_${bucket} --replicas ${wanted}', or give --replicas ${has})`,
+      { cause },
+    );
+  }
+}
+
+/** Opens (or creates) a bucket, retrying while JetStream is not ready yet (a start, an election). */
+async function openBucket(nc: NatsConnection, name: string, config: Partial<KvOptions>, opts: BucketOptions): Promise<KV> {
+  const kv = await retryUntilDone(() => new Kvm(jetstream(nc)).create(name, { history: 1, storage: "file", ...config, replicas: opts.replicas ?? 1 }), {
+    what: `open bucket ${name}`,
+    logger: opts.logger,
+    maxDelayMs: 2_000,
+  });
+  if (opts.replicas !== undefined && kv instanceof Bucket) await ensureReplicas(nc, kv, opts.replicas, opts.logger);
+  return kv;
+}
+
+async function ensureReplicas(nc: NatsConnection, kv: Bucket, wanted: number, logger?: Logger): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(kv.stream);
+  const has = info.config.num_replicas || 1;
+  if (has === wanted) return;
+  try {
+    await jsm.streams.update(kv.stream, { ...info.config, num_replicas: wanted });
+    logger?.warn({ bucket: kv.bucket, from: has, to: wanted }, "bucket replica count changed");
+  } catch (err) {
+    throw new BucketReplicasError(kv.bucket, has, wanted, err);
+  }
+}
+
+// File storage so the buckets survive a nats-server restart with their config.
 
 /** The task bucket: one record per task, file storage, only the latest revision kept. */
 export async function openTasksBucket(nc: NatsConnection, opts: BucketOptions = {}): Promise<KV> {
-  const kv = await new Kvm(jetstream(nc)).create(TASKS_BUCKET, {
-    history: 1,
-    storage: "file",
-    replicas: opts.replicas ?? 1,
-  });
+  const kv = await openBucket(nc, TASKS_BUCKET, {}, opts);
   // The task store reads with direct gets (src/store/kv-client.ts); a bucket made without
   // them (by another client) is switched over rather than left to time out every read.
   if (kv instanceof Bucket && !kv.direct) {
@@ -26,23 +68,12 @@ export async function openTasksBucket(nc: NatsConnection, opts: BucketOptions = 
   return kv;
 }
 
-// File storage so the buckets survive a nats-server restart with their config.
 /** Cell presences expire on their own when heartbeats stop. */
 export async function openCellsBucket(nc: NatsConnection, ttlMs: number, opts: BucketOptions = {}): Promise<KV> {
-  return new Kvm(jetstream(nc)).create(CELLS_BUCKET, {
-    history: 1,
-    storage: "file",
-    ttl: ttlMs,
-    replicas: opts.replicas ?? 1,
-  });
+  return openBucket(nc, CELLS_BUCKET, { ttl: ttlMs }, opts);
 }
 
 /** Leader locks expire when their holder stops refreshing them. */
 export async function openLocksBucket(nc: NatsConnection, ttlMs: number, opts: BucketOptions = {}): Promise<KV> {
-  return new Kvm(jetstream(nc)).create(LOCKS_BUCKET, {
-    history: 1,
-    storage: "file",
-    ttl: ttlMs,
-    replicas: opts.replicas ?? 1,
-  });
+  return openBucket(nc, LOCKS_BUCKET, { ttl: ttlMs }, opts);
 }

@@ -1,5 +1,7 @@
 export { startEmbeddedNats, NatsServerStartError, DataDirInUseError, type EmbeddedNats, type EmbeddedNatsOptions } from "./embedded-server.js";
-export { connectNats, NatsUnreachableError, type NatsConnectOptions } from "./connect.js";
-export { openTasksBucket, openCellsBucket, openLocksBucket } from "./buckets.js";
+export { connectNats, waitForNats, NatsUnreachableError, type NatsConnectOptions } from "./connect.js";
+export { openTasksBucket, openCellsBucket, openLocksBucket, BucketReplicasError, type BucketOptions } from "./buckets.js";
+export { retryUntilDone, isTransient, RetryTimeoutError, type RetryOptions } from "./retry.js";
+export { onNatsStatus } from "./connection-status.js";
 export { createLeaderLock, type LeaderLock, type LeaderLockOptions } from "./leader-lock.js";
 export { subjects, subjectToken, TASKS_BUCKET, CELLS_BUCKET, LOCKS_BUCKET } from "./subjects.js";

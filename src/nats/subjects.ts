@@ -13,6 +13,11 @@ export const subjects = {
   cellState: (cellId: string) => `diego.cell.${cellId}.state`,
   /** Request/reply: the auctioneer hands a cell the tasks it won. */
   cellWork: (cellId: string) => `diego.cell.${cellId}.work`,
+  /**
+   * Request/reply, JSON: the converger asks a cell which of some tasks it holds
+   * (`{"tasks": [...]}` -> `{"session_id": "...", "held": [...]}`).
+   */
+  cellHeld: (cellId: string) => `diego.cell.${cellId}.held`,
   /** Publish: stop a task's container now (it was cancelled). */
   cellCancel: (cellId: string) => `diego.cell.${cellId}.cancel`,
   /** Publish: one log line of a task's process. */

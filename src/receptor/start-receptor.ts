@@ -32,6 +32,10 @@ export interface ReceptorOptions {
   headersTimeoutMs?: number;
   /** Longest wait for a whole request, body included (default 5 min). */
   requestTimeoutMs?: number;
+  /** How long to wait for NATS at start (0 or absent: for ever). */
+  natsWaitMs?: number;
+  /** Replicas of the buckets (a NATS cluster); see src/nats/buckets.ts. */
+  replicas?: number;
 }
 
 export interface Receptor {
@@ -53,11 +57,12 @@ export function isLoopbackHost(host: string): boolean {
 export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   // First, so that a bad token file fails the start before anything connects.
   const auth = await createApiAuth(opts.auth ?? {});
-  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-receptor", logger: opts.logger, auth: opts.natsAuth });
-  const kv = await openTasksBucket(nc);
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: "diego-receptor", logger: opts.logger, auth: opts.natsAuth, waitMs: opts.natsWaitMs });
+  const buckets = { replicas: opts.replicas, logger: opts.logger };
+  const kv = await openTasksBucket(nc, buckets);
   const store = createTaskStore(nc);
-  const index = await createTaskIndex(kv, store, { warmJson: true });
-  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
+  const index = await createTaskIndex(kv, store, { warmJson: true, nc, logger: opts.logger });
+  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger: opts.logger });
   await Promise.all([index.ready(), cells.ready()]);
   const api = createTaskApi({ store, index, cells, nc, logger: opts.logger, streamBacklog: opts.streamBacklog });
   const server = await startReceptorServer({

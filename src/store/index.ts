@@ -6,3 +6,4 @@ export { InvalidStateTransitionError, CANCELLED_REASON, type Outcome, type Trans
 export { TaskNotFoundError, TaskExistsError, TaskContentionError } from "./errors.js";
 export { nowNanos, nanosFromMs } from "./clock.js";
 export { createCellRegistry, type CellRegistry } from "./cell-registry.js";
+export { applyUntilDone, removeUntilDone } from "./apply-until-done.js";

@@ -1,3 +1,4 @@
+import { onNatsStatus } from "../nats/connection-status.js";
 import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
 // Compare-and-swap writes and direct reads of a KV bucket, sent straight to its stream.
@@ -25,13 +26,19 @@ export class KvConflictError extends Error {
 
 export class KvRequestError extends Error {
   override readonly name = "KvRequestError";
+  /** The connection or client was closed: no retry will help. */
+  readonly closed: boolean;
   constructor(
     readonly key: string,
-    message: string,
+    readonly reason: string,
   ) {
-    super(`KV request for '${key}' failed: ${message}`);
+    super(`KV request for '${key}' failed: ${reason}`);
+    this.closed = reason === CLOSED || reason === CLIENT_CLOSED;
   }
 }
+
+const CLOSED = "NATS connection closed";
+const CLIENT_CLOSED = "KV client closed";
 
 /** The latest entry of a key: a value, or the marker of its deletion. */
 export interface KvEntry {
@@ -113,7 +120,21 @@ export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClien
   sweep.unref();
   void nc.closed().then(() => {
     clearInterval(sweep);
-    failAll("NATS connection closed");
+    failAll(CLOSED);
+  });
+
+  // nats.js drops whatever was published while disconnected when it reconnects, so a request
+  // sent then would only time out: fail those at once (their callers retry), and refuse new
+  // ones until the connection is back.
+  let connected = true;
+  const stopStatus = onNatsStatus(nc, (s) => {
+    if (s.type === "disconnect") {
+      connected = false;
+      failAll("NATS disconnected");
+    } else if (s.type === "reconnect") {
+      connected = true;
+      failAll("NATS reconnected; requests sent meanwhile were dropped");
+    }
   });
 
   const flush = (): void => {
@@ -136,7 +157,8 @@ export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClien
   // defineProperty call (esbuild's keepNames).
   const request = <T>(key: string, subject: string, value: Uint8Array, hdrs: MsgHdrs | undefined, read: (msg: Msg) => T): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      if (nc.isClosed()) return reject(new KvRequestError(key, "NATS connection closed"));
+      if (nc.isClosed()) return reject(new KvRequestError(key, CLOSED));
+      if (!connected) return reject(new KvRequestError(key, "NATS disconnected"));
       const id = nextId++;
       pending.set(id, { key, deadline: Date.now() + timeoutMs, read, resolve: resolve as (v: unknown) => void, reject });
       if (queue.length === 0) setImmediate(flush);
@@ -169,8 +191,9 @@ export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClien
     },
     close() {
       clearInterval(sweep);
+      stopStatus();
       sub.unsubscribe();
-      failAll("KV client closed");
+      failAll(CLIENT_CLOSED);
     },
   };
 }

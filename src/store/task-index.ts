@@ -1,4 +1,7 @@
 import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { startResilientWatch } from "./kv-watch.js";
 import type { TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import { TaskState, type TaskResponse } from "../gen/diego/v1/task_pb.js";
 import { FastReader } from "../model/fast-reader.js";
@@ -41,6 +44,8 @@ export interface TaskIndex {
   size(): number;
   /** Observes every change, after the initial replay. */
   subscribe(listener: IndexListener): () => void;
+  /** Since when the view has been current without a break (see kv-watch.ts). */
+  currentSince(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -113,6 +118,9 @@ function taskField(record: Uint8Array): Uint8Array {
 const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => Buffer.concat([a, b]);
 
 export interface TaskIndexOptions {
+  /** The connection the bucket is on: a disconnect makes the view not current at once. */
+  nc?: NatsConnection;
+  logger?: Logger;
   /**
    * Encode each task's REST JSON ahead of the first list, in small slices whenever writes pause
    * (the receptor): otherwise the first list after a start encodes them all, ~3 s at 100,000.
@@ -172,18 +180,21 @@ export async function createTaskIndex(kv: KV, store?: TaskStore, opts: TaskIndex
   };
 
   const status = await kv.status();
-  const watch = await kv.watch();
   if (status.values === 0) {
     initialized = true;
     markReady();
   }
-  void (async () => {
-    for await (const e of watch) {
+  const watch = startResilientWatch({
+    kv,
+    nc: opts.nc,
+    logger: opts.logger,
+    name: "tasks",
+    onEntry(e) {
       // This process's own writes come back through the watch: nothing to do for those.
       const known = tasks.get(e.key);
       if (known && known.revision >= e.revision) {
         markInitialized(e.isUpdate);
-        continue;
+        return;
       }
       // A copy: the entry's value is a view into a whole socket read, which it would keep alive.
       const bytes = e.operation === "PUT" && e.length > 0 ? e.value.slice() : undefined;
@@ -191,8 +202,8 @@ export async function createTaskIndex(kv: KV, store?: TaskStore, opts: TaskIndex
       markInitialized(e.isUpdate);
       // Tombstones only matter while writes race the watch; keep the map small.
       if (tombstones.size > 10_000) tombstones.clear();
-    }
-  })();
+    },
+  });
 
   const list = (domain?: string): IndexedTask[] => {
     if (!domain) return [...tasks.values()];
@@ -216,6 +227,7 @@ export async function createTaskIndex(kv: KV, store?: TaskStore, opts: TaskIndex
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    currentSince: () => watch.currentSince(),
     async stop() {
       warmer?.stop();
       watch.stop();

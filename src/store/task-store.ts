@@ -68,6 +68,7 @@ export function createTaskStore(nc: NatsConnection): TaskStore {
       const current = attempt === 0 && known ? known : await get(guid);
       if (!current) throw new TaskNotFoundError(guid);
       const updated = transition(current.record, nowNanos());
+      if (updated === current.record) return current;
       const bytes = encodeRecord(updated);
       try {
         const revision = await client.put(guid, bytes, current.revision);

@@ -19,6 +19,10 @@ export class InvalidStateTransitionError extends Error {
   }
 }
 
+/**
+ * Returning `record` itself means "already so": the store writes nothing. That keeps a write
+ * retried after a lost reply (it did go through) from failing on its own result.
+ */
 export type Transition = (record: TaskRecord, now: bigint) => TaskRecord;
 
 export const CANCELLED_REASON = "task was cancelled";
@@ -70,6 +74,7 @@ export function newTaskRecord(req: TaskCreateRequest, now: bigint): TaskRecord {
 export const claim =
   (cellId: string, sessionId: string): Transition =>
   (r, now) => {
+    if (r.task!.state === TaskState.CLAIMED && r.task!.cellId === cellId && r.cellSessionId === sessionId) return r;
     expect(r, "CLAIMED", TaskState.PENDING);
     return next(r, now, (c) => {
       c.task!.state = TaskState.CLAIMED;
@@ -78,10 +83,15 @@ export const claim =
     });
   };
 
-/** The claiming cell starts the container: CLAIMED -> RUNNING, only on that cell. */
+/**
+ * The claiming cell starts the container: CLAIMED -> RUNNING, only on that cell. With the cell's
+ * session, a task already RUNNING under that session is "already so" (a retried start).
+ */
 export const start =
-  (cellId: string): Transition =>
+  (cellId: string, sessionId?: string): Transition =>
   (r, now) => {
+    const t = r.task!;
+    if (sessionId && t.state === TaskState.RUNNING && t.cellId === cellId && r.cellSessionId === sessionId) return r;
     expect(r, "RUNNING", TaskState.CLAIMED);
     onCell(r, cellId);
     return next(r, now, (c) => {

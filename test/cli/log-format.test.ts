@@ -39,7 +39,7 @@ describe("the text log format", () => {
 describe("diego's log settings", () => {
   it("logs text when asked and names the NATS URL it could not reach", async () => {
     const url = `nats://127.0.0.1:${await freePort()}`;
-    const run = promisify(execFile)(process.execPath, [DIEGO_BIN, "receptor", "--nats", url, "--listen", "127.0.0.1:0", "--log-format", "text"]);
+    const run = promisify(execFile)(process.execPath, [DIEGO_BIN, "receptor", "--nats", url, "--nats-wait", "1ms", "--listen", "127.0.0.1:0", "--log-format", "text"]);
     const failed = await run.then(() => undefined, (err: { code: number; stderr: string }) => err);
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toMatch(/^\d\d:\d\d:\d\d\.\d{3} ERROR diego-receptor: failed to start\n {4}NatsUnreachableError: cannot connect to NATS at /m);

@@ -153,6 +153,25 @@ describe("converger", () => {
     expect(await stateOf(driver.store, "running-on-living")).toBe(TaskState.RUNNING);
   });
 
+  it("fails a RUNNING task its live cell says it does not hold (task container does not exist); leaves held ones alone", async () => {
+    liveCell("cell-forgetful", "s1");
+    // The cell answers the converger's question as a cell-agent does: only this task is held.
+    const sub = driver.nc.subscribe(subjects.cellHeld("cell-forgetful"), {
+      callback: (_e: Error | null, m: Msg) => void m.respond(JSON.stringify({ session_id: "s1", held: ["held-by-cell"] })),
+    });
+    cleanups.push(() => sub.unsubscribe());
+    await claimOn("held-by-cell", "cell-forgetful", "s1", true);
+    await claimOn("forgotten-by-cell", "cell-forgetful", "s1", true);
+    await converger({ confirmHeldAfterMs: 500 });
+    const t = await waitFor(
+      "failure",
+      async () => ((await task("forgotten-by-cell"))?.state === TaskState.COMPLETED ? task("forgotten-by-cell") : undefined),
+      CELL_TTL + 5000,
+    );
+    expect(t).toMatchObject({ failed: true, failureReason: "task container does not exist", cellId: "" });
+    expect(await stateOf(driver.store, "held-by-cell")).toBe(TaskState.RUNNING);
+  });
+
   it("removes completed tasks nobody resolves after the completed TTL", async () => {
     await converger({ completedTtlMs: 1000 });
     const done = await completeTask(driver.store, taskRequest("reap-me"));

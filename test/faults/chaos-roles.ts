@@ -12,6 +12,8 @@ export interface Role {
   proc?: DiegoProcess;
   state: "down" | "starting" | "up";
   kills: number;
+  /** When each SIGKILL happened (ms since the epoch). */
+  killedAt: number[];
   /** Start-to-ready durations of every start, in ms. */
   startMs: number[];
 }
@@ -35,7 +37,7 @@ export interface RoleSetOptions {
 }
 
 export function createRoleSet(defs: Array<{ name: string; args: string[] }>, opts: RoleSetOptions = {}): RoleSet {
-  const roles: Role[] = defs.map((d) => ({ ...d, state: "down", kills: 0, startMs: [] }));
+  const roles: Role[] = defs.map((d) => ({ ...d, state: "down", kills: 0, killedAt: [], startMs: [] }));
   const starting = new Map<Role, Promise<void>>();
 
   const keepLog = (role: Role, note: string): void => {
@@ -71,7 +73,10 @@ export function createRoleSet(defs: Array<{ name: string; args: string[] }>, opt
     async kill(role, signal = "SIGKILL") {
       if (role.state !== "up" || !role.proc) return;
       role.state = "down";
-      if (signal === "SIGKILL") role.kills += 1;
+      if (signal === "SIGKILL") {
+        role.kills += 1;
+        role.killedAt.push(Date.now());
+      }
       await role.proc.kill(signal);
       keepLog(role, `${signal}`);
     },

@@ -1,3 +1,4 @@
+import { backoffMs } from "../../src/nats/retry.js";
 import { sleep } from "./fault-support.js";
 
 // A receptor client for a run where receptors die: a create that meets a connection error (or a
@@ -36,7 +37,9 @@ export function createRetryingClient(bases: string[], deadlineMs: number): Retry
       }
       failed += 1;
       if (Date.now() > deadline) throw new CreateFailedError(`${init.method ?? "GET"} ${path}: no receptor answered in ${deadlineMs} ms`);
-      if (attempt % bases.length === 0) await sleep(100);
+      // Backing off, as a real client would: hundreds of creates retrying every 100 ms through a
+      // NATS outage kept the two cores so busy that nats-server took a minute to start again.
+      if (attempt % bases.length === 0) await sleep(backoffMs(attempt / bases.length, 100, 2_000));
     }
   };
 

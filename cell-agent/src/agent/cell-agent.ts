@@ -12,7 +12,15 @@ import { openCellsBucket, openTasksBucket } from "../../../src/nats/buckets.js";
 import { connectNats } from "../../../src/nats/connect.js";
 import type { NatsAuth } from "../../../src/nats/connect-options.js";
 import { subjects } from "../../../src/nats/subjects.js";
-import { createCellRegistry, createTaskStore, transitions, type StoredTask, type TaskStore } from "../../../src/store/index.js";
+import { onNatsStatus } from "../../../src/nats/connection-status.js";
+import {
+  applyUntilDone,
+  createCellRegistry,
+  createTaskStore,
+  transitions,
+  type StoredTask,
+  type TaskStore,
+} from "../../../src/store/index.js";
 import { createResourceLedger, type ResourceLedger } from "../capacity/resource-ledger.js";
 import { createDownloadCache } from "../executor/index.js";
 import { createImageStore } from "../images/index.js";
@@ -44,6 +52,10 @@ export interface CellAgentOptions {
   dockerRegistry: string;
   insecureRegistries?: string[];
   logger: Logger;
+  /** How long to wait for NATS at start (0 or absent: for ever). */
+  natsWaitMs?: number;
+  /** Replicas of the buckets (a NATS cluster); see src/nats/buckets.ts. */
+  replicas?: number;
 }
 
 export interface CellAgent {
@@ -70,10 +82,11 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     logger,
   });
 
-  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: `diego-cell-${opts.cellId}`, logger, auth: opts.natsAuth });
-  await openTasksBucket(nc); // creates the bucket on first use
+  const nc: NatsConnection = await connectNats({ url: opts.natsUrl, name: `diego-cell-${opts.cellId}`, logger, auth: opts.natsAuth, waitMs: opts.natsWaitMs });
+  const buckets = { replicas: opts.replicas, logger };
+  await openTasksBucket(nc, buckets); // creates the bucket on first use
   const store = createTaskStore(nc);
-  const registry = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
+  const registry = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger });
   const ledger = createResourceLedger(await machineCapacity(opts, workDir));
   const identity: CellIdentity = {
     cellId: opts.cellId,
@@ -83,8 +96,11 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     rootfsSchemes: ["docker"],
   };
   const presence = () => currentPresence(identity, ledger);
+  const stopping = new AbortController();
   const deps: TaskRunnerDeps = {
     cellId: opts.cellId,
+    sessionId: identity.sessionId,
+    stopping: stopping.signal,
     store,
     nc,
     runtime,
@@ -94,6 +110,8 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     logger,
   };
   const tasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  /** Tasks whose claim is being written: held too, though not running yet. */
+  const claiming = new Set<string>();
 
   const launch = (claimed: StoredTask): void => {
     const guid = claimed.record.task!.taskGuid;
@@ -115,7 +133,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     }),
     nc.subscribe(subjects.cellWork(opts.cellId), {
       callback: (_err, msg) => {
-        void takeWork(msg.data, store, ledger, identity, launch, logger).then((rejected) =>
+        void takeWork(msg.data, { store, ledger, id: identity, launch, claiming, stopping: stopping.signal, logger }).then((rejected) =>
           msg.respond(toBinary(WorkResponseSchema, create(WorkResponseSchema, { rejected }))),
         );
       },
@@ -123,11 +141,29 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     nc.subscribe(subjects.cellCancel(opts.cellId), {
       callback: (_err, msg) => void tasks.get(msg.string())?.abort.abort(),
     }),
+    // The converger asks which of the tasks the store has on this cell the cell really holds
+    // (running, or a result still to be written); the others fail with a clear reason.
+    nc.subscribe(subjects.cellHeld(opts.cellId), {
+      callback: (_err, msg) => {
+        const asked = parseHeldRequest(msg.data);
+        const held = asked.filter((g) => tasks.has(g) || claiming.has(g));
+        msg.respond(JSON.stringify({ session_id: identity.sessionId, held }));
+      },
+    }),
   ];
 
-  // A cancel message can be missed (NATS was down): check the records of running tasks too.
-  const cancelCheck = setInterval(() => void checkCancelled(store, tasks, opts.cellId), CANCEL_CHECK_MS);
+  // Reconciliation: a cancel message can be missed (NATS was down), and a task may be failed
+  // or removed behind the cell's back: check the records of the tasks it runs, every few seconds
+  // and at once after a reconnect, and stop the containers of those no longer its own.
+  const reconcile = (): void => void checkCancelled(store, tasks, opts.cellId);
+  const cancelCheck = setInterval(reconcile, CANCEL_CHECK_MS);
   const heartbeat = startHeartbeat(registry, presence, Math.max(100, Math.floor(opts.cellTtlMs / 3)), logger);
+  const stopStatus = onNatsStatus(nc, (s) => {
+    if (s.type !== "reconnect") return;
+    logger.info({ running: tasks.size }, "NATS reconnected: announcing and reconciling now");
+    void heartbeat.beat();
+    reconcile();
+  });
   await heartbeat.beat();
   logger.info({ stacks: opts.stacks, capacity: ledger.total, runtime: runtime.name }, "cell ready");
 
@@ -137,10 +173,12 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     running: () => [...tasks.keys()],
     async stop() {
       clearInterval(cancelCheck);
+      stopStatus();
       heartbeat.stop();
       for (const s of subs) s.unsubscribe();
       // Tasks stopped by a shutdown fail through the converger (`cell disappeared before completion`).
       for (const t of tasks.values()) t.abort.abort();
+      stopping.abort();
       await Promise.all([...tasks.values()].map((t) => t.done));
       await registry.withdraw(opts.cellId).catch(() => undefined);
       registry.stop();
@@ -150,15 +188,19 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
   };
 }
 
+interface WorkDeps {
+  store: TaskStore;
+  ledger: ResourceLedger;
+  id: CellIdentity;
+  launch: (claimed: StoredTask) => void;
+  claiming: Set<string>;
+  stopping: AbortSignal;
+  logger: Logger;
+}
+
 /** Claims what fits of the work the auction sent; returns the guids it could not take. */
-async function takeWork(
-  data: Uint8Array,
-  store: TaskStore,
-  ledger: ResourceLedger,
-  id: CellIdentity,
-  launch: (claimed: StoredTask) => void,
-  logger: Logger,
-): Promise<string[]> {
+async function takeWork(data: Uint8Array, deps: WorkDeps): Promise<string[]> {
+  const { store, ledger, id, launch, claiming, logger } = deps;
   const { taskGuids } = fromBinary(WorkRequestSchema, data);
   const records = await Promise.all(taskGuids.map((g) => store.get(g).catch(() => undefined)));
   const rejected: string[] = [];
@@ -173,13 +215,25 @@ async function takeWork(
   await Promise.all(
     toClaim.map(async (stored) => {
       const guid = stored.record.task!.taskGuid;
+      claiming.add(guid);
       try {
-        // The record just read is the one to swap from: no second read per claim.
-        launch(await store.apply(guid, transitions.claim(id.cellId, id.sessionId), stored));
+        // The record just read is the one to swap from: no second read per claim. Retried until
+        // written or refused: a claim that went through unseen must not leave the task CLAIMED
+        // on this cell with nothing running it.
+        const claimed = await applyUntilDone(store, guid, transitions.claim(id.cellId, id.sessionId), {
+          known: stored,
+          signal: deps.stopping,
+          logger,
+          what: `claim task ${guid}`,
+        });
+        if (deps.stopping.aborted) throw new Error("cell stopping");
+        launch(claimed);
       } catch (err) {
         // Lost the race (cancelled, or claimed by another cell): run nothing.
         ledger.release(guid);
         logger.debug({ task: guid, reason: (err as Error).message }, "claim lost");
+      } finally {
+        claiming.delete(guid);
       }
     }),
   );
@@ -200,6 +254,16 @@ async function checkCancelled(
       if (!ours) t.abort.abort();
     }),
   );
+}
+
+/** The converger's question: `{"tasks": [guid, ...]}`. */
+function parseHeldRequest(data: Uint8Array): string[] {
+  try {
+    const body = JSON.parse(new TextDecoder().decode(data)) as { tasks?: unknown };
+    return Array.isArray(body.tasks) ? body.tasks.filter((g): g is string => typeof g === "string") : [];
+  } catch {
+    return [];
+  }
 }
 
 async function preloadedRootfs(opts: CellAgentOptions, workDir: string): Promise<Map<string, string>> {

@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { TaskResponse } from "../../../src/gen/diego/v1/task_pb.js";
 import {
+  applyUntilDone,
   InvalidStateTransitionError,
   TaskNotFoundError,
   transitions,
@@ -16,6 +17,10 @@ import type { RootfsResolver } from "./rootfs-resolver.js";
 
 export interface TaskRunnerDeps {
   cellId: string;
+  /** This run of the cell: a start retried after a lost reply recognises its own write. */
+  sessionId: string;
+  /** Aborted when the cell stops: writes still being retried give up then. */
+  stopping: AbortSignal;
   store: TaskStore;
   nc: NatsConnection;
   runtime: SandboxRuntime;
@@ -29,7 +34,10 @@ export interface TaskRunnerDeps {
 /**
  * Runs one claimed task: CLAIMED -> RUNNING (compare-and-swap, so the process can start at most
  * once), container, actions, then COMPLETED with the outcome. A task cancelled meanwhile is
- * already COMPLETED: the cell kills the container and leaves that outcome alone.
+ * already COMPLETED: the cell kills the container and leaves that outcome alone. Both writes are
+ * retried through NATS outages and leader elections until they are done or refused; the
+ * outcome waits in memory meanwhile, and the runner (so the cell's list of what it holds) lasts
+ * until it is written.
  */
 export async function runClaimedTask(claimed: StoredTask, deps: TaskRunnerDeps, signal: AbortSignal): Promise<void> {
   const guid = claimed.record.task!.taskGuid;
@@ -37,7 +45,13 @@ export async function runClaimedTask(claimed: StoredTask, deps: TaskRunnerDeps, 
   let started: StoredTask;
   try {
     // Swap from the claim this cell just wrote; a change since (a cancel) makes it re-read.
-    started = await deps.store.apply(guid, transitions.start(deps.cellId), claimed);
+    const giveUp = AbortSignal.any([signal, deps.stopping]);
+    started = await applyUntilDone(deps.store, guid, transitions.start(deps.cellId, deps.sessionId), {
+      known: claimed,
+      signal: giveUp,
+      logger: log,
+      what: `start task ${guid}`,
+    });
   } catch (err) {
     if (err instanceof InvalidStateTransitionError || err instanceof TaskNotFoundError) {
       log.info({ reason: err.message }, "task no longer ours to start");
@@ -47,7 +61,14 @@ export async function runClaimedTask(claimed: StoredTask, deps: TaskRunnerDeps, 
   }
   const { outcome, cleanup } = await runInSandbox(started.record.task!, deps, signal, log);
   try {
-    if (!signal.aborted) await deps.store.apply(guid, transitions.complete(deps.cellId, outcome), started);
+    if (!signal.aborted) {
+      await applyUntilDone(deps.store, guid, transitions.complete(deps.cellId, outcome), {
+        known: started,
+        signal: deps.stopping,
+        logger: log,
+        what: `complete task ${guid}`,
+      });
+    }
   } catch (err) {
     if (!(err instanceof InvalidStateTransitionError || err instanceof TaskNotFoundError)) throw err;
     log.info({ reason: err.message }, "task was finished elsewhere (cancelled or failed by the converger)");

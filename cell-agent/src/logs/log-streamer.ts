@@ -94,7 +94,15 @@ export function createLogStreamer(opts: LogStreamerOptions): LogStreamer {
     },
     async flush() {
       if (!opts.logGuid || opts.nc.isClosed()) return;
-      await opts.nc.flush();
+      // Bounded: a flush waits for the server's PONG, which a stalled or starting server may
+      // never send; a task's result must not wait on its log lines.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        opts.nc.flush(),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, FLUSH_TIMEOUT_MS))),
+      ]).finally(() => clearTimeout(timer));
     },
   };
 }
+
+const FLUSH_TIMEOUT_MS = 2_000;
