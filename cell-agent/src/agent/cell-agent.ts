@@ -18,6 +18,7 @@ import { createImageStore } from "../images/index.js";
 import { startHeartbeat } from "../presence/heartbeat.js";
 import { currentPresence, type CellIdentity } from "../presence/presence.js";
 import { ensureBusyboxRootfs } from "../rootfs/index.js";
+import { startCellNetwork, type CellNetwork } from "../network/index.js";
 import { createSandboxRuntime } from "../sandbox/index.js";
 import { createRootfsResolver } from "./rootfs-resolver.js";
 import { runClaimedTask, type TaskRunnerDeps } from "./task-runner.js";
@@ -40,7 +41,16 @@ export interface CellAgentOptions {
   pidsLimit: number;
   dockerRegistry: string;
   insecureRegistries?: string[];
+  /** Container networking (--network-cidr, ...); false = containers get an empty namespace. */
+  network?: NetworkSettings | false;
   logger: Logger;
+}
+
+export interface NetworkSettings {
+  cidr?: string;
+  dnsServers?: string[];
+  hostPorts?: string;
+  cellAddress?: string;
 }
 
 export interface CellAgent {
@@ -59,6 +69,14 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
   const claim = await claimWorkDir(workDir); // before removing anything "left behind" in it
   const runtime = await createSandboxRuntime({ runtime: opts.runtime, workDir: path.join(workDir, "containers"), logger });
   await runtime.cleanupStale();
+  // After the containers: removes the networks a killed cell left, then sets up the bridge.
+  const network: CellNetwork | undefined =
+    opts.network === false
+      ? undefined
+      : await startCellNetwork({ ...opts.network, workDir, logger }).catch(async (err: unknown) => {
+          await claim.release();
+          throw err;
+        });
   const preloaded = await preloadedRootfs(opts, workDir);
   const images = createImageStore({
     cacheDir: path.join(workDir, "images"),
@@ -88,6 +106,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     rootfs: createRootfsResolver(preloaded, images),
     pidsLimit: opts.pidsLimit,
     downloadCache: createDownloadCache({ dir: path.join(workDir, "downloads"), logger }),
+    network,
     logger,
   };
   const tasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
@@ -142,6 +161,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
       await registry.withdraw(opts.cellId).catch(() => undefined);
       registry.stop();
       await nc.drain().catch(() => undefined);
+      await network?.close().catch((err: unknown) => logger.warn({ err }, "removing the container network failed"));
       await claim.release();
     },
   };

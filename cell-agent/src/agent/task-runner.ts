@@ -11,6 +11,7 @@ import {
 } from "../../../src/store/index.js";
 import { executeTask, type DownloadCache } from "../executor/index.js";
 import { createLogStreamer } from "../logs/index.js";
+import type { CellNetwork, ContainerNetwork } from "../network/index.js";
 import type { Sandbox, SandboxRuntime } from "../sandbox/index.js";
 import type { RootfsResolver } from "./rootfs-resolver.js";
 
@@ -23,6 +24,8 @@ export interface TaskRunnerDeps {
   pidsLimit: number;
   /** Shared by all tasks of the cell: cache_key downloads and the concurrent-download limit. */
   downloadCache: DownloadCache;
+  /** Container networking; absent = every container gets an empty network namespace. */
+  network?: CellNetwork;
   logger: Logger;
 }
 
@@ -64,6 +67,7 @@ async function runInSandbox(
   log: Logger,
 ): Promise<{ outcome: Outcome; cleanup: () => Promise<void> }> {
   let sandbox: Sandbox | undefined;
+  let net: ContainerNetwork | undefined;
   const logs = createLogStreamer({
     nc: deps.nc,
     logGuid: task.logGuid,
@@ -72,12 +76,18 @@ async function runInSandbox(
   });
   const cleanup = async (): Promise<void> => {
     await sandbox?.destroy().catch((err: unknown) => log.error({ err }, "container cleanup failed"));
+    await net?.release().catch((err: unknown) => log.error({ err }, "container network cleanup failed"));
   };
   let outcome: Outcome;
   try {
     const root = await deps.rootfs.resolve(task.rootFs, task.stack, signal);
+    const id = containerId(task.taskGuid);
+    // The egress rules are loaded before the container exists, so its first process sees them.
+    net = await deps.network?.attach({ id, rules: task.securityGroupRules });
     sandbox = await deps.runtime.create({
-      id: containerId(task.taskGuid),
+      id,
+      netnsPath: net?.netnsPath,
+      bindMounts: net ? [{ source: net.resolvConf, destination: "/etc/resolv.conf", readonly: true }] : undefined,
       layers: root.layers,
       env: [...root.env, ...task.env.map((e) => `${e.name}=${e.value}`)],
       workdir: root.workdir,

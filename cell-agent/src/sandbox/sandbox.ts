@@ -197,6 +197,7 @@ class OciSandbox implements Sandbox {
       userns: this.hostRootUid === 0 ? undefined : { hostId: this.hostRootUid, size: USERNS_SIZE },
       bindMounts: this.spec.bindMounts,
       initBinary: withInit ? this.ctx.initBinary : undefined,
+      netnsPath: this.spec.netnsPath,
     });
   }
 

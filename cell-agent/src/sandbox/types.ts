@@ -33,6 +33,8 @@ export interface SandboxSpec {
   limits: SandboxLimits;
   /** Extra mounts (tests use this to bind a host file read-only). */
   bindMounts?: BindMount[];
+  /** Network namespace to join (a bind-mounted namespace file); absent = a new empty one. */
+  netnsPath?: string;
 }
 
 export interface ProcessSpec {
