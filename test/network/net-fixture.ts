@@ -44,7 +44,7 @@ export async function setupNetFixture(opts: { cellAddress?: string; cidr?: strin
       const sandbox = await fx.sandbox({
         id,
         privileged: o.privileged ?? true,
-        netnsPath: net.netnsPath,
+        network: net,
         bindMounts: [{ source: net.resolvConf, destination: "/etc/resolv.conf", readonly: true }],
       });
       return {

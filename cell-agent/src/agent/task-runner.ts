@@ -86,7 +86,7 @@ async function runInSandbox(
     net = await deps.network?.attach({ id, rules: task.securityGroupRules });
     sandbox = await deps.runtime.create({
       id,
-      netnsPath: net?.netnsPath,
+      network: net,
       bindMounts: net ? [{ source: net.resolvConf, destination: "/etc/resolv.conf", readonly: true }] : undefined,
       layers: root.layers,
       env: [...root.env, ...task.env.map((e) => `${e.name}=${e.value}`)],

@@ -17,7 +17,7 @@ import {
 import { defaultRouteAddress, hostDnsServers, hostRoutes } from "./host-info.js";
 import { HostPortPool, parsePortRange } from "./host-ports.js";
 import { NetlinkError, RtNetlink } from "./netlink.js";
-import { createNamespace, removeNamespace } from "./netns.js";
+import { adoptNamespace, createNamespace, removeNamespace } from "./netns.js";
 import { nft } from "./nft.js";
 
 // The cell's container network: one bridge with the cell's pool, one network namespace per
@@ -47,13 +47,20 @@ export interface ContainerNetworkSpec {
 }
 
 export interface ContainerNetwork {
-  /** The namespace file to hand to the OCI runtime. */
+  /** Where the namespace file is (or will be, once wired). */
   netnsPath: string;
   address: string;
   /** Host file to bind read-only at /etc/resolv.conf. */
   resolvConf: string;
   /** Published ports, in the order asked. */
   ports: Array<{ containerPort: number; hostPort: number }>;
+  /** Creates the namespace, wired to the bridge, for the runtime to join; returns its file. */
+  namespaceFile(): string;
+  /**
+   * Wires the namespace a running process is in instead (one the runtime made): a user-namespaced
+   * container's `runc exec` cannot join a namespace owned by the host's user namespace.
+   */
+  wireProcess(pid: number): void;
   /** Removes the namespace, veth, chains, lease and port reservations. Idempotent. */
   release(): Promise<void>;
 }
@@ -125,14 +132,15 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       published: [],
     };
     const netnsPath = path.join(dirs.netns, spec.id);
-    let stage = 0; // 1: namespace made, 3: chains loaded
+    let rulesLoaded = false;
+    let namespaced = false;
     const release = once(async () => {
       live.delete(entry.offset);
-      if (stage >= 3) tryQuietly(() => nft().run(removeContainerScript(names.table, entry)), opts.logger);
+      if (rulesLoaded) tryQuietly(() => nft().run(removeContainerScript(names.table, entry)), opts.logger);
       // No explicit veth delete: it costs the kernel ~30 ms of RCU waits in this thread. The
       // veth goes with its namespace, which the kernel tears down in the background once the
       // file is unmounted and the container's processes are gone.
-      if (stage >= 1) tryQuietly(() => removeNamespace(netnsPath), opts.logger);
+      if (namespaced) tryQuietly(() => removeNamespace(netnsPath), opts.logger);
       await Promise.all([
         unlink(path.join(dirs.leases, entry.address)).catch(() => undefined),
         ...entry.published.map((p) => unlink(path.join(dirs.ports, String(p.hostPort))).catch(() => undefined)),
@@ -140,14 +148,12 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       for (const p of entry.published) hostPorts.release(p.hostPort);
       pool.release(entry.offset);
     });
-    try {
-      for (const containerPort of spec.ports ?? []) entry.published.push({ containerPort, hostPort: hostPorts.allocate() });
-      await Promise.all([
-        writeFile(path.join(dirs.leases, entry.address), spec.id),
-        ...entry.published.map((p) => writeFile(path.join(dirs.ports, String(p.hostPort)), `${spec.id} ${p.containerPort}`)),
-      ]);
-      const ns = createNamespace(netnsPath, CONTAINER_SYSCTLS);
-      stage = 1;
+
+    /** Joins a fresh namespace to the bridge: veth, loopback, address, default route. */
+    const wire = (make: () => { fd: number; netlink: RtNetlink }): void => {
+      if (namespaced) throw new NetworkConfigError(`container ${spec.id}: network namespace already made`);
+      const ns = make();
+      namespaced = true;
       try {
         addVeth(rt, entry.veth, bridgeIndex, ns.fd, opts.logger);
         // Isolated ports reach the bridge (the cell) only, never each other: container to
@@ -162,14 +168,36 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
         ns.netlink.close();
         closeSync(ns.fd);
       }
+    };
+
+    try {
+      for (const containerPort of spec.ports ?? []) entry.published.push({ containerPort, hostPort: hostPorts.allocate() });
+      await Promise.all([
+        writeFile(path.join(dirs.leases, entry.address), spec.id),
+        ...entry.published.map((p) => writeFile(path.join(dirs.ports, String(p.hostPort)), `${spec.id} ${p.containerPort}`)),
+      ]);
+      // The rules match the container's address: in force before it has an interface.
       nft().run(addContainerScript(names.table, entry));
-      stage = 3;
+      rulesLoaded = true;
       live.set(entry.offset, entry);
     } catch (err) {
       await release();
       throw err;
     }
-    return { netnsPath, address: entry.address, resolvConf, ports: entry.published, release };
+    return {
+      netnsPath,
+      address: entry.address,
+      resolvConf,
+      ports: entry.published,
+      namespaceFile() {
+        if (!namespaced) wire(() => createNamespace(netnsPath, CONTAINER_SYSCTLS));
+        return netnsPath;
+      },
+      wireProcess(pid) {
+        wire(() => adoptNamespace(netnsPath, pid, CONTAINER_SYSCTLS));
+      },
+      release,
+    };
   };
 
   return {

@@ -55,6 +55,32 @@ function returnHome(host: number): void {
   }
 }
 
+/**
+ * Binds the namespace of a running process to `file` (so it is tracked and removed like ours),
+ * writes `sysctls` inside it and opens a netlink socket in it.
+ */
+export function adoptNamespace(file: string, pid: number, sysctls: Record<string, string>): NewNamespace {
+  const host = hostNamespace();
+  closeSync(openSync(file, "wx", 0o444));
+  bindMount(`/proc/${pid}/ns/net`, file);
+  const fd = openSync(file, "r");
+  let netlink: RtNetlink | undefined;
+  try {
+    setns(fd, CLONE_NEWNET);
+    try {
+      for (const [key, value] of Object.entries(sysctls)) writeFileSync(`/proc/sys/${key}`, value);
+      netlink = RtNetlink.open();
+    } finally {
+      returnHome(host);
+    }
+  } catch (err) {
+    closeSync(fd);
+    removeNamespace(file);
+    throw err;
+  }
+  return { fd, netlink };
+}
+
 /** Unmounts and removes a namespace file; the namespace goes once nothing else holds it. */
 export function removeNamespace(file: string): void {
   try {
