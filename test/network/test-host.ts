@@ -1,6 +1,6 @@
 // A test host: a network namespace the test makes, joined to this machine by a veth pair, with
 // several addresses and a small server in it (HTTP on 8080 and 8081 answering with the address
-// asked, UDP echo on 5353). The only hosts the network tests send traffic to, besides loopback.
+// asked, TFTP on udp 5353). The only hosts the network tests send traffic to, besides loopback.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
@@ -20,7 +20,14 @@ const SERVER = `
 const http = require("node:http"), dgram = require("node:dgram");
 let up = 0; const ready = () => { if (++up === 3) console.log("ready"); };
 for (const port of [8080, 8081]) http.createServer((q, s) => s.end("hello from " + q.socket.localAddress + ":" + port + "\\n")).listen(port, "0.0.0.0", ready);
-const u = dgram.createSocket("udp4"); u.on("message", (m, r) => u.send("echo " + m, r.port, r.address)); u.bind(5353, "0.0.0.0", ready);
+// A TFTP server of one file (busybox has no UDP nc): a read request gets one DATA block.
+const u = dgram.createSocket("udp4");
+u.on("message", (m, r) => {
+  if (m.readUInt16BE(0) !== 1) return;
+  const body = Buffer.from("hello over udp from " + u.address().address + "\\n");
+  u.send(Buffer.concat([Buffer.from([0, 3, 0, 1]), body]), r.port, r.address);
+});
+u.bind(5353, "0.0.0.0", ready);
 `;
 
 const ip = (...args: string[]): string => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] }).toString();
