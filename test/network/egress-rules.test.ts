@@ -1,4 +1,7 @@
+import { fromBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LogMessageSchema } from "../../src/gen/diego/v1/internal_pb.js";
+import { connectNats, subjects } from "../../src/nats/index.js";
 import { startCluster, type TestCluster } from "../fixtures/cluster.js";
 import { startTestHost, type TestHost } from "./test-host.js";
 
@@ -118,5 +121,38 @@ describe("udp, icmp and all", () => {
     ].join("; ");
     const t = await runTask(`(${script}) > /tmp/out 2>/dev/null; true`, [{ protocol: "all", destinations: [a] }], { privileged: true });
     expect(t.result).toBe(`hello from ${a}:8080\nhello from ${a}:8081\nhello over udp from 0.0.0.0\nping-a\nno-b\n`);
+  });
+});
+
+describe("log: true", () => {
+  it("writes the first packet of each new connection to the task's log stream, under source NETWORK", async () => {
+    const a = host.addresses[0]!;
+    const logGuid = `net-log-${process.pid}`;
+    const nc = await connectNats({ url: cluster.nats.url, name: "net-log-test" });
+    const lines: Array<{ source: string; text: string }> = [];
+    const sub = nc.subscribe(subjects.logs(logGuid), {
+      callback: (_err, msg) => {
+        const m = fromBinary(LogMessageSchema, msg.data);
+        lines.push({ source: m.sourceName, text: m.message });
+      },
+    });
+    try {
+      const get = `timeout 2 wget -q -O /tmp/out http://${a}:8080/`;
+      const fetchTwice = `${get} && ${get}; exit $?`;
+      const rules = [
+        { protocol: "tcp", destinations: [a], ports: [8081] },
+        { protocol: "tcp", destinations: [a], ports: [8080], log: true },
+      ];
+      const t = await runTask(fetchTwice, rules, { log_guid: logGuid });
+      expect(t.failed).toBe(false);
+      await nc.flush();
+      const logged = lines.filter((l) => l.source === "NETWORK");
+      // Two connections, one line each (their other packets are not logged).
+      expect(logged).toHaveLength(2);
+      for (const l of logged) expect(l.text).toMatch(new RegExp(`^rule 1: .*DST=${a.replace(/\./g, "\\.")} .*PROTO=TCP .*DPT=8080 `));
+    } finally {
+      sub.unsubscribe();
+      await nc.drain();
+    }
   });
 });

@@ -83,7 +83,8 @@ async function runInSandbox(
     const root = await deps.rootfs.resolve(task.rootFs, task.stack, signal);
     const id = containerId(task.taskGuid);
     // The egress rules are loaded before the container exists, so its first process sees them.
-    net = await deps.network?.attach({ id, rules: task.securityGroupRules });
+    const netLog = logs.source("NETWORK");
+    net = await deps.network?.attach({ id, rules: task.securityGroupRules, onLog: (line) => netLog.line(line) });
     sandbox = await deps.runtime.create({
       id,
       network: net,
@@ -106,6 +107,7 @@ async function runInSandbox(
     log.warn({ err }, "task could not run");
     outcome = { failed: true, failureReason: failureReason(err), result: "" };
   }
+  net?.stopLogging();
   await logs.flush().catch(() => undefined);
   return { outcome, cleanup };
 }

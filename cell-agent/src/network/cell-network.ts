@@ -18,6 +18,7 @@ import { defaultRouteAddress, hostDnsServers, hostRoutes } from "./host-info.js"
 import { HostPortPool, parsePortRange } from "./host-ports.js";
 import { NetlinkError, RtNetlink } from "./netlink.js";
 import { adoptNamespace, createNamespace, removeNamespace } from "./netns.js";
+import { watchKernelLog } from "./kernel-log.js";
 import { nft } from "./nft.js";
 
 // The cell's container network: one bridge with the cell's pool, one network namespace per
@@ -44,6 +45,8 @@ export interface ContainerNetworkSpec {
   rules: SecurityGroupRule[];
   /** Container ports to publish on the cell's address. */
   ports?: number[];
+  /** Receives what `log: true` rules log (one line per new connection). */
+  onLog?: (line: string) => void;
 }
 
 export interface ContainerNetwork {
@@ -61,6 +64,8 @@ export interface ContainerNetwork {
    * container's `runc exec` cannot join a namespace owned by the host's user namespace.
    */
   wireProcess(pid: number): void;
+  /** Hands over the last logged connections and stops following the kernel log. */
+  stopLogging(): void;
   /** Removes the namespace, veth, chains, lease and port reservations. Idempotent. */
   release(): Promise<void>;
 }
@@ -87,7 +92,7 @@ const CONTAINER_SYSCTLS = {
 
 export function cellNames(workDir: string): CellNames {
   const key = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
-  return { table: `diego_${key}`, bridge: `dbr${key}`, vethPrefix: `dv${key}` };
+  return { table: `diego_${key}`, bridge: `dbr${key}`, vethPrefix: `dv${key}`, logTag: `diego-${key}` };
 }
 
 /**
@@ -120,6 +125,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
   opts.logger.info({ pool: formatCidr(pool.cidr), bridge: names.bridge, cellAddress, dns }, "container network ready");
 
   const live = new Map<number, ContainerEntry>();
+  const kernelLog = watchKernelLog(names.logTag, opts.logger);
 
   const attach = async (spec: ContainerNetworkSpec): Promise<ContainerNetwork> => {
     const lease = pool.allocate();
@@ -134,7 +140,10 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     const netnsPath = path.join(dirs.netns, spec.id);
     let rulesLoaded = false;
     let namespaced = false;
+    const logging = spec.onLog && spec.rules.some((r) => r.log) ? kernelLog.follow(spec.id.slice(0, 64), spec.onLog) : undefined;
+    const stopLogging = once(() => logging?.());
     const release = once(async () => {
+      stopLogging();
       live.delete(entry.offset);
       if (rulesLoaded) tryQuietly(() => nft().run(removeContainerScript(names.table, entry)), opts.logger);
       // No explicit veth delete: it costs the kernel ~30 ms of RCU waits in this thread. The
@@ -177,7 +186,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
         ...entry.published.map((p) => writeFile(path.join(dirs.ports, String(p.hostPort)), `${spec.id} ${p.containerPort}`)),
       ]);
       // The rules match the container's address: in force before it has an interface.
-      nft().run(addContainerScript(names.table, entry));
+      nft().run(addContainerScript(names.table, names.logTag, entry));
       rulesLoaded = true;
       live.set(entry.offset, entry);
     } catch (err) {
@@ -196,6 +205,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       wireProcess(pid) {
         wire(() => adoptNamespace(netnsPath, pid, CONTAINER_SYSCTLS));
       },
+      stopLogging,
       release,
     };
   };
@@ -208,6 +218,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     names,
     attach,
     async close() {
+      kernelLog.stop();
       await removeLeftovers(rt, names, dirs, opts.logger);
       rt.close();
     },
@@ -267,7 +278,14 @@ function tryQuietly(fn: () => unknown, logger: Logger): void {
   }
 }
 
-function once(fn: () => Promise<void>): () => Promise<void> {
-  let p: Promise<void> | undefined;
-  return () => (p ??= fn());
+function once<T>(fn: () => T): () => T {
+  let done = false;
+  let result: T;
+  return () => {
+    if (!done) {
+      done = true;
+      result = fn();
+    }
+    return result;
+  };
 }

@@ -12,6 +12,8 @@ export interface CellNames {
   bridge: string;
   /** Prefix of every host-side veth of the cell. */
   vethPrefix: string;
+  /** First word of the cell's kernel log lines. */
+  logTag: string;
 }
 
 export interface CellTables {
@@ -92,13 +94,13 @@ export interface ContainerEntry {
 const egressChain = (c: ContainerEntry): string => `c${c.offset}`;
 const natChain = (c: ContainerEntry): string => `p${c.offset}`;
 
-export function addContainerScript(table: string, c: ContainerEntry): string {
+export function addContainerScript(table: string, logTag: string, c: ContainerEntry): string {
   const chain = egressChain(c);
   const lines = [`add chain inet ${table} ${chain}`];
   const rules = c.rules.map((rule, i) => ({ rule, i })).reverse();
   for (const { rule, i } of rules) {
     for (const match of ruleMatches(rule)) {
-      const log = rule.log ? ` log prefix "${logPrefix(c.id, i)}"` : "";
+      const log = rule.log ? ` log prefix "${logPrefix(logTag, c.id, i)}"` : "";
       lines.push(`add rule inet ${table} ${chain} ${match}${log} accept`);
     }
   }
@@ -130,8 +132,8 @@ export function removeContainerScript(table: string, c: ContainerEntry): string 
 }
 
 /** Kernel log prefix (at most 127 bytes): which container and which of its rules. */
-export function logPrefix(id: string, rule: number): string {
-  return `diego ${id.slice(0, 64)} rule ${rule}: `;
+export function logPrefix(tag: string, id: string, rule: number): string {
+  return `${tag} ${id.slice(0, 64)} rule ${rule}: `;
 }
 
 /** One nft match per destination (one rule each, so overlapping destinations never clash). */

@@ -28,6 +28,7 @@ const fns = {
   recv: libc.func("long recv(int fd, _Out_ void *buf, size_t len, int flags)"),
   close: libc.func("int close(int fd)"),
   strerror: libc.func("const char *strerror(int errnum)"),
+  lseek: libc.func("long lseek(int fd, long offset, int whence)"),
 };
 
 export class SyscallError extends Error {
@@ -55,4 +56,5 @@ export const socket = (domain: number, type: number, protocol: number): number =
 export const send = (fd: number, buf: Buffer): number => check("send", fns.send(fd, buf, buf.length, 0) as number);
 export const recv = (fd: number, buf: Buffer): number => check("recv", fns.recv(fd, buf, buf.length, 0) as number);
 export const closeFd = (fd: number): void => void fns.close(fd);
+export const seekEnd = (fd: number): void => void check("lseek", fns.lseek(fd, 0, 2) as number);
 export const strerror = (errno: number): string => fns.strerror(errno) as string;
