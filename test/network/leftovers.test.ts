@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
@@ -116,13 +116,30 @@ describe("pools", () => {
       await expect(startCellNetwork({ workDir: path.join(dir, "c"), cidr: a.pool, logger: silent })).rejects.toThrow(
         new NetworkConfigError(`--network-cidr ${a.pool} clashes with the machine's route(s) ${a.pool} on ${a.bridge}; choose another range`),
       );
+      // `diego cell` says so in one line and exits 2, before it connects anywhere.
+      const cli = spawnSync(
+        process.execPath,
+        ["bin/diego.js", "cell", "--nats", "nats://127.0.0.1:1", "--data-dir", path.join(dir, "cli"), "--cell-id", "clash", "--network-cidr", a.pool, "--log-level", "warn"],
+        { encoding: "utf8", timeout: 30_000 },
+      );
+      expect({ status: cli.status, stderr: cli.stderr }).toEqual({
+        status: 2,
+        stderr: `diego cell: --network-cidr ${a.pool} clashes with the machine's route(s) ${a.pool} on ${a.bridge}; choose another range\n`,
+      });
     } finally {
       await a.close();
       await b.close();
     }
   });
 
-  it.each(["10.0.0.0", "10.0.0.1/22", "10.0.0.0/30/1", "10.0.0.0/8"])("refuses --network-cidr %s", async (cidr) => {
-    await expect(startCellNetwork({ workDir: path.join(dir, "bad"), cidr, logger: silent })).rejects.toThrow(NetworkConfigError);
+  it.each<[string, Record<string, unknown>, string]>([
+    ["--network-cidr without a prefix", { cidr: "10.0.0.0" }, "--network-cidr must be an IPv4 CIDR from /12 to /29, got '10.0.0.0'"],
+    ["--network-cidr with host bits", { cidr: "10.0.0.1/22" }, "--network-cidr '10.0.0.1/22' has host bits set (network is 10.0.0.0/22)"],
+    ["--network-cidr too large", { cidr: "10.0.0.0/8" }, "--network-cidr must be an IPv4 CIDR from /12 to /29, got '10.0.0.0/8'"],
+    ["--host-ports reversed", { hostPorts: "62000-61000" }, "--host-ports must be FIRST-LAST within 1-65535, got '62000-61000'"],
+    ["--cell-address not an address", { cellAddress: "cell.example" }, "--cell-address must be an IPv4 address, got 'cell.example'"],
+    ["--dns-servers not addresses", { dnsServers: ["1.1.1.1", "dns"] }, "--dns-servers must be IPv4 addresses, got 'dns'"],
+  ])("refuses %s, naming it", async (_what, bad, message) => {
+    await expect(startCellNetwork({ workDir: path.join(dir, "bad"), logger: silent, ...bad })).rejects.toThrow(new NetworkConfigError(message));
   });
 });

@@ -4,6 +4,7 @@ import { mkdir, readdir, rm, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { SecurityGroupRule } from "../../../src/gen/diego/v1/task_pb.js";
+import { parseIpv4 } from "../../../src/model/validate-rules.js";
 import { AddressPool, choosePool, formatCidr } from "./address-pool.js";
 import { NetworkConfigError } from "./errors.js";
 import {
@@ -103,13 +104,17 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
   const names = cellNames(opts.workDir);
   const dir = path.join(path.resolve(opts.workDir), "network");
   const dirs = { netns: path.join(dir, "netns"), leases: path.join(dir, "leases"), ports: path.join(dir, "ports") };
-  const rt = RtNetlink.open();
   const hostPorts = new HostPortPool(parsePortRange(opts.hostPorts || "61000-61999"));
+  if (opts.cellAddress && parseIpv4(opts.cellAddress) === undefined) {
+    throw new NetworkConfigError(`--cell-address must be an IPv4 address, got '${opts.cellAddress}'`);
+  }
+  const badDns = (opts.dnsServers ?? []).filter((s) => parseIpv4(s) === undefined);
+  if (badDns.length > 0) throw new NetworkConfigError(`--dns-servers must be IPv4 addresses, got '${badDns.join(",")}'`);
+  const rt = RtNetlink.open();
   await removeLeftovers(rt, names, dirs, opts.logger);
 
   const pool = new AddressPool(choosePool(opts.cidr ?? "", names.table.slice(6), hostRoutes()));
   const cellAddress = opts.cellAddress || defaultRouteAddress() || pool.gateway;
-  if (opts.cellAddress && !/^[0-9.]+$/.test(opts.cellAddress)) throw new NetworkConfigError(`--cell-address must be an IPv4 address, got '${opts.cellAddress}'`);
   await Promise.all(Object.values(dirs).map((d) => mkdir(d, { recursive: true })));
   const resolvConf = path.join(dir, "resolv.conf");
   const dns = opts.dnsServers?.length ? opts.dnsServers : hostDnsServers();
@@ -124,7 +129,6 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
   nft().run(cellTablesScript({ names, pool: formatCidr(pool.cidr), cellAddress }));
   opts.logger.info({ pool: formatCidr(pool.cidr), bridge: names.bridge, cellAddress, dns }, "container network ready");
 
-  const live = new Map<number, ContainerEntry>();
   const kernelLog = watchKernelLog(names.logTag, opts.logger);
 
   const attach = async (spec: ContainerNetworkSpec): Promise<ContainerNetwork> => {
@@ -144,7 +148,6 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     const stopLogging = once(() => logging?.());
     const release = once(async () => {
       stopLogging();
-      live.delete(entry.offset);
       if (rulesLoaded) tryQuietly(() => nft().run(removeContainerScript(names.table, entry)), opts.logger);
       // No explicit veth delete: it costs the kernel ~30 ms of RCU waits in this thread. The
       // veth goes with its namespace, which the kernel tears down in the background once the
@@ -188,7 +191,6 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       // The rules match the container's address: in force before it has an interface.
       nft().run(addContainerScript(names.table, names.logTag, entry));
       rulesLoaded = true;
-      live.set(entry.offset, entry);
     } catch (err) {
       await release();
       throw err;
