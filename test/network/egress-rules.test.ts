@@ -18,9 +18,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await cluster?.stop();
   host?.stop();
-});
+  await cluster?.stop();
+}, 60_000);
 
 type Rule = Record<string, unknown>;
 interface Done {

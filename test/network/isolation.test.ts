@@ -32,10 +32,10 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await nf?.cleanup();
-  hostServer?.close();
   host?.stop();
-});
+  hostServer?.close();
+  await nf?.cleanup();
+}, 60_000);
 
 describe("a container without rules", () => {
   it("reaches neither another container, nor the bridge address, nor a server on the host, nor a test host", async () => {

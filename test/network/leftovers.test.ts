@@ -48,7 +48,7 @@ describe("after a task ends", () => {
   }, 60_000);
   afterAll(async () => {
     await cluster?.stop();
-  });
+  }, 60_000);
 
   it("its veth, chains, namespace and lease are gone", async () => {
     const cellDir = path.join(cluster.workDir, cluster.cells[0]!.cellId);

@@ -58,10 +58,13 @@ export async function setupNetFixture(opts: { cellAddress?: string; cidr?: strin
       };
     },
     async cleanup() {
-      await fx.cleanup();
-      await Promise.allSettled(nets.map((n) => n.release()));
-      await network.close();
-      await rm(workDir, { recursive: true, force: true });
+      try {
+        await fx.cleanup();
+      } finally {
+        await Promise.allSettled(nets.map((n) => n.release()));
+        await network.close();
+        await rm(workDir, { recursive: true, force: true });
+      }
     },
   };
 }

@@ -48,7 +48,30 @@ export async function startTestHost(count = 4): Promise<TestHost> {
   const base = freeSubnet();
   const hostAddress = formatIpv4(base + 1);
   const addresses = Array.from({ length: count }, (_, i) => formatIpv4(base + 2 + i));
-  ip("netns", "add", ns);
+  let server: ChildProcess | undefined;
+  const stop = (): void => {
+    server?.kill("SIGKILL");
+    for (const args of [["netns", "del", ns], ["link", "del", veth]]) {
+      try {
+        ip(...args);
+      } catch {
+        /* gone already (the veth goes with the namespace) */
+      }
+    }
+  };
+  try {
+    ip("netns", "add", ns);
+    configure(ns, veth, hostAddress, addresses);
+    server = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", SERVER], { stdio: ["ignore", "pipe", "inherit"] });
+    await listening(server);
+  } catch (err) {
+    stop(); // a failed start leaves no namespace behind
+    throw err;
+  }
+  return { hostAddress, addresses, stop };
+}
+
+function configure(ns: string, veth: string, hostAddress: string, addresses: string[]): void {
   ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns);
   ip("addr", "add", `${hostAddress}/27`, "dev", veth);
   ip("link", "set", veth, "up");
@@ -56,28 +79,13 @@ export async function startTestHost(count = 4): Promise<TestHost> {
   for (const a of addresses) ip("-n", ns, "addr", "add", `${a}/27`, "dev", "eth0");
   ip("-n", ns, "link", "set", "eth0", "up");
   ip("-n", ns, "route", "add", "default", "via", hostAddress);
-  const server: ChildProcess = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", SERVER], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
+}
+
+function listening(server: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.stdout!.on("data", (c: Buffer) => c.toString().includes("ready") && resolve());
     server.once("exit", (code) => reject(new Error(`test host server exited with ${code}`)));
   });
-  return {
-    hostAddress,
-    addresses,
-    stop() {
-      server.kill("SIGKILL");
-      try {
-        ip("netns", "del", ns);
-      } catch {
-        /* gone */
-      }
-      try {
-        ip("link", "del", veth);
-      } catch {
-        /* went with the namespace */
-      }
-    },
-  };
 }
 
 /** Host-side veths of a cell (names start with its prefix). */
