@@ -4,7 +4,10 @@
 //  * create-to-COMPLETED p50/p99 of 500 /bin/true tasks on one cell (one at a time), and tasks
 //    per second on one cell (500 submitted at once);
 //  * placements per second of the auctioneer against 1,000 simulated cells;
-//  * first-pull vs cached start of a docker image from a local registry.
+//  * first-pull vs cached start of a docker image from a local registry;
+//  * container networking: p50 create→COMPLETED and tasks/s of /bin/true without a network
+//    namespace, with one and no rules, and with one and 10 rules, interleaved rounds in one run
+//    (BENCH_ONLY=network runs just these rows).
 import os from "node:os";
 import { meterSteal } from "./proc-cpu.js";
 import { TaskState } from "../src/gen/diego/v1/task_pb.js";
@@ -68,6 +71,63 @@ async function e2eLatency(
   }
 }
 
+const NET_TASKS = Number(process.env.BENCH_NET_TASKS ?? 150);
+const TEN_RULES = Array.from({ length: 10 }, (_, i) =>
+  i % 3 === 0
+    ? { protocol: "tcp", destinations: [`203.0.113.${i}`, `198.51.100.0/24`], ports: [443, 8443] }
+    : i % 3 === 1
+      ? { protocol: "udp", destinations: [`203.0.113.${i}-203.0.113.${i + 20}`], port_range: { start: 53, end: 53 } }
+      : { protocol: "all", destinations: [`192.0.2.${i}`], log: true },
+);
+
+interface NetRow {
+  name: string;
+  lat: number[];
+  perSecond: number[];
+  failed: number;
+}
+
+/** One round of one networking configuration on a fresh cell: latencies, then tasks/s. */
+async function netRound(row: NetRow, network: false | undefined, extra: Record<string, unknown>, round: number): Promise<void> {
+  const cluster = await startCluster({ cells: [{ cellId: "net-bench", containers: 256, memoryMb: 16384, network }] });
+  try {
+    const tag = `${row.name.replace(/[^a-z0-9]/gi, "")}-${round}`;
+    for (let i = 0; i < 3; i++) await runTask(cluster, `nwarm-${tag}-${i}`, extra);
+    for (let i = 0; i < NET_TASKS; i++) {
+      const r = await runTask(cluster, `nlat-${tag}-${i}`, extra);
+      row.lat.push(r.ms);
+      if (r.failed) row.failed++;
+    }
+    const start = performance.now();
+    const all = await Promise.all(Array.from({ length: NET_TASKS }, (_, i) => runTask(cluster, `ntput-${tag}-${i}`, extra)));
+    row.perSecond.push(NET_TASKS / ((performance.now() - start) / 1000));
+    row.failed += all.filter((r) => r.failed).length;
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function networkRows(log: (line: string) => void): Promise<void> {
+  const configs: Array<{ row: NetRow; network: false | undefined; extra: Record<string, unknown> }> = [
+    { row: { name: "no network namespace (empty one, as before)", lat: [], perSecond: [], failed: 0 }, network: false, extra: {} },
+    { row: { name: "network, no rules", lat: [], perSecond: [], failed: 0 }, network: undefined, extra: {} },
+    { row: { name: "network, 10 rules", lat: [], perSecond: [], failed: 0 }, network: undefined, extra: { security_group_rules: TEN_RULES } },
+  ];
+  for (let round = 0; round < 2; round++) for (const c of configs) await netRound(c.row, c.network, c.extra, round);
+  const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const base = configs[0]!.row;
+  const baseP50 = pct([...base.lat].sort((a, b) => a - b), 50);
+  const baseRate = med(base.perSecond);
+  log(`
+| networking (/bin/true, unprivileged, ${NET_TASKS} × 2 rounds) | p50 create→COMPLETED | p99 | + p50 vs none | tasks/s (${NET_TASKS} at once, median of rounds) | tasks/s vs none | failed |
+|---|---|---|---|---|---|---|`);
+  for (const { row } of configs) {
+    const sorted = [...row.lat].sort((a, b) => a - b);
+    const rate = med(row.perSecond);
+    log(`| ${row.name} | ${fmt(pct(sorted, 50))} | ${fmt(pct(sorted, 99))} | ${fmt(pct(sorted, 50) - baseP50)} | ${rate.toFixed(1)} | ${((100 * rate) / baseRate - 100).toFixed(0)}% | ${row.failed} |`);
+  }
+}
+
 async function dockerStarts(): Promise<{ first: number[]; cached: number[] }> {
   const registry = await startRegistry();
   const first: number[] = [];
@@ -102,6 +162,11 @@ async function main(): Promise<void> {
   };
   log(`# bench:e2e (${new Date().toISOString()}, ${os.cpus().length} cores, ${TASKS} tasks)`);
   const steal = meterSteal();
+  if (process.env.BENCH_ONLY === "network") {
+    await networkRows(log);
+    log(`\nThe hypervisor kept ${(100 * steal.read()).toFixed(0)}% of the CPU time for other guests (steal) during the run.`);
+    return;
+  }
 
   const rows: BenchRow[] = await runRuntimeBench("runc", 20);
   const bare = rows[0]!.medianMs;
@@ -114,6 +179,8 @@ async function main(): Promise<void> {
     const failed = r.failed ? `${r.failed} (${r.reasons.join("; ")})` : "0";
     log(`| /bin/true, privileged=${privileged} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${(r.p50 / bare).toFixed(2)} | ${r.perSecond.toFixed(1)} | ${failed} |`);
   }
+
+  await networkRows(log);
 
   const nats = await startNats();
   try {

@@ -12,6 +12,8 @@ packages=(
   docker-registry  # a local registry for the image tests
   uidmap iproute2 e2fsprogs attr ca-certificates
   python3-grpcio python3-protobuf  # the cross-language gRPC test
+  nftables libnftables1            # container egress firewall (libnftables is called in-process)
+  containernetworking-plugins      # CNI plugins, measured against in docs/networking.md
 )
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

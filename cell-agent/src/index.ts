@@ -1,2 +1,3 @@
 export { startCellAgent, type CellAgent, type CellAgentOptions } from "./agent/cell-agent.js";
 export { WorkDirInUseError } from "./agent/work-dir-claim.js";
+export { NetworkConfigError } from "./network/index.js";

@@ -2,7 +2,7 @@ import { chmod, mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
-import { startCellAgent, type CellAgent } from "../../cell-agent/src/index.js";
+import { NetworkConfigError, startCellAgent, type CellAgent } from "../../cell-agent/src/index.js";
 import { startAuctioneer, type Auctioneer } from "../auction/index.js";
 import type { NatsAuth } from "../nats/connect-options.js";
 import { InvalidSettingError, type Settings } from "./settings.js";
@@ -57,7 +57,16 @@ export async function runCell(s: Settings, natsUrl: string, natsAuth: NatsAuth, 
     pidsLimit: Number(s.pidsLimit),
     dockerRegistry: String(s.dockerRegistry),
     insecureRegistries: s.insecureRegistries as string[],
+    network: {
+      cidr: String(s.networkCidr),
+      dnsServers: s.dnsServers as string[],
+      hostPorts: String(s.hostPorts),
+      cellAddress: String(s.cellAddress),
+    },
     logger,
+  }).catch((err: unknown) => {
+    // A pool that clashes with the machine's routes is a setting to change: one line, exit 2.
+    throw err instanceof NetworkConfigError ? new InvalidSettingError(err.message) : err;
   });
 }
 

@@ -4,6 +4,7 @@ import { DiegoError } from "./errors.js";
 import { exactInteger, writeJson, type JsonValue } from "./json-writer.js";
 import { stateName } from "./task-state.js";
 import { MAX_ACTION_DEPTH } from "./validate-task.js";
+import { markEmptyPorts } from "./validate-rules.js";
 
 // The REST JSON mapping: snake_case keys exactly as the seeds write them. Decoding checks every
 // JSON type like Go's encoding/json did (a wrong type is InvalidJSON naming the field), but
@@ -202,14 +203,23 @@ function decodeEnv(r: Reader, key: string): EnvironmentVariable[] {
 
 function decodeRule(r: Reader): SecurityGroupRule {
   const range = r.object("port_range");
-  return {
+  const icmp = r.object("icmp_info");
+  const rule: SecurityGroupRule = {
     $typeName: "diego.v1.SecurityGroupRule",
     protocol: r.string("protocol"),
     destination: r.string("destination"),
     portRange: range
       ? { $typeName: "diego.v1.PortRange", start: range.int("start", ...UINT32), end: range.int("end", ...UINT32) }
       : undefined,
+    destinations: r.strings("destinations"),
+    ports: r.array("ports").map((v, i) =>
+      typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v : r.wrong(`${r.where("ports")}[${i}]`, UINT32[2], v, 0),
+    ),
+    icmpInfo: icmp ? { $typeName: "diego.v1.IcmpInfo", type: icmp.int("type", ...INT32), code: icmp.int("code", ...INT32) } : undefined,
+    log: r.bool("log"),
   };
+  if (Array.isArray(r.raw("ports")) && rule.ports.length === 0) markEmptyPorts(rule);
+  return rule;
 }
 
 const ACTION_KEYS = [
@@ -438,11 +448,16 @@ export function actionToJson(action: Action | undefined): JsonValue {
   }
 }
 
+/** As 2015 wrote a rule: empty fields left out, `log` always written. */
 function ruleJson(rule: SecurityGroupRule): JsonValue {
   return {
-    protocol: rule.protocol,
-    destination: rule.destination,
+    protocol: omitEmpty(rule.protocol),
+    destination: omitEmpty(rule.destination),
+    destinations: rule.destinations.length ? rule.destinations : undefined,
+    ports: rule.ports.length ? rule.ports : undefined,
     port_range: rule.portRange ? { start: rule.portRange.start, end: rule.portRange.end } : undefined,
+    icmp_info: rule.icmpInfo ? { type: rule.icmpInfo.type, code: rule.icmpInfo.code } : undefined,
+    log: rule.log,
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Action } from "../gen/diego/v1/actions_pb.js";
-import type { SecurityGroupRule, TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
+import type { TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
+import { validateRule } from "./validate-rules.js";
 
 // Validation of a TaskCreateRequest, as the contract's section 4 describes it. Like Diego's bbs,
 // the model returns every problem at once; callers join them with ", ".
@@ -13,7 +14,6 @@ export const MAX_ACTION_DEPTH = 32;
 const MAX_ANNOTATION_BYTES = 10 * 1024;
 // Linux's default fs.nr_open: no process can have a higher RLIMIT_NOFILE, so runc would fail.
 export const MAX_NOFILE = 1024 * 1024;
-const PROTOCOLS = new Set(["tcp", "udp", "icmp", "all"]);
 
 const invalid = (field: string): string => `Invalid field: ${field}`;
 
@@ -40,9 +40,10 @@ export function validateTaskCreateRequest(req: TaskCreateRequest): string[] {
   if (req.completionCallbackUrl !== "" && !isHttpUrl(req.completionCallbackUrl)) {
     problems.push(invalid("completion_callback_url"));
   }
-  for (const rule of req.securityGroupRules) {
-    if (!isValidRule(rule)) problems.push(invalid("security_group_rules"));
-  }
+  req.securityGroupRules.forEach((rule, i) => {
+    const inner = validateRule(rule, `security_group_rules[${i}]`);
+    if (inner.length > 0) problems.push(invalid("security_group_rules"), ...inner);
+  });
   return problems;
 }
 
@@ -139,28 +140,4 @@ export function isValidRootfs(value: string): boolean {
   const path = hostAndPath.slice(slash);
   if (host !== "" && !/^[a-zA-Z0-9.-]+(?::[0-9]{1,5})?$/.test(host)) return false;
   return DOCKER_PATH.test(path) && /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag);
-}
-
-function isValidRule(rule: SecurityGroupRule): boolean {
-  const protocol = rule.protocol.toLowerCase();
-  if (!PROTOCOLS.has(protocol)) return false;
-  if (!isIpv4AddressOrCidr(rule.destination)) return false;
-  const range = rule.portRange;
-  if (protocol === "tcp" || protocol === "udp") {
-    if (!range) return false;
-    return range.start >= 1 && range.start <= range.end && range.end <= 65535;
-  }
-  if (range && (range.start !== 0 || range.end !== 0)) {
-    return range.start >= 1 && range.start <= range.end && range.end <= 65535;
-  }
-  return true;
-}
-
-function isIpv4AddressOrCidr(value: string): boolean {
-  const [address, prefix, ...extra] = value.split("/");
-  if (extra.length > 0 || address === undefined) return false;
-  const octets = address.split(".");
-  if (octets.length !== 4) return false;
-  if (!octets.every((o) => /^[0-9]{1,3}$/.test(o) && Number(o) <= 255)) return false;
-  return prefix === undefined || (/^[0-9]{1,2}$/.test(prefix) && Number(prefix) <= 32);
 }

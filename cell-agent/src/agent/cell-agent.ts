@@ -27,6 +27,7 @@ import { createImageStore } from "../images/index.js";
 import { startHeartbeat } from "../presence/heartbeat.js";
 import { currentPresence, type CellIdentity } from "../presence/presence.js";
 import { ensureBusyboxRootfs } from "../rootfs/index.js";
+import { startCellNetwork, type CellNetwork } from "../network/index.js";
 import { createSandboxRuntime } from "../sandbox/index.js";
 import { createRootfsResolver } from "./rootfs-resolver.js";
 import { runClaimedTask, type TaskRunnerDeps } from "./task-runner.js";
@@ -51,11 +52,20 @@ export interface CellAgentOptions {
   pidsLimit: number;
   dockerRegistry: string;
   insecureRegistries?: string[];
+  /** Container networking (--network-cidr, ...); false = containers get an empty namespace. */
+  network?: NetworkSettings | false;
   logger: Logger;
   /** How long to wait for NATS at start (0 or absent: for ever). */
   natsWaitMs?: number;
   /** Replicas of the buckets (a NATS cluster); see src/nats/buckets.ts. */
   replicas?: number;
+}
+
+export interface NetworkSettings {
+  cidr?: string;
+  dnsServers?: string[];
+  hostPorts?: string;
+  cellAddress?: string;
 }
 
 export interface CellAgent {
@@ -74,6 +84,14 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
   const claim = await claimWorkDir(workDir); // before removing anything "left behind" in it
   const runtime = await createSandboxRuntime({ runtime: opts.runtime, workDir: path.join(workDir, "containers"), logger });
   await runtime.cleanupStale();
+  // After the containers: removes the networks a killed cell left, then sets up the bridge.
+  const network: CellNetwork | undefined =
+    opts.network === false
+      ? undefined
+      : await startCellNetwork({ ...opts.network, workDir, logger }).catch(async (err: unknown) => {
+          await claim.release();
+          throw err;
+        });
   const preloaded = await preloadedRootfs(opts, workDir);
   const images = createImageStore({
     cacheDir: path.join(workDir, "images"),
@@ -107,6 +125,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     rootfs: createRootfsResolver(preloaded, images),
     pidsLimit: opts.pidsLimit,
     downloadCache: createDownloadCache({ dir: path.join(workDir, "downloads"), logger }),
+    network,
     logger,
   };
   const tasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
@@ -183,6 +202,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
       await registry.withdraw(opts.cellId).catch(() => undefined);
       registry.stop();
       await nc.drain().catch(() => undefined);
+      await network?.close().catch((err: unknown) => logger.warn({ err }, "removing the container network failed"));
       await claim.release();
     },
   };

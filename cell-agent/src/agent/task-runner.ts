@@ -12,6 +12,7 @@ import {
 } from "../../../src/store/index.js";
 import { executeTask, type DownloadCache } from "../executor/index.js";
 import { createLogStreamer } from "../logs/index.js";
+import type { CellNetwork, ContainerNetwork } from "../network/index.js";
 import type { Sandbox, SandboxRuntime } from "../sandbox/index.js";
 import type { RootfsResolver } from "./rootfs-resolver.js";
 
@@ -28,6 +29,8 @@ export interface TaskRunnerDeps {
   pidsLimit: number;
   /** Shared by all tasks of the cell: cache_key downloads and the concurrent-download limit. */
   downloadCache: DownloadCache;
+  /** Container networking; absent = every container gets an empty network namespace. */
+  network?: CellNetwork;
   logger: Logger;
 }
 
@@ -85,6 +88,7 @@ async function runInSandbox(
   log: Logger,
 ): Promise<{ outcome: Outcome; cleanup: () => Promise<void> }> {
   let sandbox: Sandbox | undefined;
+  let net: ContainerNetwork | undefined;
   const logs = createLogStreamer({
     nc: deps.nc,
     logGuid: task.logGuid,
@@ -93,12 +97,19 @@ async function runInSandbox(
   });
   const cleanup = async (): Promise<void> => {
     await sandbox?.destroy().catch((err: unknown) => log.error({ err }, "container cleanup failed"));
+    await net?.release().catch((err: unknown) => log.error({ err }, "container network cleanup failed"));
   };
   let outcome: Outcome;
   try {
     const root = await deps.rootfs.resolve(task.rootFs, task.stack, signal);
+    const id = containerId(task.taskGuid);
+    // The egress rules are loaded before the container exists, so its first process sees them.
+    const netLog = logs.source("NETWORK");
+    net = await deps.network?.attach({ id, rules: task.securityGroupRules, onLog: (line) => netLog.line(line) });
     sandbox = await deps.runtime.create({
-      id: containerId(task.taskGuid),
+      id,
+      network: net,
+      bindMounts: net ? [{ source: net.resolvConf, destination: "/etc/resolv.conf", readonly: true }] : undefined,
       layers: root.layers,
       env: [...root.env, ...task.env.map((e) => `${e.name}=${e.value}`)],
       workdir: root.workdir,
@@ -117,6 +128,7 @@ async function runInSandbox(
     log.warn({ err }, "task could not run");
     outcome = { failed: true, failureReason: failureReason(err), result: "" };
   }
+  net?.stopLogging();
   await logs.flush().catch(() => undefined);
   return { outcome, cleanup };
 }

@@ -1,6 +1,7 @@
 // The cell's sandbox: runc/crun OCI containers for tasks (see README.md in this folder).
 // Start with createSandboxRuntime(); types.ts is the contract with the executor.
 export type {
+  SandboxNetwork,
   BindMount,
   ProcessIO,
   ProcessResult,

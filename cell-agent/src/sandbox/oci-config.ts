@@ -90,11 +90,15 @@ export interface ConfigInput {
   userns?: { hostId: number; size: number };
   /** Host binary bind-mounted read-only at HIDDEN_BUSYBOX (the long-lived init). */
   initBinary?: string;
+  /** Network namespace file to join instead of a new, empty namespace. */
+  netnsPath?: string;
 }
 
 export function buildConfig(input: ConfigInput): Record<string, unknown> {
   // cgroup: the container sees its own cgroup as "/" and nothing of the cell's hierarchy.
-  const namespaces = ["pid", "network", "ipc", "uts", "mount", "cgroup"].map((type) => ({ type }));
+  const namespaces: Array<{ type: string; path?: string }> = ["pid", "network", "ipc", "uts", "mount", "cgroup"].map((type) =>
+    type === "network" && input.netnsPath ? { type, path: input.netnsPath } : { type },
+  );
   const linux: Record<string, unknown> = {
     namespaces,
     cgroupsPath: input.cgroupsPath,
@@ -116,12 +120,23 @@ export function buildConfig(input: ConfigInput): Record<string, unknown> {
     root: { path: input.rootfs, readonly: false },
     hostname: input.hostname,
     // Extra bind mounts are already in the rootfs (mounted by the cell, see mounts.ts).
-    mounts: [...standardMounts(), ...initMount(input.initBinary)],
+    mounts: [...standardMounts(sysfsAllowed(input)), ...initMount(input.initBinary)],
     linux,
   };
 }
 
-function standardMounts(): Record<string, unknown>[] {
+/**
+ * sysfs can be mounted only by a namespace's owner: a user-namespaced container joining a network
+ * namespace the cell made (owned by the host's user namespace) gets an empty read-only /sys.
+ */
+function sysfsAllowed(input: ConfigInput): boolean {
+  return !(input.userns && input.netnsPath);
+}
+
+function standardMounts(sysfs: boolean): Record<string, unknown>[] {
+  const sys = sysfs
+    ? { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] }
+    : { destination: "/sys", type: "tmpfs", source: "tmpfs", options: ["nosuid", "noexec", "nodev", "ro", "size=4k"] };
   return [
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
@@ -133,7 +148,7 @@ function standardMounts(): Record<string, unknown>[] {
     },
     { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+    sys,
   ];
 }
 

@@ -222,7 +222,14 @@ class OciSandbox implements Sandbox {
       process,
       userns: this.hostRootUid === 0 ? undefined : { hostId: this.hostRootUid, size: RANGE_SIZE },
       initBinary: withInit ? this.ctx.initBinary : undefined,
+      netnsPath: this.joinedNetns(withInit),
     });
+  }
+
+  /** runc exec joins the init's namespaces, so a user-namespaced init must own its netns. */
+  private joinedNetns(withInit: boolean): string | undefined {
+    if (!this.spec.network || (withInit && this.hostRootUid !== 0)) return undefined;
+    return this.spec.network.namespaceFile();
   }
 
   private ensureInit(): Promise<InitHandle> {
@@ -250,6 +257,8 @@ class OciSandbox implements Sandbox {
     await waitForReady(child, files.log, this.id);
     const pid = await waitForPid(files.pid, () => !alive);
     if (pid === undefined) throw new SandboxError(`sandbox ${this.id}: container init exited at start`);
+    // Before any process of the task runs: the idle init is ours.
+    if (this.spec.network && this.hostRootUid !== 0) this.spec.network.wireProcess(pid);
     // Keep draining so a chatty init can never block on a full pipe.
     child.stdout?.resume();
     child.stderr?.resume();

@@ -35,6 +35,19 @@ export interface SandboxSpec {
   limits: SandboxLimits;
   /** Extra mounts (tests use this to bind a host file read-only). */
   bindMounts?: BindMount[];
+  /** The container's network, made ready before its first process; absent = an empty namespace. */
+  network?: SandboxNetwork;
+}
+
+/** What the cell's network offers a sandbox (see cell-agent/src/network). */
+export interface SandboxNetwork {
+  /** A namespace file, wired and firewalled, for the runtime to join. */
+  namespaceFile(): string;
+  /**
+   * Wires the namespace the runtime made for a running process (the idle init) instead: a
+   * user-namespaced container's exec cannot join a namespace owned by the host's user namespace.
+   */
+  wireProcess(pid: number): void;
 }
 
 export interface ProcessSpec {

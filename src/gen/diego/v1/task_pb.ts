@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file diego/v1/task.proto.
  */
 export const file_diego_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("ChNkaWVnby92MS90YXNrLnByb3RvEghkaWVnby52MSInCglQb3J0UmFuZ2USDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNImMKEVNlY3VyaXR5R3JvdXBSdWxlEhAKCHByb3RvY29sGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEicKCnBvcnRfcmFuZ2UYAyABKAsyEy5kaWVnby52MS5Qb3J0UmFuZ2UimwMKEVRhc2tDcmVhdGVSZXF1ZXN0EhEKCXRhc2tfZ3VpZBgBIAEoCRIOCgZkb21haW4YAiABKAkSDQoFc3RhY2sYAyABKAkSDwoHcm9vdF9mcxgEIAEoCRIqCgNlbnYYBSADKAsyHS5kaWVnby52MS5FbnZpcm9ubWVudFZhcmlhYmxlEhIKCmNwdV93ZWlnaHQYBiABKA0SDwoHZGlza19tYhgHIAEoBRIRCgltZW1vcnlfbWIYCCABKAUSEgoKcHJpdmlsZWdlZBgJIAEoCBIgCgZhY3Rpb24YCiABKAsyEC5kaWVnby52MS5BY3Rpb24SEwoLcmVzdWx0X2ZpbGUYCyABKAkSHwoXY29tcGxldGlvbl9jYWxsYmFja191cmwYDCABKAkSEAoIbG9nX2d1aWQYDSABKAkSEgoKbG9nX3NvdXJjZRgOIAEoCRISCgphbm5vdGF0aW9uGA8gASgJEjkKFHNlY3VyaXR5X2dyb3VwX3J1bGVzGBAgAygLMhsuZGllZ28udjEuU2VjdXJpdHlHcm91cFJ1bGUilwQKDFRhc2tSZXNwb25zZRIRCgl0YXNrX2d1aWQYASABKAkSDgoGZG9tYWluGAIgASgJEg0KBXN0YWNrGAMgASgJEg8KB3Jvb3RfZnMYBCABKAkSKgoDZW52GAUgAygLMh0uZGllZ28udjEuRW52aXJvbm1lbnRWYXJpYWJsZRISCgpjcHVfd2VpZ2h0GAYgASgNEg8KB2Rpc2tfbWIYByABKAUSEQoJbWVtb3J5X21iGAggASgFEhIKCnByaXZpbGVnZWQYCSABKAgSIAoGYWN0aW9uGAogASgLMhAuZGllZ28udjEuQWN0aW9uEhMKC3Jlc3VsdF9maWxlGAsgASgJEh8KF2NvbXBsZXRpb25fY2FsbGJhY2tfdXJsGAwgASgJEhAKCGxvZ19ndWlkGA0gASgJEhIKCmxvZ19zb3VyY2UYDiABKAkSEgoKYW5ub3RhdGlvbhgPIAEoCRI5ChRzZWN1cml0eV9ncm91cF9ydWxlcxgQIAMoCzIbLmRpZWdvLnYxLlNlY3VyaXR5R3JvdXBSdWxlEiIKBXN0YXRlGBQgASgOMhMuZGllZ28udjEuVGFza1N0YXRlEg8KB2NlbGxfaWQYFSABKAkSDgoGZmFpbGVkGBYgASgIEhYKDmZhaWx1cmVfcmVhc29uGBcgASgJEg4KBnJlc3VsdBgYIAEoCRISCgpjcmVhdGVkX2F0GBkgASgDKqMBCglUYXNrU3RhdGUSGgoWVEFTS19TVEFURV9VTlNQRUNJRklFRBAAEhYKElRBU0tfU1RBVEVfUEVORElORxABEhYKElRBU0tfU1RBVEVfQ0xBSU1FRBACEhYKElRBU0tfU1RBVEVfUlVOTklORxADEhgKFFRBU0tfU1RBVEVfQ09NUExFVEVEEAQSGAoUVEFTS19TVEFURV9SRVNPTFZJTkcQBWIGcHJvdG8z", [file_diego_v1_actions]);
+  fileDesc("ChNkaWVnby92MS90YXNrLnByb3RvEghkaWVnby52MSInCglQb3J0UmFuZ2USDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNIiYKCEljbXBJbmZvEgwKBHR5cGUYASABKAUSDAoEY29kZRgCIAEoBSK8AQoRU2VjdXJpdHlHcm91cFJ1bGUSEAoIcHJvdG9jb2wYASABKAkSEwoLZGVzdGluYXRpb24YAiABKAkSJwoKcG9ydF9yYW5nZRgDIAEoCzITLmRpZWdvLnYxLlBvcnRSYW5nZRIUCgxkZXN0aW5hdGlvbnMYBCADKAkSDQoFcG9ydHMYBSADKA0SJQoJaWNtcF9pbmZvGAYgASgLMhIuZGllZ28udjEuSWNtcEluZm8SCwoDbG9nGAcgASgIIpsDChFUYXNrQ3JlYXRlUmVxdWVzdBIRCgl0YXNrX2d1aWQYASABKAkSDgoGZG9tYWluGAIgASgJEg0KBXN0YWNrGAMgASgJEg8KB3Jvb3RfZnMYBCABKAkSKgoDZW52GAUgAygLMh0uZGllZ28udjEuRW52aXJvbm1lbnRWYXJpYWJsZRISCgpjcHVfd2VpZ2h0GAYgASgNEg8KB2Rpc2tfbWIYByABKAUSEQoJbWVtb3J5X21iGAggASgFEhIKCnByaXZpbGVnZWQYCSABKAgSIAoGYWN0aW9uGAogASgLMhAuZGllZ28udjEuQWN0aW9uEhMKC3Jlc3VsdF9maWxlGAsgASgJEh8KF2NvbXBsZXRpb25fY2FsbGJhY2tfdXJsGAwgASgJEhAKCGxvZ19ndWlkGA0gASgJEhIKCmxvZ19zb3VyY2UYDiABKAkSEgoKYW5ub3RhdGlvbhgPIAEoCRI5ChRzZWN1cml0eV9ncm91cF9ydWxlcxgQIAMoCzIbLmRpZWdvLnYxLlNlY3VyaXR5R3JvdXBSdWxlIpcECgxUYXNrUmVzcG9uc2USEQoJdGFza19ndWlkGAEgASgJEg4KBmRvbWFpbhgCIAEoCRINCgVzdGFjaxgDIAEoCRIPCgdyb290X2ZzGAQgASgJEioKA2VudhgFIAMoCzIdLmRpZWdvLnYxLkVudmlyb25tZW50VmFyaWFibGUSEgoKY3B1X3dlaWdodBgGIAEoDRIPCgdkaXNrX21iGAcgASgFEhEKCW1lbW9yeV9tYhgIIAEoBRISCgpwcml2aWxlZ2VkGAkgASgIEiAKBmFjdGlvbhgKIAEoCzIQLmRpZWdvLnYxLkFjdGlvbhITCgtyZXN1bHRfZmlsZRgLIAEoCRIfChdjb21wbGV0aW9uX2NhbGxiYWNrX3VybBgMIAEoCRIQCghsb2dfZ3VpZBgNIAEoCRISCgpsb2dfc291cmNlGA4gASgJEhIKCmFubm90YXRpb24YDyABKAkSOQoUc2VjdXJpdHlfZ3JvdXBfcnVsZXMYECADKAsyGy5kaWVnby52MS5TZWN1cml0eUdyb3VwUnVsZRIiCgVzdGF0ZRgUIAEoDjITLmRpZWdvLnYxLlRhc2tTdGF0ZRIPCgdjZWxsX2lkGBUgASgJEg4KBmZhaWxlZBgWIAEoCBIWCg5mYWlsdXJlX3JlYXNvbhgXIAEoCRIOCgZyZXN1bHQYGCABKAkSEgoKY3JlYXRlZF9hdBgZIAEoAyqjAQoJVGFza1N0YXRlEhoKFlRBU0tfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJUQVNLX1NUQVRFX1BFTkRJTkcQARIWChJUQVNLX1NUQVRFX0NMQUlNRUQQAhIWChJUQVNLX1NUQVRFX1JVTk5JTkcQAxIYChRUQVNLX1NUQVRFX0NPTVBMRVRFRBAEEhgKFFRBU0tfU1RBVEVfUkVTT0xWSU5HEAViBnByb3RvMw", [file_diego_v1_actions]);
 
 /**
  * @generated from message diego.v1.PortRange
@@ -37,7 +37,32 @@ export const PortRangeSchema: GenMessage<PortRange> = /*@__PURE__*/
   messageDesc(file_diego_v1_task, 0);
 
 /**
- * An egress firewall rule for the task's container.
+ * ICMP type and code an icmp rule allows; -1 means any.
+ *
+ * @generated from message diego.v1.IcmpInfo
+ */
+export type IcmpInfo = Message<"diego.v1.IcmpInfo"> & {
+  /**
+   * @generated from field: int32 type = 1;
+   */
+  type: number;
+
+  /**
+   * @generated from field: int32 code = 2;
+   */
+  code: number;
+};
+
+/**
+ * Describes the message diego.v1.IcmpInfo.
+ * Use `create(IcmpInfoSchema)` to create a new message.
+ */
+export const IcmpInfoSchema: GenMessage<IcmpInfo> = /*@__PURE__*/
+  messageDesc(file_diego_v1_task, 1);
+
+/**
+ * An egress firewall rule for the task's container (the 2015 shape; a single `destination`
+ * is still accepted). Traffic a rule allows is allowed; everything else is denied.
  *
  * @generated from message diego.v1.SecurityGroupRule
  */
@@ -50,18 +75,46 @@ export type SecurityGroupRule = Message<"diego.v1.SecurityGroupRule"> & {
   protocol: string;
 
   /**
-   * An IPv4 address or CIDR.
+   * One IPv4 address, CIDR or a.b.c.d-e.f.g.h range (the older single-destination form).
    *
    * @generated from field: string destination = 2;
    */
   destination: string;
 
   /**
-   * Required for tcp and udp.
+   * tcp and udp: a range of ports (or use ports).
    *
    * @generated from field: diego.v1.PortRange port_range = 3;
    */
   portRange?: PortRange | undefined;
+
+  /**
+   * IPv4 addresses, CIDRs or a.b.c.d-e.f.g.h ranges.
+   *
+   * @generated from field: repeated string destinations = 4;
+   */
+  destinations: string[];
+
+  /**
+   * tcp and udp: single ports (or use port_range).
+   *
+   * @generated from field: repeated uint32 ports = 5;
+   */
+  ports: number[];
+
+  /**
+   * icmp only, required.
+   *
+   * @generated from field: diego.v1.IcmpInfo icmp_info = 6;
+   */
+  icmpInfo?: IcmpInfo | undefined;
+
+  /**
+   * tcp and all: log the first packet of each new connection.
+   *
+   * @generated from field: bool log = 7;
+   */
+  log: boolean;
 };
 
 /**
@@ -69,7 +122,7 @@ export type SecurityGroupRule = Message<"diego.v1.SecurityGroupRule"> & {
  * Use `create(SecurityGroupRuleSchema)` to create a new message.
  */
 export const SecurityGroupRuleSchema: GenMessage<SecurityGroupRule> = /*@__PURE__*/
-  messageDesc(file_diego_v1_task, 1);
+  messageDesc(file_diego_v1_task, 2);
 
 /**
  * What a client submits to run a task (the seeds' TaskCreateRequest).
@@ -163,7 +216,7 @@ export type TaskCreateRequest = Message<"diego.v1.TaskCreateRequest"> & {
  * Use `create(TaskCreateRequestSchema)` to create a new message.
  */
 export const TaskCreateRequestSchema: GenMessage<TaskCreateRequest> = /*@__PURE__*/
-  messageDesc(file_diego_v1_task, 2);
+  messageDesc(file_diego_v1_task, 3);
 
 /**
  * A task as clients see it: every TaskCreateRequest field plus its progress.
@@ -289,7 +342,7 @@ export type TaskResponse = Message<"diego.v1.TaskResponse"> & {
  * Use `create(TaskResponseSchema)` to create a new message.
  */
 export const TaskResponseSchema: GenMessage<TaskResponse> = /*@__PURE__*/
-  messageDesc(file_diego_v1_task, 3);
+  messageDesc(file_diego_v1_task, 4);
 
 /**
  * The lifecycle of a task: PENDING -> CLAIMED -> RUNNING -> COMPLETED -> RESOLVING -> removed.

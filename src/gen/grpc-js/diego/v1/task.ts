@@ -75,14 +75,35 @@ export interface PortRange {
   end: number;
 }
 
-/** An egress firewall rule for the task's container. */
+/** ICMP type and code an icmp rule allows; -1 means any. */
+export interface IcmpInfo {
+  type: number;
+  code: number;
+}
+
+/**
+ * An egress firewall rule for the task's container (the 2015 shape; a single `destination`
+ * is still accepted). Traffic a rule allows is allowed; everything else is denied.
+ */
 export interface SecurityGroupRule {
   /** tcp, udp, icmp or all (any case). */
   protocol: string;
-  /** An IPv4 address or CIDR. */
+  /** One IPv4 address, CIDR or a.b.c.d-e.f.g.h range (the older single-destination form). */
   destination: string;
-  /** Required for tcp and udp. */
-  portRange?: PortRange | undefined;
+  /** tcp and udp: a range of ports (or use ports). */
+  portRange?:
+    | PortRange
+    | undefined;
+  /** IPv4 addresses, CIDRs or a.b.c.d-e.f.g.h ranges. */
+  destinations: string[];
+  /** tcp and udp: single ports (or use port_range). */
+  ports: number[];
+  /** icmp only, required. */
+  icmpInfo?:
+    | IcmpInfo
+    | undefined;
+  /** tcp and all: log the first packet of each new connection. */
+  log: boolean;
 }
 
 /** What a client submits to run a task (the seeds' TaskCreateRequest). */
@@ -217,8 +238,101 @@ export const PortRange: MessageFns<PortRange> = {
   },
 };
 
+function createBaseIcmpInfo(): IcmpInfo {
+  return { type: 0, code: 0 };
+}
+
+export const IcmpInfo: MessageFns<IcmpInfo> = {
+  encode(message: IcmpInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.code !== 0) {
+      writer.uint32(16).int32(message.code);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IcmpInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIcmpInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.type = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IcmpInfo {
+    return {
+      type: isSet(object.type) ? globalThis.Number(object.type) : 0,
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+    };
+  },
+
+  toJSON(message: IcmpInfo): unknown {
+    const obj: any = {};
+    if (message.type !== 0) {
+      obj.type = Math.round(message.type);
+    }
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IcmpInfo>, I>>(base?: I): IcmpInfo {
+    return IcmpInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IcmpInfo>, I>>(object: I): IcmpInfo {
+    const message = createBaseIcmpInfo();
+    message.type = object.type ?? 0;
+    message.code = object.code ?? 0;
+    return message;
+  },
+};
+
 function createBaseSecurityGroupRule(): SecurityGroupRule {
-  return { protocol: "", destination: "", portRange: undefined };
+  return {
+    protocol: "",
+    destination: "",
+    portRange: undefined,
+    destinations: [],
+    ports: [],
+    icmpInfo: undefined,
+    log: false,
+  };
 }
 
 export const SecurityGroupRule: MessageFns<SecurityGroupRule> = {
@@ -231,6 +345,22 @@ export const SecurityGroupRule: MessageFns<SecurityGroupRule> = {
     }
     if (message.portRange !== undefined) {
       PortRange.encode(message.portRange, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.destinations) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.ports.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.ports) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.icmpInfo !== undefined) {
+      IcmpInfo.encode(message.icmpInfo, writer.uint32(50).fork()).join();
+    }
+    if (message.log !== false) {
+      writer.uint32(56).bool(message.log);
     }
     return writer;
   },
@@ -272,6 +402,48 @@ export const SecurityGroupRule: MessageFns<SecurityGroupRule> = {
             message.portRange = PortRange.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.destinations.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.ports.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.ports.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.icmpInfo = IcmpInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.log = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -293,6 +465,16 @@ export const SecurityGroupRule: MessageFns<SecurityGroupRule> = {
         : isSet(object.port_range)
         ? PortRange.fromJSON(object.port_range)
         : undefined,
+      destinations: globalThis.Array.isArray(object?.destinations)
+        ? object.destinations.map((e: any) => globalThis.String(e))
+        : [],
+      ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => globalThis.Number(e)) : [],
+      icmpInfo: isSet(object.icmpInfo)
+        ? IcmpInfo.fromJSON(object.icmpInfo)
+        : isSet(object.icmp_info)
+        ? IcmpInfo.fromJSON(object.icmp_info)
+        : undefined,
+      log: isSet(object.log) ? globalThis.Boolean(object.log) : false,
     };
   },
 
@@ -307,6 +489,18 @@ export const SecurityGroupRule: MessageFns<SecurityGroupRule> = {
     if (message.portRange !== undefined) {
       obj.portRange = PortRange.toJSON(message.portRange);
     }
+    if (message.destinations?.length) {
+      obj.destinations = message.destinations;
+    }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => Math.round(e));
+    }
+    if (message.icmpInfo !== undefined) {
+      obj.icmpInfo = IcmpInfo.toJSON(message.icmpInfo);
+    }
+    if (message.log !== false) {
+      obj.log = message.log;
+    }
     return obj;
   },
 
@@ -320,6 +514,12 @@ export const SecurityGroupRule: MessageFns<SecurityGroupRule> = {
     message.portRange = (object.portRange !== undefined && object.portRange !== null)
       ? PortRange.fromPartial(object.portRange)
       : undefined;
+    message.destinations = object.destinations?.map((e) => e) || [];
+    message.ports = object.ports?.map((e) => e) || [];
+    message.icmpInfo = (object.icmpInfo !== undefined && object.icmpInfo !== null)
+      ? IcmpInfo.fromPartial(object.icmpInfo)
+      : undefined;
+    message.log = object.log ?? false;
     return message;
   },
 };
