@@ -25,6 +25,7 @@ import {
 import { startNatsChaos, overlapsOutage, type NatsChaos } from "./nats-chaos.js";
 import { createRetryingClient, type CreateOutcome, type RetryingClient } from "./retrying-client.js";
 import { CELL_DISAPPEARED_REASON } from "../../src/converger/index.js";
+import { removeDataDir } from "../fixtures/data-dir.js";
 
 // Chaos: short tasks while cells (2), receptors (2), auctioneers (2) and the dispatcher are
 // SIGKILLed and restarted at random (seeded), and nats-server itself is SIGKILLed a few times and
@@ -136,7 +137,7 @@ afterAll(async () => {
   await observer?.close();
   await callbacks?.close();
   await nats?.dispose();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  if (dataDir) await removeDataDir(dataDir);
 }, 60_000);
 
 interface Outcome {

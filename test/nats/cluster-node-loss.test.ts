@@ -10,6 +10,7 @@ import { cellLayout, cleanupCell, createProcessSet, sleep, until } from "../faul
 import { startNatsCluster, type NatsCluster } from "../fixtures/nats-cluster.js";
 import { freePort } from "../fixtures/ports.js";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { removeDataDir } from "../fixtures/data-dir.js";
 
 // A 3-node JetStream cluster with every bucket on 3 replicas (made with 1, then raised by the
 // processes' --replicas 3). The node that leads the tasks
@@ -57,7 +58,7 @@ afterAll(async () => {
   await index?.stop();
   await nc?.close().catch(() => undefined);
   await cluster?.dispose();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  if (dataDir) await removeDataDir(dataDir);
 }, 60_000);
 
 async function create(guid: string): Promise<boolean> {

@@ -7,6 +7,7 @@ import { cellLayout, cleanupCell, until } from "../faults/fault-support.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 import { freePort } from "../fixtures/ports.js";
 import { DIEGO_BIN } from "../fixtures/receptor.js";
+import { removeDataDir } from "../fixtures/data-dir.js";
 
 // A fleet started in any order: every process started while nothing listens on the NATS port
 // waits (saying so in its log) instead of exiting, and joins once nats-server comes up; a task
@@ -51,7 +52,7 @@ afterAll(async () => {
   );
   if (dataDir) await cleanupCell(cellLayout(dataDir, CELL_ID)).catch(() => undefined);
   await nats?.dispose();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  if (dataDir) await removeDataDir(dataDir);
 }, 60_000);
 
 describe("processes started before NATS", () => {

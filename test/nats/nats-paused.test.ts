@@ -7,6 +7,7 @@ import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
 import { cellLayout, cleanupCell, createProcessSet, openObserver, sleep, until, type Observer } from "../faults/fault-support.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 import { freePort } from "../fixtures/ports.js";
+import { removeDataDir } from "../fixtures/data-dir.js";
 
 // nats-server frozen with SIGSTOP for 10 s while tasks run, then resumed: its clients keep their
 // TCP connections and see only requests that go unanswered (no disconnect), then a flood of late
@@ -42,7 +43,7 @@ afterAll(async () => {
   await cleanupCell(cellLayout(dataDir, CELL_ID)).catch(() => undefined);
   await observer?.close();
   await nats?.dispose();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  if (dataDir) await removeDataDir(dataDir);
 }, 60_000);
 
 describe("nats-server paused with SIGSTOP for 10 s", () => {
