@@ -2,7 +2,7 @@ import { parseDuration } from "../duration.js";
 import { onePositional, noPositionals, writeLine, type Context, type UserCommand } from "./context.js";
 import { UsageError } from "./errors.js";
 import { followStream } from "./follow-stream.js";
-import { eventLine, logLine, type LogLineView, type TaskView } from "./format.js";
+import { eventLine, formatElapsed, logLine, type LogLineView, type TaskView } from "./format.js";
 
 // watch and logs: the API's Server-Sent Events, one line per message.
 
@@ -26,7 +26,8 @@ export const watch: UserCommand = {
     noPositionals(ctx, "task watch");
     const domain = ctx.values.domain as string | undefined;
     const path = domain ? `/v1/events?domain=${encodeURIComponent(domain)}` : "/v1/events";
-    for await (const m of followStream(ctx.client, path, ctx.signal, note(ctx))) {
+    const opened = (): void => note(ctx)(`watching task changes at ${ctx.client.baseUrl}${path} (Ctrl-C to stop)`);
+    for await (const m of followStream(ctx.client, path, ctx.signal, note(ctx), opened)) {
       const event = m.event ?? "message";
       if (ctx.json) {
         writeLine(ctx.stdout, eventJson(event, m.data));
@@ -66,7 +67,12 @@ export const logs: UserCommand = {
       timer = setTimeout(() => quiet.abort(), idleMs);
     };
     try {
-      for await (const m of followStream(ctx.client, `/v1/logs/${encodeURIComponent(logGuid)}`, signal, note(ctx), rearm)) {
+      const path = `/v1/logs/${encodeURIComponent(logGuid)}`;
+      const opened = (): void => {
+        note(ctx)(`reading the log lines of ${logGuid} at ${ctx.client.baseUrl}${path} ${follow ? "(Ctrl-C to stop)" : `until none comes for ${formatElapsed(idleMs)}`}`);
+        rearm();
+      };
+      for await (const m of followStream(ctx.client, path, signal, note(ctx), opened)) {
         rearm();
         if (m.event !== "log") continue;
         writeLine(ctx.stdout, ctx.json ? m.data.trim() : logLine(JSON.parse(m.data) as LogLineView));
