@@ -113,6 +113,9 @@ describe("diego task through a pipe (--json)", () => {
     // created_at keeps every digit the API wrote (nanoseconds do not fit a JS number).
     expect(got.stdout).toMatch(/"created_at":[0-9]{19}\b/);
 
+    const readable = await diego(["task", "get", "cli-stdin"]);
+    expect(readable.stdout).toMatch(/^guid: +cli-stdin\ndomain: +cli-test\nstate: +COMPLETED\ncell: +-\noutcome: +succeeded\nage: +[0-9]+s \(created 20[0-9-]+T[0-9:.]+Z\)\nresult: +"from-stdin\\n"\n/);
+
     const listed = await diego(["task", "list", "--domain", "cli-test", "--json"]);
     expect(listed.code).toBe(0);
     const guids = (JSON.parse(listed.stdout) as Array<{ task_guid: string }>).map((t) => t.task_guid);
@@ -189,6 +192,14 @@ describe("diego task run", () => {
     expect(j.code).toBe(3);
     expect(JSON.parse(j.stdout)).toMatchObject({ task_guid: "cli-run-fail-json", state: "COMPLETED", failed: true, failure_reason: "Exited with status 7" });
     expect(await cluster.getTask("cli-run-fail-json")).toBeUndefined();
+  });
+
+  it("exits 1 naming the API's error when the task cannot be created", async () => {
+    const body = JSON.stringify(task("cli-run-twice", { run: { path: "/bin/true" } }));
+    expect((await diego(["task", "run", "-f", "-"], { input: body })).code).toBe(0);
+    const again = await diego(["task", "run", "-f", "-"], { input: body });
+    expect(again).toMatchObject({ code: 1, stdout: "" });
+    expect(again.stderr).toMatch(/^diego: TaskGuidAlreadyExists: /);
   });
 
   it("shows a spinner and the elapsed time in a terminal", async () => {
@@ -277,6 +288,46 @@ describe("streams", () => {
     }
     const [code] = (await once(child, "exit")) as [number | null];
     expect(code).toBe(0);
+  });
+});
+
+describe("logs without -f", () => {
+  it("stops once no line has come for --idle", async () => {
+    const started = Date.now();
+    const r = await diego(["task", "logs", "cli-quiet-log-guid", "--idle", "500ms"]);
+    expect(r).toMatchObject({ code: 0, stdout: "" });
+    expect(r.stderr).toMatch(/reading the log lines of cli-quiet-log-guid at .* until none comes for 0\.5s/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+  });
+});
+
+describe("start-up", () => {
+  // The user commands must not load the server code (NATS clients, containers): their import
+  // graph, from the branch in main.ts, stays within src/cli/user, the duration parser and
+  // eventsource-parser.
+  it("imports nothing of the servers", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const root = path.resolve(import.meta.dirname, "../..");
+    const main = await readFile(path.join(root, "src/cli/main.ts"), "utf8");
+    expect(main).toMatch(/await import\("\.\/user\/run-user-command\.js"\)/);
+    // Before the branch, main.ts imports types only (erased at compile time).
+    expect(main.match(/^import (?!type ).*$/gm) ?? []).toEqual([]);
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const visit = async (file: string): Promise<void> => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = await readFile(file, "utf8");
+      for (const m of text.matchAll(/^import (?!type )[^;]*?from "([^"]+)"|import\("([^"]+)"\)/gm)) {
+        const spec = (m[1] ?? m[2])!;
+        if (spec.startsWith(".")) await visit(path.resolve(path.dirname(file), spec.replace(/\.js$/, ".ts")));
+        else packages.add(spec.replace(/^node:.*/, "node:"));
+      }
+    };
+    await visit(path.join(root, "src/cli/user/run-user-command.ts"));
+    const outside = [...seen].map((f) => path.relative(root, f)).filter((f) => !f.startsWith("src/cli/user/"));
+    expect(outside).toEqual(["src/cli/duration.ts"]);
+    expect([...packages].sort()).toEqual(["eventsource-parser", "node:"]);
   });
 });
 
