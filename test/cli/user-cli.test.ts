@@ -145,7 +145,8 @@ describe("diego task through a pipe (--json)", () => {
 
   it("an unreachable API exits 1 naming its URL; usage errors exit 2", async () => {
     const port = await freePort();
-    const down = await diego(["task", "list", "--api", `http://127.0.0.1:${port}`]);
+    // Global flags may also come before the task command.
+    const down = await diego(["task", "--api", `http://127.0.0.1:${port}`, "list"]);
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(new RegExp(`^diego: cannot reach the API at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));
 

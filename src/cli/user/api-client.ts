@@ -74,6 +74,7 @@ async function* sseMessages(res: Response, signal: AbortSignal): AsyncIterable<E
 /** ECONNREFUSED and the like, which fetch hides in `cause`. */
 function describeFetchFailure(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.message === "bad port") return "a port fetch refuses to use, as browsers do";
   return cause?.code ?? cause?.message ?? (err as Error).message;
 }
 

@@ -2,7 +2,7 @@ import { createApiClient } from "./api-client.js";
 import { cells } from "./cells-command.js";
 import type { Context, UserCommand } from "./context.js";
 import { exitCodeOf, UsageError } from "./errors.js";
-import { DEFAULT_API, globalSettings, parseLine } from "./options.js";
+import { DEFAULT_API, GLOBAL_OPTIONS, globalSettings, parseLine } from "./options.js";
 import { cancel, create, del, get, list } from "./task-crud.js";
 import { run } from "./task-run.js";
 import { logs, watch } from "./task-streams.js";
@@ -75,7 +75,7 @@ export async function runUserCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
     return await command.run(ctx);
   } catch (err) {
     process.stderr.write(`diego: ${(err as Error).message}\n`);
-    if (err instanceof UsageError && argv[0] === "task" && !TASK_COMMANDS[argv[1] ?? ""]) process.stderr.write(`\n${taskHelp()}`);
+    if (err instanceof UsageError && /^'diego task' needs|^unknown command/.test(err.message)) process.stderr.write(`\n${taskHelp()}`);
     return exitCodeOf(err);
   } finally {
     process.off("SIGINT", onSignal);
@@ -83,13 +83,21 @@ export async function runUserCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
   }
 }
 
-/** The command named by argv; undefined for `diego task [--help]`. */
+/**
+ * The command named by argv; undefined for `diego task [--help]`. Global flags may come before the
+ * task command too: `diego task --api URL list`.
+ */
 function pick(argv: string[]): { name: string; command?: UserCommand; args: string[] } {
   if (argv[0] === "cells") return { name: "cells", command: cells, args: argv.slice(1) };
-  const sub = argv[1];
+  let at = 1;
+  while (at < argv.length && argv[at]!.startsWith("-") && argv[at] !== "-h" && argv[at] !== "--help") {
+    const flag = argv[at]!.replace(/^--/, "");
+    at += GLOBAL_OPTIONS[flag]?.type === "string" ? 2 : 1;
+  }
+  const sub = argv[at];
   if (sub === "--help" || sub === "-h" || sub === "help") return { name: "task", args: [] };
   if (sub === undefined) throw new UsageError("'diego task' needs a command");
   const command = TASK_COMMANDS[sub];
   if (!command) throw new UsageError(`unknown command 'task ${sub}'`);
-  return { name: `task ${sub}`, command, args: argv.slice(2) };
+  return { name: `task ${sub}`, command, args: [...argv.slice(1, at), ...argv.slice(at + 1)] };
 }

@@ -77,10 +77,16 @@ async function waitCompleted(
   progress: Progress,
 ): Promise<Final | undefined> {
   // Done already (a fast task, or a receptor whose stream lagged)?
-  const now = await ctx.client.request("GET", taskPath(guid));
-  const current = JSON.parse(now) as TaskView;
-  if (done(current)) return { task: current, raw: now };
-  progress.update(label(current));
+  const now = await ctx.client.request("GET", taskPath(guid)).catch((err: unknown) => {
+    // Completed and resolved (a callback) already: its COMPLETED event is in the stream.
+    if (err instanceof ApiError && err.status === 404) return undefined;
+    throw err;
+  });
+  if (now !== undefined) {
+    const current = JSON.parse(now) as TaskView;
+    if (done(current)) return { task: current, raw: now };
+    progress.update(label(current));
+  }
   for (let step = await first; !step.done; step = await events.next()) {
     const m = step.value;
     const raw = /^\{"task":([\s\S]*)\}$/.exec(m.data.trim())?.[1];
