@@ -211,7 +211,8 @@ describe("diego task run", () => {
     const frames = r.stdout.match(/\r\x1b\[2K[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] cli-run-spin [A-Z]+( on \S+)?  [0-9]+\.[0-9]s/g) ?? [];
     expect(frames.length).toBeGreaterThan(3);
     expect(r.stdout).toMatch(/cli-run-spin RUNNING on /);
-    expect(r.stdout).toMatch(/task cli-run-spin succeeded after [0-9]+\.[0-9]s\r\n/);
+    // The line is cleared once, before the outcome: nothing follows it.
+    expect(r.stdout).toMatch(/\r\x1b\[2Ktask cli-run-spin succeeded after [0-9]+\.[0-9]s\r\n$/);
   });
 });
 

@@ -14,6 +14,7 @@ export function startProgress(stream: NodeJS.WriteStream, startedAt: number, tex
   if (!stream.isTTY) return { update() {}, stop() {} };
   let frame = 0;
   let current = text;
+  let stopped = false;
   const draw = (): void => {
     const line = `${FRAMES[frame++ % FRAMES.length]} ${current}  ${formatElapsed(Date.now() - startedAt)}`;
     // Cut to the terminal's width, so that the line never wraps and \r stays on it.
@@ -24,9 +25,11 @@ export function startProgress(stream: NodeJS.WriteStream, startedAt: number, tex
   return {
     update(next) {
       current = next;
-      draw();
+      if (!stopped) draw();
     },
     stop() {
+      if (stopped) return;
+      stopped = true;
       clearInterval(timer);
       stream.write("\r\x1b[2K");
     },
