@@ -1,11 +1,21 @@
 import type { Logger } from "pino";
-import { createLogger, type LogFormat } from "./logger.js";
-import { parseArgs, usage } from "./parse-args.js";
-import { InvalidSettingError } from "./settings.js";
-import { commands, type Running } from "./commands.js";
-import { NatsRefusedError } from "../nats/connect-options.js";
+import type { LogFormat } from "./logger.js";
+import type { Running } from "./commands.js";
 
 async function main(): Promise<void> {
+  // The user commands (task, cells) talk REST only: they never load the server code below.
+  if (process.argv[2] === "task" || process.argv[2] === "cells") {
+    const { runUserCommand } = await import("./user/run-user-command.js");
+    // Exit at once: fetch's idle keep-alive sockets would hold the process a few seconds.
+    process.exit(await runUserCommand(process.argv.slice(2), process.env));
+  }
+  const [{ createLogger }, { parseArgs, usage }, { InvalidSettingError }, { commands }, { NatsRefusedError }] = await Promise.all([
+    import("./logger.js"),
+    import("./parse-args.js"),
+    import("./settings.js"),
+    import("./commands.js"),
+    import("../nats/connect-options.js"),
+  ]);
   let parsed;
   try {
     parsed = parseArgs(process.argv.slice(2), process.env);

@@ -43,6 +43,8 @@ export function usage(command?: string): string {
     ["dispatcher", "fires completion callbacks"],
     ["converger", "enforces timeouts, reaps and re-auctions tasks (one active, others standby)"],
     ["cell", "a cell-agent: bids for tasks and runs them in OCI containers"],
+    ["task", "create, list, watch, run tasks and follow their logs through the API ('diego task --help')"],
+    ["cells", "list the live cells through the API"],
   ];
   if (command && commands.some(([c]) => c === command)) {
     const lines = SETTINGS.filter((d) => d.for.includes(command)).map(
