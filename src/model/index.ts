@@ -14,7 +14,6 @@ export {
   parseJsonBody,
   decodeTaskCreateRequest,
   taskResponseToJson,
-  taskResponseToJsonValue,
-  actionToJson,
 } from "./task-json.js";
+export { jsonReaderFor, jsonWriterFor, type JsonReader, type JsonWriter } from "./compile-json.js";
 export { writeJson, type JsonValue } from "./json-writer.js";
