@@ -286,7 +286,8 @@ function valueReader(type: DescMessage | DescEnum | ScalarType, st: ReaderState)
       const next = depthLimits.has(type.typeName) ? "d + 1" : "d";
       return `((v, w, P, d) => V.isObject(v) ? R[${r}](v, w, P, ${next}) : V.wrong(P, w, ${q(kind)}, v))`;
     }
-    const numbers = new Map(type.values.map((v) => [v.localName, v.number] as const));
+    // The names the writer writes: INVALID for the zero value, the others without prefix.
+    const numbers = new Map(type.values.map((v) => [v.number === 0 ? invalidEnumName : v.localName, v.number] as const));
     st.values.push(V.readEnum(numbers, `one of ${[...numbers.keys()].join(", ")}`) as V.Read<unknown>);
     return `X[${st.values.length - 1}]`;
   }
