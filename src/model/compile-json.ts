@@ -213,25 +213,24 @@ function readerIndex(desc: DescMessage, st: ReaderState): number {
       lines.push(`    if (ks.length > 1) P.add("field '" + p + "' must have exactly one key naming its " + ${q(f.oneof.name)} + " type, got " + ks.join(", "));`);
       lines.push(`    else if (ks.length === 1) switch (ks[0]) {`);
       for (const m of f.oneof.fields) {
-        lines.push(`      case ${q(m.name)}: { const x = ${fieldRead(m, st)}; if (x !== undefined) f${i} = { case: ${q(m.localName)}, value: x }; break; }`);
+        lines.push(`      case ${q(m.name)}: { let x; ${fieldRead(m, st, "x")} if (x !== undefined) f${i} = { case: ${q(m.localName)}, value: x }; break; }`);
       }
       lines.push(`    } }`);
       props.push(`${q(f.oneof.localName)}: f${i}`);
       return;
     }
-    lines.push(`  const f${i} = ${fieldRead(f, st)};`);
+    lines.push(`  let f${i}; ${fieldRead(f, st, `f${i}`)}`);
     props.push(`${q(f.localName)}: f${i}`);
   });
   st.open.delete(desc.typeName);
-  const source = `return function read(o, p, P, d) {\n${lines.join("\n")}\n  return { ${props.join(", ")} };\n};`;
+  const source = `return function read(o, p, P, d) {\n  let v;\n${lines.join("\n")}\n  return { ${props.join(", ")} };\n};`;
   st.readers[index] = new Function("R", "X", "V", "limitError", source)(st.readers, st.values, V, limit?.error) as ReadFn;
   return index;
 }
 
-/** The source of an expression reading field `f` of object `o`: its value, or its zero/absent value. */
-function fieldRead(f: DescField, st: ReaderState): string {
+/** Statements reading field `f` of object `o` into `to`: its value, or its zero/absent value. */
+function fieldRead(f: DescField, st: ReaderState, to: string): string {
   const key = q(f.name);
-  const get = `V.own(o, ${key})`;
   const where = `V.at(p, ${key})`;
   if (f.fieldKind === "map") throw new Error(`${f.toString()}: map fields are not supported in REST JSON`);
   if (f.fieldKind === "list") {
@@ -239,20 +238,22 @@ function fieldRead(f: DescField, st: ReaderState): string {
     const union = f.listKind === "message" && unionOneof(f.message) !== undefined;
     const read = valueReader(element, st);
     // A wrong element: scalars read as their zero value, messages are left out, and a union
-    // (an action) is kept empty so that validation can name its index.
-    const onWrong = f.listKind === "message" ? (union ? `out.push(R[${readerIndex(f.message, st)}]({}, w, P, d))` : "") : `out.push(${zeroSource(f)})`;
-    const onNull = union ? `out.push(R[${readerIndex(f.message, st)}]({}, w, P, d))` : "";
-    return `((v) => { const out = [];
-      if (v === undefined || v === null) return out;
-      if (!Array.isArray(v)) { V.wrong(P, ${where}, "an array", v); return out; }
-      for (let i = 0; i < v.length; i++) { const w = ${where} + "[" + i + "]";
-        ${onNull ? `if (v[i] === null) { ${onNull}; continue; }` : ""}
-        const x = ${read}(v[i], w, P, d); if (x !== V.SKIP) out.push(x); else { ${onWrong}; } }
-      return out; })(${get})`;
+    // (an action) is kept empty so that validation can name its index (a null one too).
+    const empty = f.listKind === "message" ? `R[${readerIndex(f.message, st)}]({}, w, P, d)` : "";
+    const onWrong = f.listKind === "message" ? (union ? `${to}.push(${empty});` : "") : `${to}.push(${zeroSource(f)});`;
+    const onNull = union ? `if (e === null) { ${to}.push(${empty}); continue; }` : "";
+    return `${to} = []; v = V.own(o, ${key});
+  if (v !== undefined && v !== null) {
+    if (!Array.isArray(v)) V.wrong(P, ${where}, "an array", v);
+    else for (let i = 0; i < v.length; i++) { const e = v[i], w = ${where} + "[" + i + "]"; ${onNull}
+      const x = ${read}(e, w, P, d); if (x !== V.SKIP) ${to}.push(x); else { ${onWrong} } }
+  }`;
   }
   const type = f.fieldKind === "message" ? f.message : f.fieldKind === "enum" ? f.enum : f.scalar;
   const absent = f.fieldKind === "message" || f.presence !== IMPLICIT ? "undefined" : zeroSource(f);
-  return `((v) => { if (v === undefined || v === null) return ${absent}; const x = ${valueReader(type, st)}(v, ${where}, P, d); return x === V.SKIP ? ${absent} : x; })(${get})`;
+  // Strings and booleans of the right type are taken without a call (or the field's path).
+  const fast = type === ScalarType.STRING ? `typeof v === "string"` : type === ScalarType.BOOL ? `typeof v === "boolean"` : undefined;
+  return `v = V.own(o, ${key}); if (v === undefined || v === null) ${to} = ${absent};${fast ? ` else if (${fast}) ${to} = v;` : ""} else { ${to} = ${valueReader(type, st)}(v, ${where}, P, d); if (${to} === V.SKIP) ${to} = ${absent}; }`;
 }
 
 function zeroSource(f: DescField): string {
@@ -283,8 +284,10 @@ function valueReader(type: DescMessage | DescEnum | ScalarType, st: ReaderState)
       const r = readerIndex(type, st);
       const kind = messageKind(type);
       // Depth counts nestings of the limited (recursive) types only.
-      const next = depthLimits.has(type.typeName) ? "d + 1" : "d";
-      return `((v, w, P, d) => V.isObject(v) ? R[${r}](v, w, P, ${next}) : V.wrong(P, w, ${q(kind)}, v))`;
+      const next = depthLimits.has(type.typeName) ? 1 : 0;
+      const read: V.Read<unknown> = (v, w, P, d = 0) => (V.isObject(v) ? st.readers[r]!(v, w, P, d + next) : V.wrong(P, w, kind, v));
+      st.values.push(read);
+      return `X[${st.values.length - 1}]`;
     }
     // The names the writer writes: INVALID for the zero value, the others without prefix.
     const numbers = new Map(type.values.map((v) => [v.number === 0 ? invalidEnumName : v.localName, v.number] as const));

@@ -4,7 +4,8 @@
 export type Obj = Record<string, unknown>;
 
 export const SKIP = Symbol("skip");
-export type Read<T> = (v: unknown, where: string, problems: Problems) => T | typeof SKIP;
+/** Reads one JSON value; `depth` is the nesting of recursive messages, for message readers. */
+export type Read<T> = (v: unknown, where: string, problems: Problems, depth?: number) => T | typeof SKIP;
 
 /** The wrong JSON types found in one request body, each naming its field. */
 export class Problems {
