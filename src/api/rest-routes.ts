@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { CellPresence } from "../gen/diego/v1/cell_pb.js";
 import { bodyTooLarge, DiegoError, echo, type DiegoErrorName } from "../model/errors.js";
 import { writeJson, type JsonValue } from "../model/json-writer.js";
-import { decodeTaskCreateRequest, parseJsonBody, taskResponseToJson, taskResponseToJsonValue } from "../model/task-json.js";
+import { decodeTaskCreateRequest, parseJsonBody, taskResponseToJson } from "../model/task-json.js";
 import type { TaskApi } from "./task-api.js";
 
 // The receptor's REST routes (contract section 3): JSON in and out, every error as
@@ -372,7 +372,7 @@ const streamEvents = (req: Req, res: Res, keepAliveMs: number, api: TaskApi, dom
     res,
     keepAliveMs,
     (signal) => api.watchTasks(domain, signal),
-    (e) => `event: task_${e.kind}\ndata: ${writeJson({ task: taskResponseToJsonValue(e.task) })}`,
+    (e) => `event: task_${e.kind}\ndata: {"task":${taskResponseToJson(e.task)}}`,
   );
 
 const streamLogLines = (req: Req, res: Res, keepAliveMs: number, api: TaskApi, logGuid: string): Promise<void> =>

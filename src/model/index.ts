@@ -1,12 +1,12 @@
 export * from "./errors.js";
 export * from "./task-state.js";
+export { actionChildren, actionDepth, countActions, presentChildren, visitAction, type ActionCase, type ActionTable, type ActionValue } from "./action-tree.js";
 export {
   validateTaskCreateRequest,
   validateAction,
   isHttpUrl,
   isValidRootfs,
   isValidTaskGuid,
-  actionDepth,
   MAX_TASK_GUID_LENGTH,
   MAX_ACTION_DEPTH,
 } from "./validate-task.js";
@@ -14,7 +14,6 @@ export {
   parseJsonBody,
   decodeTaskCreateRequest,
   taskResponseToJson,
-  taskResponseToJsonValue,
-  actionToJson,
 } from "./task-json.js";
+export { jsonReaderFor, jsonWriterFor, type JsonReader, type JsonWriter } from "./compile-json.js";
 export { writeJson, type JsonValue } from "./json-writer.js";

@@ -1,5 +1,6 @@
 import type { Action } from "../gen/diego/v1/actions_pb.js";
 import type { TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
+import { actionChildren, actionDepth, visitAction, type ActionTable } from "./action-tree.js";
 import { validateRule } from "./validate-rules.js";
 
 // Validation of a TaskCreateRequest, as the contract's section 4 describes it. Like Diego's bbs,
@@ -52,55 +53,27 @@ export function isValidTaskGuid(guid: string): boolean {
   return guid.length <= MAX_TASK_GUID_LENGTH && GUID.test(guid);
 }
 
-/** Levels of actions: 1 for a single run, 2 for a serial of runs, ... */
-export function actionDepth(action: Action | undefined): number {
-  const a = action?.action;
-  switch (a?.case) {
-    case undefined:
-      return 0;
-    case "timeout":
-    case "emitProgress":
-    case "try":
-      return 1 + actionDepth(a.value.action);
-    case "parallel":
-    case "serial":
-    case "codependent":
-      return 1 + a.value.actions.reduce((deepest, child) => Math.max(deepest, actionDepth(child)), 0);
-    default:
-      return 1;
-  }
-}
+/** Each action type's own rules; nested actions are checked alike for every type, below. */
+const actionRules: ActionTable<string[]> = {
+  run: (v) => {
+    const nofile = v.resourceLimits?.nofile;
+    return [...(v.path === "" ? [invalid("path")] : []), ...(nofile !== undefined && nofile > BigInt(MAX_NOFILE) ? [invalid("nofile")] : [])];
+  },
+  download: (v) => [...(isHttpUrl(v.from) ? [] : [invalid("from")]), ...(v.to === "" ? [invalid("to")] : [])],
+  upload: (v) => [...(v.from === "" ? [invalid("from")] : []), ...(isHttpUrl(v.to) ? [] : [invalid("to")])],
+  timeout: (v) => (v.timeout > 0n ? [] : [invalid("timeout")]),
+  emitProgress: () => [],
+  try: () => [],
+  parallel: () => [],
+  serial: () => [],
+  codependent: () => [],
+};
 
 /** Problems of one action and everything nested in it (empty when valid). */
 export function validateAction(action: Action): string[] {
-  const a = action.action;
-  switch (a.case) {
-    case "run": {
-      const nofile = a.value.resourceLimits?.nofile;
-      return [...(a.value.path === "" ? [invalid("path")] : []), ...(nofile !== undefined && nofile > BigInt(MAX_NOFILE) ? [invalid("nofile")] : [])];
-    }
-    case "download":
-      return [
-        ...(isHttpUrl(a.value.from) ? [] : [invalid("from")]),
-        ...(a.value.to === "" ? [invalid("to")] : []),
-      ];
-    case "upload":
-      return [
-        ...(a.value.from === "" ? [invalid("from")] : []),
-        ...(isHttpUrl(a.value.to) ? [] : [invalid("to")]),
-      ];
-    case "timeout":
-      return [...validateChild(a.value.action), ...(a.value.timeout > 0n ? [] : [invalid("timeout")])];
-    case "emitProgress":
-    case "try":
-      return validateChild(a.value.action);
-    case "parallel":
-    case "serial":
-    case "codependent":
-      return validateList(a.value.actions);
-    default:
-      return [invalid("action")];
-  }
+  const { single, lists } = actionChildren(action);
+  const nested = [...single.flatMap(validateChild), ...lists.flatMap(validateList)];
+  return [...nested, ...visitAction(action, actionRules, () => [invalid("action")])];
 }
 
 function validateChild(child: Action | undefined): string[] {

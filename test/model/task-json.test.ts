@@ -3,10 +3,11 @@ import { describe, expect, it } from "vitest";
 import { ActionSchema, type Action } from "../../src/gen/diego/v1/actions_pb.js";
 import { TaskResponseSchema, TaskState, type TaskResponse } from "../../src/gen/diego/v1/task_pb.js";
 import { writeJson } from "../../src/model/json-writer.js";
-import { taskResponseToJson, taskResponseToJsonValue } from "../../src/model/task-json.js";
+import { taskResponseToJsonValue } from "../fixtures/legacy-task-json.js";
+import { taskResponseToJson } from "../../src/model/task-json.js";
 
-// taskResponseToJson writes a task's REST JSON field by field, for speed. It must write exactly
-// what the general path (the JSON value, then writeJson) writes, for any task.
+// taskResponseToJson, generated from the descriptors, must write exactly what the hand-written
+// mapping it replaced wrote (the JSON value, then writeJson), for any task.
 
 const run = (path: string): Action => create(ActionSchema, { action: { case: "run", value: { path, args: ["-c", "echo \"hi\"\n"], user: "vcap" } } });
 

@@ -144,13 +144,16 @@ export interface TaskResponse {
   logSource: string;
   annotation: string;
   securityGroupRules: SecurityGroupRule[];
+  /**
+   * Nanoseconds since the Unix epoch. Declared before state: REST JSON writes fields in
+   * declaration order, and the seeds write created_at here.
+   */
+  createdAt: bigint;
   state: TaskState;
   cellId: string;
   failed: boolean;
   failureReason: string;
   result: string;
-  /** Nanoseconds since the Unix epoch. */
-  createdAt: bigint;
 }
 
 function createBasePortRange(): PortRange {
@@ -910,12 +913,12 @@ function createBaseTaskResponse(): TaskResponse {
     logSource: "",
     annotation: "",
     securityGroupRules: [],
+    createdAt: 0n,
     state: 0,
     cellId: "",
     failed: false,
     failureReason: "",
     result: "",
-    createdAt: 0n,
   };
 }
 
@@ -969,6 +972,12 @@ export const TaskResponse: MessageFns<TaskResponse> = {
     for (const v of message.securityGroupRules) {
       SecurityGroupRule.encode(v!, writer.uint32(130).fork()).join();
     }
+    if (message.createdAt !== 0n) {
+      if (BigInt.asIntN(64, message.createdAt) !== message.createdAt) {
+        throw new globalThis.Error("value provided for field message.createdAt of type int64 too large");
+      }
+      writer.uint32(200).int64(message.createdAt);
+    }
     if (message.state !== 0) {
       writer.uint32(160).int32(message.state);
     }
@@ -983,12 +992,6 @@ export const TaskResponse: MessageFns<TaskResponse> = {
     }
     if (message.result !== "") {
       writer.uint32(194).string(message.result);
-    }
-    if (message.createdAt !== 0n) {
-      if (BigInt.asIntN(64, message.createdAt) !== message.createdAt) {
-        throw new globalThis.Error("value provided for field message.createdAt of type int64 too large");
-      }
-      writer.uint32(200).int64(message.createdAt);
     }
     return writer;
   },
@@ -1134,6 +1137,14 @@ export const TaskResponse: MessageFns<TaskResponse> = {
             message.securityGroupRules.push(SecurityGroupRule.decode(reader, reader.uint32()));
             continue;
           }
+          case 25: {
+            if (tag !== 200) {
+              break;
+            }
+
+            message.createdAt = reader.int64() as bigint;
+            continue;
+          }
           case 20: {
             if (tag !== 160) {
               break;
@@ -1172,14 +1183,6 @@ export const TaskResponse: MessageFns<TaskResponse> = {
             }
 
             message.result = reader.string();
-            continue;
-          }
-          case 25: {
-            if (tag !== 200) {
-              break;
-            }
-
-            message.createdAt = reader.int64() as bigint;
             continue;
           }
         }
@@ -1252,6 +1255,11 @@ export const TaskResponse: MessageFns<TaskResponse> = {
         : globalThis.Array.isArray(object?.security_group_rules)
         ? object.security_group_rules.map((e: any) => SecurityGroupRule.fromJSON(e))
         : [],
+      createdAt: isSet(object.createdAt)
+        ? BigInt(object.createdAt)
+        : isSet(object.created_at)
+        ? BigInt(object.created_at)
+        : 0n,
       state: isSet(object.state) ? taskStateFromJSON(object.state) : 0,
       cellId: isSet(object.cellId)
         ? globalThis.String(object.cellId)
@@ -1265,11 +1273,6 @@ export const TaskResponse: MessageFns<TaskResponse> = {
         ? globalThis.String(object.failure_reason)
         : "",
       result: isSet(object.result) ? globalThis.String(object.result) : "",
-      createdAt: isSet(object.createdAt)
-        ? BigInt(object.createdAt)
-        : isSet(object.created_at)
-        ? BigInt(object.created_at)
-        : 0n,
     };
   },
 
@@ -1323,6 +1326,9 @@ export const TaskResponse: MessageFns<TaskResponse> = {
     if (message.securityGroupRules?.length) {
       obj.securityGroupRules = message.securityGroupRules.map((e) => SecurityGroupRule.toJSON(e));
     }
+    if (message.createdAt !== 0n) {
+      obj.createdAt = message.createdAt.toString();
+    }
     if (message.state !== 0) {
       obj.state = taskStateToJSON(message.state);
     }
@@ -1337,9 +1343,6 @@ export const TaskResponse: MessageFns<TaskResponse> = {
     }
     if (message.result !== "") {
       obj.result = message.result;
-    }
-    if (message.createdAt !== 0n) {
-      obj.createdAt = message.createdAt.toString();
     }
     return obj;
   },
@@ -1367,12 +1370,12 @@ export const TaskResponse: MessageFns<TaskResponse> = {
     message.logSource = object.logSource ?? "";
     message.annotation = object.annotation ?? "";
     message.securityGroupRules = object.securityGroupRules?.map((e) => SecurityGroupRule.fromPartial(e)) || [];
+    message.createdAt = (object.createdAt !== undefined && object.createdAt !== null) ? BigInt(object.createdAt) : 0n;
     message.state = object.state ?? 0;
     message.cellId = object.cellId ?? "";
     message.failed = object.failed ?? false;
     message.failureReason = object.failureReason ?? "";
     message.result = object.result ?? "";
-    message.createdAt = (object.createdAt !== undefined && object.createdAt !== null) ? BigInt(object.createdAt) : 0n;
     return message;
   },
 };
