@@ -4,6 +4,8 @@ import type { Logger } from "pino";
 import { createApiAuth, type AuthOptions } from "../api/auth.js";
 import { createTaskApi } from "../api/task-api.js";
 import { startReceptorServer, type TlsFiles } from "../api/http-server.js";
+import { createReadiness } from "../api/health.js";
+import { createOperationsRoutes } from "../api/operations.js";
 import { connectNats } from "../nats/connect.js";
 import type { NatsAuth } from "../nats/connect-options.js";
 import { openCellsBucket, openTasksBucket } from "../nats/buckets.js";
@@ -57,6 +59,7 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const kv = await openTasksBucket(nc);
   const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store, { warmJson: true });
+  const readiness = createReadiness({ nc, tasksKv: kv, indexReady: index.ready() });
   const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
   await Promise.all([index.ready(), cells.ready()]);
   const api = createTaskApi({ store, index, cells, nc, logger: opts.logger, streamBacklog: opts.streamBacklog });
@@ -72,6 +75,7 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
     corsOrigins: opts.corsOrigins,
     headersTimeoutMs: opts.headersTimeoutMs,
     requestTimeoutMs: opts.requestTimeoutMs,
+    operations: createOperationsRoutes(readiness),
   });
   opts.logger.info({ address: server.address, tasks: index.size(), auth: auth.enabled }, "receptor listening");
   if (!auth.enabled && !isLoopbackHost(opts.host)) {
@@ -90,6 +94,7 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
     },
     async stop() {
       await server.close();
+      readiness.stop();
       await index.stop();
       cells.stop();
       await nc.drain().catch(() => undefined);
