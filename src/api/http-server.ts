@@ -13,6 +13,7 @@ import { createCors, type CorsHandler } from "./cors.js";
 import { callProtocol, replyError, SERVICE_PATH } from "./error-reply.js";
 import { encodeGrpcMessage, useSpecGrpcMessageEncoding } from "./grpc-message.js";
 import { createGrpcUnaryHandler } from "./grpc-unary.js";
+import { observeApiRequest } from "../metrics/api-metrics.js";
 import { createUnaryHandlers, unaryHandlersByPath } from "./unary-handlers.js";
 import { createRestRoutes, MAX_BODY_BYTES } from "./rest-routes.js";
 import type { TaskApi } from "./task-api.js";
@@ -81,6 +82,7 @@ export async function startReceptorServer(opts: {
   const grpcUnary = createGrpcUnaryHandler(unaryHandlersByPath(createUnaryHandlers(opts.api)), MAX_BODY_BYTES, opts.logger);
   const admit = createAdmission(createCors(opts.corsOrigins ?? []), opts.auth);
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
+    observeApiRequest(req, res);
     if (!admit(req, res)) return;
     if (opts.operations?.http(req, res)) return;
     if (grpcUnary(req, res)) return;

@@ -10,6 +10,7 @@ import { connectNats } from "../nats/connect.js";
 import type { NatsAuth } from "../nats/connect-options.js";
 import { createLeaderLock } from "../nats/leader-lock.js";
 import { subjects } from "../nats/subjects.js";
+import { recordAuction } from "../metrics/hooks.js";
 import {
   createCellRegistry,
   createTaskIndex,
@@ -131,6 +132,7 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       durationMs: performance.now() - started,
     };
     logger.debug(stats, "auction done");
+    recordAuction(stats);
     opts.onAuction?.(stats);
   };
 

@@ -66,6 +66,7 @@ export const SETTINGS: SettingDef[] = [
   { key: "completedTtl", flag: "completed-ttl", env: "DIEGO_COMPLETED_TTL", kind: "duration", default: "2m", min: 1, help: "completed tasks nobody resolves are removed after this", for: ["up", "converger", "dispatcher"] },
   { key: "callbackTimeout", flag: "callback-timeout", env: "DIEGO_CALLBACK_TIMEOUT", kind: "duration", default: "10s", min: 1, help: "per-call timeout of completion callbacks", for: ["up", "dispatcher"] },
   { key: "callbackRetryInterval", flag: "callback-retry-interval", env: "DIEGO_CALLBACK_RETRY_INTERVAL", kind: "duration", default: "30s", min: 1, help: "wait before another round of a failing callback", for: ["up", "dispatcher", "converger"] },
+  { key: "metricsListen", flag: "metrics-listen", env: "DIEGO_METRICS_LISTEN", kind: "string", default: "", help: "HOST:PORT serving Prometheus metrics on /metrics (empty: off; the receptor and `up` serve them on the API's /metrics)", for: ["auctioneer", "converger", "dispatcher", "cell"] },
   { key: "callbackConcurrency", flag: "callback-concurrency", env: "DIEGO_CALLBACK_CONCURRENCY", kind: "int", default: "100", min: 1, help: "callbacks in flight at once per dispatcher", for: ["up", "dispatcher"] },
 ];
 

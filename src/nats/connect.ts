@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { natsConnectOptions, natsRefusal, redactNatsUrl, type NatsAuth } from "./connect-options.js";
+import { countReconnects } from "../metrics/nats-metrics.js";
 
 export interface NatsConnectOptions {
   url: string;
@@ -35,6 +36,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
   }).catch((err: unknown) => {
     throw natsRefusal(opts.url, opts.auth ?? {}, err) ?? new NatsUnreachableError(opts.url, err);
   });
+  countReconnects(nc, opts.name);
   if (opts.logger) {
     const logger = opts.logger;
     void (async () => {

@@ -13,6 +13,7 @@ import { executeTask, type DownloadCache } from "../executor/index.js";
 import { createLogStreamer } from "../logs/index.js";
 import type { Sandbox, SandboxRuntime } from "../sandbox/index.js";
 import type { RootfsResolver } from "./rootfs-resolver.js";
+import { containerCreateSeconds, taskStartSeconds } from "../../../src/metrics/metrics.js";
 
 export interface TaskRunnerDeps {
   cellId: string;
@@ -75,7 +76,9 @@ async function runInSandbox(
   };
   let outcome: Outcome;
   try {
+    const endStart = taskStartSeconds.startTimer();
     const root = await deps.rootfs.resolve(task.rootFs, task.stack, signal);
+    const endCreate = containerCreateSeconds.startTimer();
     sandbox = await deps.runtime.create({
       id: containerId(task.taskGuid),
       layers: root.layers,
@@ -84,6 +87,8 @@ async function runInSandbox(
       privileged: task.privileged,
       limits: { memoryMb: task.memoryMb, cpuWeight: task.cpuWeight, diskMb: task.diskMb, pids: deps.pidsLimit },
     });
+    endCreate();
+    endStart();
     outcome = await executeTask(task, {
       sandbox,
       logs,
