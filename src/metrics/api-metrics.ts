@@ -1,5 +1,5 @@
 import type http from "node:http";
-import type http2 from "node:http2";
+import http2 from "node:http2";
 import { apiRequests, apiRequestSeconds } from "./metrics.js";
 
 // API requests by route: the REST route pattern or the RPC path, so that guids and arbitrary
@@ -30,6 +30,14 @@ export function routeOf(url: string | undefined): string {
   return "other";
 }
 
+/** The grpc-status a gRPC call ended with: in its trailers, or in its headers (trailers-only). */
+function grpcStatus(res: Res): string {
+  if (!(res instanceof http2.Http2ServerResponse)) return "";
+  const stream = res.stream as http2.ServerHttp2Stream & { sentTrailers?: http2.OutgoingHttpHeaders };
+  const status = stream.sentTrailers?.["grpc-status"] ?? stream.sentHeaders?.["grpc-status"];
+  return status === undefined ? "" : String(status);
+}
+
 /** Counts and times the request once its reply has ended (or the client has gone). */
 export function observeApiRequest(req: Req, res: Res): void {
   const end = apiRequestSeconds.startTimer();
@@ -40,7 +48,7 @@ export function observeApiRequest(req: Req, res: Res): void {
     const route = routeOf(req.url);
     const method = METHODS.has(req.method ?? "") ? req.method! : "other";
     end({ route, method });
-    apiRequests.inc({ route, method, code: res.headersSent ? String(res.statusCode) : "none" });
+    apiRequests.inc({ route, method, code: res.headersSent ? String(res.statusCode) : "none", grpc_code: grpcStatus(res) });
   };
   res.once("finish", finish);
   res.once("close", finish);

@@ -19,8 +19,8 @@ const START_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 
 export const apiRequests = new client.Counter({
   name: "diego_api_requests_total",
-  help: "API requests answered, by route, method and HTTP status code",
-  labelNames: ["route", "method", "code"] as const,
+  help: "API requests answered, by route, method, HTTP status code and (gRPC over HTTP/2) grpc-status",
+  labelNames: ["route", "method", "code", "grpc_code"] as const,
 });
 
 export const apiRequestSeconds = new client.Histogram({

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDispatcher, type Dispatcher } from "../../src/dispatcher/index.js";
 import { startMetricsServer, type MetricsServer } from "../../src/metrics/http.js";
 import { silent, startCluster, type TestCluster } from "../fixtures/cluster.js";
+import { createGrpcApi, grpcError } from "./grpc-client.js";
 
 // What Prometheus sees: /metrics on the receptor (this process holds a receptor, an auctioneer,
 // a cell and a dispatcher, as `diego up` does) parses as exposition text, and its numbers move
@@ -129,6 +130,22 @@ describe("/metrics", () => {
     expect(routes).toContain("other");
     expect(routes.some((r) => r.startsWith("/no/such"))).toBe(false);
     expect(routes).toContain("/v1/tasks/:guid");
+  });
+
+  it("counts gRPC calls by their grpc-status", async () => {
+    const grpcApi = createGrpcApi(cluster.url.replace("http://", ""));
+    try {
+      const before = await scrape();
+      const route = "/diego.v1.TaskService/GetTask";
+      expect((await grpcError(grpcApi.getTask("no-such-guid"))).code).toBe(5);
+      expect((await grpcApi.listTasks("metrics-nobody")).tasks).toEqual([]);
+      const after = await scrape();
+      const grew = (labels: Record<string, string>): number => total(after, "diego_api_requests_total", labels) - total(before, "diego_api_requests_total", labels);
+      expect(grew({ route, method: "POST", code: "200", grpc_code: "5" })).toBe(1);
+      expect(grew({ route: "/diego.v1.TaskService/ListTasks", method: "POST", code: "200", grpc_code: "0" })).toBe(1);
+    } finally {
+      grpcApi.close();
+    }
   });
 
   it("is served alone on --metrics-listen, with the same registry", async () => {
