@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDispatcher, type Dispatcher } from "../../src/dispatcher/index.js";
 import { startMetricsServer, type MetricsServer } from "../../src/metrics/http.js";
 import { silent, startCluster, type TestCluster } from "../fixtures/cluster.js";
+import { spawnDiego } from "../fixtures/receptor.js";
 import { createGrpcApi, grpcError } from "./grpc-client.js";
 
 // What Prometheus sees: /metrics on the receptor (this process holds a receptor, an auctioneer,
@@ -120,7 +121,8 @@ describe("/metrics", () => {
     expect(grew("diego_task_start_duration_seconds")).toBe(1);
     expect(grew("diego_callback_attempts_total", { outcome: "2xx" })).toBe(1);
     expect(total(after, "diego_tasks", { state: "RUNNING" })).toBe(0);
-    expect(total(after, "diego_cell_used", { resource: "containers" })).toBe(0);
+    // The slot comes back once the container is destroyed, which may be just after the task is gone.
+    await expect.poll(async () => total(await scrape(), "diego_cell_used", { resource: "containers" }), { timeout: 10_000, interval: 100 }).toBe(0);
   });
 
   it("counts an unknown path under one route, not one series per path", async () => {
@@ -152,5 +154,21 @@ describe("/metrics", () => {
     const families = await scrape(`http://${standalone.address}/metrics`);
     expect(families.get("diego_cell_capacity")?.type).toBe("GAUGE");
     expect((await fetch(`http://${standalone.address}/v1/tasks`)).status).toBe(404);
+  });
+
+  it("is served by `diego dispatcher --metrics-listen`, and a bad address is refused by name", async () => {
+    const d = await spawnDiego(["dispatcher", "--nats", cluster.nats.url, "--metrics-listen", "127.0.0.1:0"]);
+    try {
+      const address = /metrics on (\S+)/.exec(d.readyLine)?.[1];
+      expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+      const families = await scrape(`http://${address}/metrics`);
+      expect(families.get("diego_callback_attempts_total")?.type).toBe("COUNTER");
+      expect(total(families, "process_cpu_seconds_total")).toBeGreaterThan(0);
+    } finally {
+      await d.kill("SIGTERM");
+    }
+    await expect(spawnDiego(["dispatcher", "--nats", cluster.nats.url, "--metrics-listen", "nowhere"])).rejects.toThrow(
+      /--metrics-listen must be HOST:PORT/,
+    );
   });
 });
