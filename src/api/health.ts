@@ -6,7 +6,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 
 // Whether the receptor can serve: alive (/healthz) is the process answering at all; ready
-// (/readyz, grpc.health.v1.Health) is NATS connected, the tasks bucket answering and the task
+// (/readyz, grpc.health.v1.Health) is NATS connected, the KV buckets answering and the task
 // index's watch caught up. A load balancer sends no calls to a receptor that is not ready.
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
@@ -25,12 +25,13 @@ export interface Readiness {
   stop(): void;
 }
 
-/** How long the tasks bucket may take to answer a status request before it counts as not open. */
+/** How long a bucket may take to answer a status request before it counts as not open. */
 const BUCKET_TIMEOUT_MS = 2_000;
 /** While someone watches health, readiness is checked this often (NATS events also trigger it). */
 const WATCH_INTERVAL_MS = 1_000;
 
-export function createReadiness(opts: { nc: NatsConnection; tasksKv: KV; indexReady: Promise<void> }): Readiness {
+/** `buckets`: each KV bucket that must answer, by the name the report gives it (tasksBucket, ...). */
+export function createReadiness(opts: { nc: NatsConnection; buckets: Record<string, KV>; indexReady: Promise<void> }): Readiness {
   let connected = true;
   let indexCurrent = false;
   let stopped = false;
@@ -38,11 +39,11 @@ export function createReadiness(opts: { nc: NatsConnection; tasksKv: KV; indexRe
   const listeners = new Set<(r: ReadinessReport) => void>();
   let timer: NodeJS.Timeout | undefined;
 
-  const bucketOpen = async (): Promise<string | undefined> => {
+  const bucketOpen = async (kv: KV): Promise<string | undefined> => {
     let t: NodeJS.Timeout | undefined;
     const timeout = new Promise<string>((r) => (t = setTimeout(() => r(`no answer within ${BUCKET_TIMEOUT_MS} ms`), BUCKET_TIMEOUT_MS)));
     try {
-      return await Promise.race([opts.tasksKv.status().then(() => undefined), timeout]);
+      return await Promise.race([kv.status().then(() => undefined), timeout]);
     } catch (err) {
       return (err as Error).message;
     } finally {
@@ -54,11 +55,11 @@ export function createReadiness(opts: { nc: NatsConnection; tasksKv: KV; indexRe
     const notReady: Record<string, string> = {};
     const natsUp = connected && !opts.nc.isClosed();
     if (!natsUp) notReady.nats = opts.nc.isClosed() ? "connection closed" : "disconnected, reconnecting";
-    if (!natsUp) notReady.tasksBucket = "NATS unreachable";
-    else {
-      const problem = await bucketOpen();
-      if (problem) notReady.tasksBucket = problem;
-    }
+    const buckets = Object.entries(opts.buckets);
+    const problems = natsUp ? await Promise.all(buckets.map(([, kv]) => bucketOpen(kv))) : buckets.map(() => "NATS unreachable");
+    buckets.forEach(([name], i) => {
+      if (problems[i]) notReady[name] = problems[i];
+    });
     if (!indexCurrent) notReady.taskIndex = "initial replay not finished";
     else if (!natsUp) notReady.taskIndex = "watch interrupted";
     return { ready: Object.keys(notReady).length === 0, notReady };

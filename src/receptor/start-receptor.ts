@@ -62,10 +62,11 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const kv = await openTasksBucket(nc);
   const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store, { warmJson: true });
-  const readiness = createReadiness({ nc, tasksKv: kv, indexReady: index.ready() });
+  const cellsKv = await openCellsBucket(nc, opts.cellTtlMs);
+  const readiness = createReadiness({ nc, buckets: { tasksBucket: kv, cellsBucket: cellsKv }, indexReady: index.ready() });
   const unregisterTaskStates = registerTaskStates(index);
   collectProcessMetrics();
-  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs), opts.cellTtlMs);
+  const cells = await createCellRegistry(cellsKv, opts.cellTtlMs);
   await Promise.all([index.ready(), cells.ready()]);
   const api = createTaskApi({ store, index, cells, nc, logger: opts.logger, streamBacklog: opts.streamBacklog });
   const server = await startReceptorServer({
