@@ -30,7 +30,13 @@ export class AuthConfigError extends Error {
 }
 
 /** Paths that answer without credentials: health and metrics, for probes and scrapers. */
-export const OPEN_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"]);
+export const OPEN_PATHS: ReadonlySet<string> = new Set([
+  "/healthz",
+  "/readyz",
+  "/metrics",
+  "/grpc.health.v1.Health/Check",
+  "/grpc.health.v1.Health/Watch",
+]);
 
 export const isOpenPath = (url: string | undefined): boolean => OPEN_PATHS.has((url ?? "/").split("?")[0]!);
 

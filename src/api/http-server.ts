@@ -1,7 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { bodyTooLarge, echo } from "../model/errors.js";
@@ -13,6 +13,7 @@ import { createCors, type CorsHandler } from "./cors.js";
 import { callProtocol, replyError, SERVICE_PATH } from "./error-reply.js";
 import { encodeGrpcMessage, useSpecGrpcMessageEncoding } from "./grpc-message.js";
 import { createGrpcUnaryHandler } from "./grpc-unary.js";
+import { observeApiRequest } from "../metrics/api-metrics.js";
 import { createUnaryHandlers, unaryHandlersByPath } from "./unary-handlers.js";
 import { createRestRoutes, MAX_BODY_BYTES } from "./rest-routes.js";
 import type { TaskApi } from "./task-api.js";
@@ -33,6 +34,12 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0");
 /** gRPC proper (not gRPC-Web, whose status travels in the body). */
 const isGrpc = (req: http.IncomingMessage | http2.Http2ServerRequest): boolean =>
   /^application\/grpc(\+|;|$)/.test(req.headers["content-type"] ?? "");
+
+export interface OperationsRoutes {
+  /** Answers the request and returns true, or returns false to pass it on. */
+  http(req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): boolean;
+  routes(router: ConnectRouter): void;
+}
 
 export interface TlsFiles {
   /** PEM certificate chain and private key. */
@@ -59,10 +66,15 @@ export async function startReceptorServer(opts: {
   headersTimeoutMs?: number;
   /** Longest wait for a whole request, body included (default 5 min). */
   requestTimeoutMs?: number;
+  /** Operator endpoints: probes and metrics over HTTP, health and reflection over gRPC. */
+  operations?: OperationsRoutes;
 }): Promise<ReceptorServer> {
   const rest = createRestRoutes(opts.api, opts.logger, { streamKeepAliveMs: opts.streamKeepAliveMs });
   const connect = connectNodeAdapter({
-    routes: createConnectRoutes(opts.api, opts.logger),
+    routes: (router) => {
+      createConnectRoutes(opts.api, opts.logger)(router);
+      opts.operations?.routes(router);
+    },
     readMaxBytes: MAX_BODY_BYTES,
     fallback: answerUnknownPath,
     interceptors: [invalidStreamInput],
@@ -70,7 +82,9 @@ export async function startReceptorServer(opts: {
   const grpcUnary = createGrpcUnaryHandler(unaryHandlersByPath(createUnaryHandlers(opts.api)), MAX_BODY_BYTES, opts.logger);
   const admit = createAdmission(createCors(opts.corsOrigins ?? []), opts.auth);
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
+    observeApiRequest(req, res);
     if (!admit(req, res)) return;
+    if (opts.operations?.http(req, res)) return;
     if (grpcUnary(req, res)) return;
     if (res instanceof http2.Http2ServerResponse && isGrpc(req)) useSpecGrpcMessageEncoding(res);
     if (callProtocol(req) === "connect" && /^application\/(json|proto)/.test(req.headers["content-type"] ?? "")) {

@@ -11,6 +11,7 @@ import type { NatsAuth } from "../nats/connect-options.js";
 import { createLeaderLock } from "../nats/leader-lock.js";
 import { subjects } from "../nats/subjects.js";
 import { onNatsStatus } from "../nats/connection-status.js";
+import { recordAuction } from "../metrics/hooks.js";
 import {
   applyUntilDone,
   createCellRegistry,
@@ -149,6 +150,7 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       durationMs: performance.now() - started,
     };
     logger.debug(stats, "auction done");
+    recordAuction(stats);
     opts.onAuction?.(stats);
   };
 

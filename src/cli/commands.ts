@@ -12,6 +12,7 @@ import { startConverger } from "../converger/index.js";
 import { runAuctioneer, runCell } from "./cell-commands.js";
 import { natsAuthFrom, natsAuthGiven } from "./nats-settings.js";
 import { InvalidSettingError, type Settings } from "./settings.js";
+import { InvalidMetricsListenError, startMetricsServer } from "../metrics/http.js";
 
 export interface Running {
   readyLine: string;
@@ -119,6 +120,18 @@ const convergerOptions = (s: Settings) => ({
   cellTtlMs: Number(s.cellTtl),
 });
 
+/** With --metrics-listen, the process also serves /metrics there (stopped with it). */
+async function withMetrics(s: Settings, running: Running): Promise<Running> {
+  if (!s.metricsListen) return running;
+  try {
+    const m = await startMetricsServer(String(s.metricsListen));
+    return { readyLine: `${running.readyLine}, metrics on ${m.address}`, stop: stack([running, m]) };
+  } catch (err) {
+    await running.stop();
+    throw err instanceof InvalidMetricsListenError ? new InvalidSettingError(err.message) : err;
+  }
+}
+
 const dispatcher: Command = async (s, logger, given) => {
   const natsUrl = requireNats(s);
   const d = await startDispatcher({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...dispatcherOptions(s), ...natsFleetOptions(s, given) });
@@ -208,4 +221,13 @@ const up: Command = async (s, logger, given) => {
   }
 };
 
-export const commands: Record<string, Command> = { up, receptor, auctioneer, dispatcher, converger, cell };
+const metered = (c: Command): Command => async (s, logger, given) => withMetrics(s, await c(s, logger, given));
+
+export const commands: Record<string, Command> = {
+  up,
+  receptor,
+  auctioneer: metered(auctioneer),
+  dispatcher: metered(dispatcher),
+  converger: metered(converger),
+  cell: metered(cell),
+};

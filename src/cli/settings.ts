@@ -72,6 +72,7 @@ export const SETTINGS: SettingDef[] = [
   { key: "callbackRetryInterval", flag: "callback-retry-interval", env: "DIEGO_CALLBACK_RETRY_INTERVAL", kind: "duration", default: "30s", min: 1, help: "wait before another round of a failing callback", for: ["up", "dispatcher", "converger"] },
   { key: "replicas", flag: "replicas", env: "DIEGO_REPLICAS", kind: "int", default: "1", min: 1, max: 5, help: "copies of every bucket on a NATS cluster; given, an existing bucket with another count is updated (or the start fails saying so)", for: ["receptor", "auctioneer", "converger", "dispatcher", "cell"] },
   { key: "natsWait", flag: "nats-wait", env: "DIEGO_NATS_WAIT", kind: "duration", default: "0", help: "how long a process starting while NATS is unreachable waits for it, retrying, before it gives up (0 = for ever)", for: ALL },
+  { key: "metricsListen", flag: "metrics-listen", env: "DIEGO_METRICS_LISTEN", kind: "string", default: "", help: "HOST:PORT serving Prometheus metrics on /metrics (empty: off; the receptor and `up` serve them on the API's /metrics)", for: ["auctioneer", "converger", "dispatcher", "cell"] },
   { key: "callbackConcurrency", flag: "callback-concurrency", env: "DIEGO_CALLBACK_CONCURRENCY", kind: "int", default: "100", min: 1, help: "callbacks in flight at once per dispatcher", for: ["up", "dispatcher"] },
 ];
 

@@ -16,6 +16,7 @@ import {
 import { nextStep, wantsCallback, type CallbackPolicy } from "./callback-schedule.js";
 import { CallbackNotDueError, CallbackTakenOverError } from "./errors.js";
 import type { CallbackOutcome } from "./post-callback.js";
+import { recordCallback } from "../metrics/hooks.js";
 
 // One round of a task's callback: take it (COMPLETED -> RESOLVING; only one dispatcher wins,
 // which is what keeps the first call at most once), POST up to `attempts` times while the
@@ -85,6 +86,7 @@ export async function runCallbackRound(deps: RoundDeps, guid: string): Promise<R
   for (let attempt = 1; attempt <= deps.attempts; attempt++) {
     outcome = await deps.post(url, body);
     logger.debug({ guid, attempt, outcome }, "callback attempt");
+    recordCallback(outcome);
     if (outcome.kind !== "response" || !isBusyStatus(outcome.status)) break;
   }
 

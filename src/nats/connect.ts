@@ -2,6 +2,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { natsConnectOptions, natsRefusal, NatsRefusedError, redactNatsUrl, type NatsAuth } from "./connect-options.js";
 import { backoffMs } from "./retry.js";
+import { countReconnects } from "../metrics/nats-metrics.js";
 
 export interface NatsConnectOptions {
   url: string;
@@ -46,6 +47,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
       }),
     opts,
   );
+  countReconnects(nc, opts.name);
   if (opts.logger) {
     const logger = opts.logger;
     void (async () => {

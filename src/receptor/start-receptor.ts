@@ -4,6 +4,11 @@ import type { Logger } from "pino";
 import { createApiAuth, type AuthOptions } from "../api/auth.js";
 import { createTaskApi } from "../api/task-api.js";
 import { startReceptorServer, type TlsFiles } from "../api/http-server.js";
+import { createReadiness } from "../api/health.js";
+import { createOperationsRoutes } from "../api/operations.js";
+import { registerTaskStates } from "../metrics/gauges.js";
+import { metricsHandler } from "../metrics/http.js";
+import { collectProcessMetrics } from "../metrics/metrics.js";
 import { connectNats } from "../nats/connect.js";
 import type { NatsAuth } from "../nats/connect-options.js";
 import { openCellsBucket, openTasksBucket } from "../nats/buckets.js";
@@ -62,7 +67,11 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const kv = await openTasksBucket(nc, buckets);
   const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store, { warmJson: true, nc, logger: opts.logger });
-  const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger: opts.logger });
+  const cellsKv = await openCellsBucket(nc, opts.cellTtlMs, buckets);
+  const readiness = createReadiness({ nc, buckets: { tasksBucket: kv, cellsBucket: cellsKv }, indexReady: index.ready() });
+  const unregisterTaskStates = registerTaskStates(index);
+  collectProcessMetrics();
+  const cells = await createCellRegistry(cellsKv, opts.cellTtlMs, { nc, logger: opts.logger });
   await Promise.all([index.ready(), cells.ready()]);
   const api = createTaskApi({ store, index, cells, nc, logger: opts.logger, streamBacklog: opts.streamBacklog });
   const server = await startReceptorServer({
@@ -77,6 +86,7 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
     corsOrigins: opts.corsOrigins,
     headersTimeoutMs: opts.headersTimeoutMs,
     requestTimeoutMs: opts.requestTimeoutMs,
+    operations: createOperationsRoutes(readiness, metricsHandler),
   });
   opts.logger.info({ address: server.address, tasks: index.size(), auth: auth.enabled }, "receptor listening");
   if (!auth.enabled && !isLoopbackHost(opts.host)) {
@@ -95,6 +105,8 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
     },
     async stop() {
       await server.close();
+      readiness.stop();
+      unregisterTaskStates();
       await index.stop();
       cells.stop();
       await nc.drain().catch(() => undefined);

@@ -32,6 +32,7 @@ import { createSandboxRuntime } from "../sandbox/index.js";
 import { createRootfsResolver } from "./rootfs-resolver.js";
 import { runClaimedTask, type TaskRunnerDeps } from "./task-runner.js";
 import { claimWorkDir } from "./work-dir-claim.js";
+import { registerCellLedger } from "../../../src/metrics/gauges.js";
 
 export interface CellAgentOptions {
   natsUrl: string;
@@ -106,6 +107,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
   const store = createTaskStore(nc);
   const registry = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger });
   const ledger = createResourceLedger(await machineCapacity(opts, workDir));
+  const unregisterLedger = registerCellLedger(opts.cellId, ledger);
   const identity: CellIdentity = {
     cellId: opts.cellId,
     sessionId: randomUUID(),
@@ -194,6 +196,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
       clearInterval(cancelCheck);
       stopStatus();
       heartbeat.stop();
+      unregisterLedger();
       for (const s of subs) s.unsubscribe();
       // Tasks stopped by a shutdown fail through the converger (`cell disappeared before completion`).
       for (const t of tasks.values()) t.abort.abort();

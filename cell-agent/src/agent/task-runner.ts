@@ -15,6 +15,7 @@ import { createLogStreamer } from "../logs/index.js";
 import type { CellNetwork, ContainerNetwork } from "../network/index.js";
 import type { Sandbox, SandboxRuntime } from "../sandbox/index.js";
 import type { RootfsResolver } from "./rootfs-resolver.js";
+import { containerCreateSeconds, taskStartSeconds } from "../../../src/metrics/metrics.js";
 
 export interface TaskRunnerDeps {
   cellId: string;
@@ -101,11 +102,13 @@ async function runInSandbox(
   };
   let outcome: Outcome;
   try {
+    const endStart = taskStartSeconds.startTimer();
     const root = await deps.rootfs.resolve(task.rootFs, task.stack, signal);
     const id = containerId(task.taskGuid);
     // The egress rules are loaded before the container exists, so its first process sees them.
     const netLog = logs.source("NETWORK");
     net = await deps.network?.attach({ id, rules: task.securityGroupRules, onLog: (line) => netLog.line(line) });
+    const endCreate = containerCreateSeconds.startTimer();
     sandbox = await deps.runtime.create({
       id,
       network: net,
@@ -116,6 +119,8 @@ async function runInSandbox(
       privileged: task.privileged,
       limits: { memoryMb: task.memoryMb, cpuWeight: task.cpuWeight, diskMb: task.diskMb, pids: deps.pidsLimit },
     });
+    endCreate();
+    endStart();
     outcome = await executeTask(task, {
       sandbox,
       logs,
