@@ -201,11 +201,13 @@ interface WorkDeps {
 async function takeWork(data: Uint8Array, deps: WorkDeps): Promise<string[]> {
   const { store, ledger, id, launch, claiming, isRunning, logger } = deps;
   const { taskGuids } = fromBinary(WorkRequestSchema, data);
-  const records = await Promise.all(taskGuids.map((g) => store.get(g).catch(() => undefined)));
+  const records = await Promise.all(taskGuids.map((g) => store.get(g).catch(() => null)));
   const rejected: string[] = [];
   const toClaim: StoredTask[] = [];
   records.forEach((stored, i) => {
     const guid = taskGuids[i]!;
+    // Unreadable now (NATS trouble): handed back, so the auction tries it again.
+    if (stored === null) return void rejected.push(guid);
     const t = stored?.record.task;
     if (!stored || !t || t.state !== TaskState.PENDING) return;
     // Sent again while its claim is still being written (an auction gave up waiting for the
