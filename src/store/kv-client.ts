@@ -124,17 +124,12 @@ export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClien
   });
 
   // nats.js drops whatever was published while disconnected when it reconnects, so a request
-  // sent then would only time out: fail those at once (their callers retry), and refuse new
-  // ones until the connection is back.
-  let connected = true;
+  // sent then would only time out: fail the pending ones at a disconnect and again at the
+  // reconnect (their callers retry). New requests are not refused on the strength of these
+  // events: a missed event must never wedge the client.
   const stopStatus = onNatsStatus(nc, (s) => {
-    if (s.type === "disconnect") {
-      connected = false;
-      failAll("NATS disconnected");
-    } else if (s.type === "reconnect") {
-      connected = true;
-      failAll("NATS reconnected; requests sent meanwhile were dropped");
-    }
+    if (s.type === "disconnect") failAll("NATS disconnected");
+    else if (s.type === "reconnect") failAll("NATS reconnected; requests sent meanwhile were dropped");
   });
 
   const flush = (): void => {
@@ -158,7 +153,6 @@ export function createKvClient(nc: NatsConnection, bucket: string, opts: KvClien
   const request = <T>(key: string, subject: string, value: Uint8Array, hdrs: MsgHdrs | undefined, read: (msg: Msg) => T): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       if (nc.isClosed()) return reject(new KvRequestError(key, CLOSED));
-      if (!connected) return reject(new KvRequestError(key, "NATS disconnected"));
       const id = nextId++;
       pending.set(id, { key, deadline: Date.now() + timeoutMs, read, resolve: resolve as (v: unknown) => void, reject });
       if (queue.length === 0) setImmediate(flush);

@@ -80,7 +80,7 @@ describe("KV client", () => {
     }
   });
 
-  it("fails at once while disconnected, rather than queueing requests nats.js would drop", async () => {
+  it("fails soon while disconnected, rather than waiting on requests nats.js would drop", async () => {
     const own = await startNats();
     const conn = await connectNats({ url: own.url, name: "kv-writer-timeout" });
     await openTasksBucket(conn);

@@ -136,6 +136,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
 
   const launch = (claimed: StoredTask): void => {
     const guid = claimed.record.task!.taskGuid;
+    if (tasks.has(guid)) return; // one runner per task, whatever arrives twice
     const abort = new AbortController();
     const done = runClaimedTask(claimed, deps, abort.signal)
       .catch((err: unknown) => logger.error({ err, task: guid }, "task runner failed"))
@@ -154,7 +155,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     }),
     nc.subscribe(subjects.cellWork(opts.cellId), {
       callback: (_err, msg) => {
-        void takeWork(msg.data, { store, ledger, id: identity, launch, claiming, stopping: stopping.signal, logger }).then((rejected) =>
+        void takeWork(msg.data, { store, ledger, id: identity, launch, claiming, isRunning: (g) => tasks.has(g), stopping: stopping.signal, logger }).then((rejected) =>
           msg.respond(toBinary(WorkResponseSchema, create(WorkResponseSchema, { rejected }))),
         );
       },
@@ -212,6 +213,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
 }
 
 interface WorkDeps {
+  isRunning(guid: string): boolean;
   store: TaskStore;
   ledger: ResourceLedger;
   id: CellIdentity;
@@ -223,15 +225,21 @@ interface WorkDeps {
 
 /** Claims what fits of the work the auction sent; returns the guids it could not take. */
 async function takeWork(data: Uint8Array, deps: WorkDeps): Promise<string[]> {
-  const { store, ledger, id, launch, claiming, logger } = deps;
+  const { store, ledger, id, launch, claiming, isRunning, logger } = deps;
   const { taskGuids } = fromBinary(WorkRequestSchema, data);
-  const records = await Promise.all(taskGuids.map((g) => store.get(g).catch(() => undefined)));
+  const records = await Promise.all(taskGuids.map((g) => store.get(g).catch(() => null)));
   const rejected: string[] = [];
   const toClaim: StoredTask[] = [];
   records.forEach((stored, i) => {
     const guid = taskGuids[i]!;
+    // Unreadable now (NATS trouble): handed back, so the auction tries it again.
+    if (stored === null) return void rejected.push(guid);
     const t = stored?.record.task;
     if (!stored || !t || t.state !== TaskState.PENDING) return;
+    // Sent again while its claim is still being written (an auction gave up waiting for the
+    // answer): one claim, one runner. A retried claim counts as "already so", so a second
+    // one here would start the task twice.
+    if (claiming.has(guid) || isRunning(guid)) return;
     if (ledger.reserve(guid, Math.max(0, t.memoryMb), Math.max(0, t.diskMb))) toClaim.push(stored);
     else rejected.push(guid);
   });
