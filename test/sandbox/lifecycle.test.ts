@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { access, readdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -69,6 +70,24 @@ describe("destroy", () => {
     await sb.destroy();
     expect((await running).exitCode).toBe(137);
     expect(await runtimeStateIds(fx.workDir)).not.toContain(sb.id);
+  });
+
+  it("reports the container stopped before it removes the filesystem (the cell frees the slot then)", async () => {
+    const sb = await fx.sandbox();
+    const c = collect();
+    const running = sb.run(sh("echo up; sleep 100"), c.io);
+    await c.waitFor("up");
+    const bundle = path.dirname(sb.rootfsPath);
+    const atStop: boolean[] = [];
+    await sb.destroy({ onStopped: () => atStop.push(existsSync(bundle)) });
+    // Called once, while the bundle was still there; the process was killed and all is gone now.
+    expect(atStop).toEqual([true]);
+    expect((await running).exitCode).toBe(137);
+    expect(await exists(bundle)).toBe(false);
+    expect(await runtimeStateIds(fx.workDir)).not.toContain(sb.id);
+    let again = false;
+    await sb.destroy({ onStopped: () => (again = true) });
+    expect(again).toBe(false);
   });
 
   it("refuses a second sandbox with the same id and keeps the first intact", async () => {

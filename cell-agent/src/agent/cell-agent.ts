@@ -129,6 +129,11 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
     downloadCache: createDownloadCache({ dir: path.join(workDir, "downloads"), logger }),
     network,
     logger,
+    // Room is free once the container is stopped: tasks waiting for room get an auction now.
+    onContainerStopped: (guid) => {
+      ledger.releaseStopped(guid);
+      nc.publish(subjects.auctionKick, "");
+    },
   };
   const tasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
   /** Tasks whose claim is being written: held too, though not running yet. */

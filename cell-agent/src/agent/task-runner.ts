@@ -33,6 +33,8 @@ export interface TaskRunnerDeps {
   /** Container networking; absent = every container gets an empty network namespace. */
   network?: CellNetwork;
   logger: Logger;
+  /** The task's container is stopped (its filesystem is still being removed). */
+  onContainerStopped?: (taskGuid: string) => void;
 }
 
 /**
@@ -97,7 +99,7 @@ async function runInSandbox(
     defaultSource: task.logSource || "LOG",
   });
   const cleanup = async (): Promise<void> => {
-    await sandbox?.destroy().catch((err: unknown) => log.error({ err }, "container cleanup failed"));
+    await sandbox?.destroy({ onStopped: () => deps.onContainerStopped?.(task.taskGuid) }).catch((err: unknown) => log.error({ err }, "container cleanup failed"));
     await net?.release().catch((err: unknown) => log.error({ err }, "container network cleanup failed"));
   };
   let outcome: Outcome;

@@ -21,7 +21,7 @@ import type { Gates } from "./gates.js";
 import { bundleMounts, claimBundle, prepareFilesystem, teardownFilesystem } from "./sandbox-fs.js";
 import { RANGE_SIZE, type SubidRanges } from "./subids.js";
 import { superviseRuntimeProcess, waitForPid } from "./supervise.js";
-import type { ProcessIO, ProcessResult, ProcessSpec, Sandbox, SandboxSpec } from "./types.js";
+import type { DestroyOptions, ProcessIO, ProcessResult, ProcessSpec, Sandbox, SandboxSpec } from "./types.js";
 import { pathExists } from "./path-exists.js";
 import { resolveUser } from "./users.js";
 
@@ -171,8 +171,8 @@ class OciSandbox implements Sandbox {
     return { exitCode, oomKilled: (await this.cgroups.oomEvents()) > oomBefore };
   }
 
-  destroy(): Promise<void> {
-    this.destroying ??= this.teardown();
+  destroy(opts?: DestroyOptions): Promise<void> {
+    this.destroying ??= this.teardown(opts?.onStopped);
     return this.destroying;
   }
 
@@ -265,7 +265,7 @@ class OciSandbox implements Sandbox {
     return { pid, alive: () => alive, exited };
   }
 
-  private async teardown(): Promise<void> {
+  private async teardown(onStopped?: () => void): Promise<void> {
     const errors: unknown[] = [];
     const attempt = async (what: string, fn: () => Promise<void>): Promise<boolean> => {
       const started = performance.now();
@@ -280,6 +280,8 @@ class OciSandbox implements Sandbox {
       }
     };
     const stopped = await attempt("stop container", () => this.stopContainer());
+    // Memory and the container slot are free now; the filesystem (disk) goes below.
+    if (stopped) onStopped?.();
     await Promise.all([
       attempt("remove filesystem", () =>
         removeFilesystem(this.ctx, this.id, this.bundle, bundleMounts(this.bundle, this.spec.limits.diskMb, this.spec.bindMounts), stopped),

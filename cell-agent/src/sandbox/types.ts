@@ -94,8 +94,16 @@ export interface Sandbox {
    * (once, before any run()); throws SandboxStateError otherwise. Same results as run().
    */
   runOnce?(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult>;
-  /** Kills every process, removes the container, its cgroup, overlay and disk. Idempotent. */
-  destroy(): Promise<void>;
+  /**
+   * Kills every process, removes the container, its cgroup, overlay and disk. Idempotent.
+   * `onStopped` (first call only) runs once the processes are dead and the runtime has deleted
+   * the container, before the slower filesystem and cgroup removal.
+   */
+  destroy(opts?: DestroyOptions): Promise<void>;
+}
+
+export interface DestroyOptions {
+  onStopped?: () => void;
 }
 
 export interface SandboxRuntime {
