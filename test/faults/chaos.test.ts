@@ -35,7 +35,10 @@ import { removeDataDir } from "../fixtures/data-dir.js";
 // and resolved its task, and no task failed with `cell disappeared` unless its cell was killed
 // while it ran.
 
-const TASKS = Number(process.env.CHAOS_TASKS ?? 1000);
+// 600 by default: since every container has a network namespace a 2-core cell completes about 5
+// tasks a second under this chaos, and 1000 tasks ended 15-25 s short of the deadline. Same
+// faults, same checks; CHAOS_TASKS=1000 for the longer run.
+const TASKS = Number(process.env.CHAOS_TASKS ?? 600);
 const SEED = Number(process.env.CHAOS_SEED ?? 20150605);
 /** Kills happen in this window from the start of the run (longer if some process was never killed). */
 const CHAOS_MS = Number(process.env.CHAOS_MS ?? 60_000);
