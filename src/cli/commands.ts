@@ -84,19 +84,22 @@ export function natsFleetOptions(s: Settings, given: ReadonlySet<string>): { nat
   return { natsWaitMs: Number(s.natsWait), ...(given.has("replicas") ? { replicas: Number(s.replicas) } : {}) };
 }
 
+/** What `receptor` and `up` both give the receptor: its address, TLS, API settings, cell TTL. */
+const receptorSettings = async (s: Settings) => ({
+  ...splitHostPort(String(s.listen)),
+  cellTtlMs: Number(s.cellTtl),
+  tls: await tlsFrom(s),
+  ...apiOptions(s),
+});
+
 const receptor: Command = async (s, logger, given) => {
-  const { host, port } = splitHostPort(String(s.listen));
   const natsUrl = requireNats(s);
   const natsAuth = await natsAuthFrom(s);
   const r = await startReceptor({
     natsUrl,
     natsAuth,
-    host,
-    port,
-    cellTtlMs: Number(s.cellTtl),
     logger,
-    tls: await tlsFrom(s),
-    ...apiOptions(s),
+    ...(await receptorSettings(s)),
     ...natsFleetOptions(s, given),
   });
   return { readyLine: `diego receptor ready on ${r.address}`, stop: stack([r, reloadAuthOnSighup(r, logger)]) };
@@ -194,18 +197,13 @@ const up: Command = async (s, logger, given) => {
     } else {
       natsAuth = await natsAuthFrom(s);
     }
-    const { host, port } = splitHostPort(String(s.listen));
     // One replica: `up` is one machine (its buckets are made with the default).
     const fleet = { natsWaitMs: Number(s.natsWait) };
     const r = await startReceptor({
       natsUrl,
       natsAuth,
-      host,
-      port,
-      cellTtlMs: Number(s.cellTtl),
       logger: logger.child({ component: "receptor" }),
-      tls: await tlsFrom(s),
-      ...apiOptions(s),
+      ...(await receptorSettings(s)),
       ...fleet,
     });
     parts.push(r);

@@ -92,7 +92,8 @@ function zeroLiteral(desc: DescMessage): string {
   return `{ ${parts.join(", ")} }`;
 }
 
-function scalarZero(type: ScalarType, longAsString: boolean): string {
+/** The source of a scalar's zero value (shared with the JSON reader in compile-json.ts). */
+export function scalarZero(type: ScalarType, longAsString: boolean): string {
   switch (type) {
     case ScalarType.STRING:
       return `""`;

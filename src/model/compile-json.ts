@@ -1,4 +1,5 @@
 import { ScalarType, type DescEnum, type DescField, type DescMessage, type DescOneof, type Message } from "@bufbuild/protobuf";
+import { scalarZero } from "./compile-decoder.js";
 import { DiegoError } from "./errors.js";
 import { depthLimits, invalidEnumName, nullWhenAbsent, omitWhenEmpty } from "./json-rules.js";
 import * as V from "./json-values.js";
@@ -259,22 +260,7 @@ function fieldRead(f: DescField, st: ReaderState, to: string): string {
 function zeroSource(f: DescField): string {
   if (f.fieldKind === "enum" || (f.fieldKind === "list" && f.listKind === "enum")) return "0";
   const scalar = f.fieldKind === "scalar" || (f.fieldKind === "list" && f.listKind === "scalar") ? f.scalar : undefined;
-  switch (scalar) {
-    case ScalarType.STRING:
-      return `""`;
-    case ScalarType.BOOL:
-      return "false";
-    case ScalarType.BYTES:
-      return "new Uint8Array(0)";
-    case ScalarType.INT64:
-    case ScalarType.UINT64:
-    case ScalarType.SINT64:
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
-      return "0n";
-    default:
-      return "0";
-  }
+  return scalar === undefined ? "0" : scalarZero(scalar, "longAsString" in f && f.longAsString === true);
 }
 
 /** The source of a function (value, where, problems, depth) => value or V.SKIP. */
