@@ -7,16 +7,17 @@ import type { Logger } from "pino";
 import { bodyTooLarge, echo } from "../model/errors.js";
 import type { ApiAuth } from "./auth.js";
 import { isOpenPath } from "./auth.js";
-import { createConnectRoutes } from "./connect-services.js";
+import { createConnectRoutes } from "./connect/services.js";
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, watchHttp2Session, type ConnectionTimeouts } from "./connection-timeouts.js";
 import { createCors, type CorsHandler } from "./cors.js";
-import { callProtocol, replyError, SERVICE_PATH } from "./error-reply.js";
-import { encodeGrpcMessage, useSpecGrpcMessageEncoding } from "./grpc-message.js";
-import { createGrpcUnaryHandler } from "./grpc-unary.js";
+import { callProtocol, replyError, SERVICE_PATH } from "./http/error-reply.js";
+import { MAX_BODY_BYTES } from "./http/read-body.js";
+import { encodeGrpcMessage, useSpecGrpcMessageEncoding } from "./grpc/grpc-message.js";
+import { createGrpcUnaryHandler } from "./grpc/unary.js";
 import { observeApiRequest } from "../metrics/api-metrics.js";
-import { createUnaryHandlers, unaryHandlersByPath } from "./unary-handlers.js";
-import { createRestRoutes, MAX_BODY_BYTES } from "./rest-routes.js";
-import type { TaskApi } from "./task-api.js";
+import { createUnaryHandlers, unaryHandlersByPath } from "./core/unary-handlers.js";
+import { createRestRoutes } from "./rest/router.js";
+import type { TaskApi } from "./core/task-api.js";
 
 // One listening address for everything. In cleartext, the first bytes of a connection tell HTTP/2
 // with prior knowledge (gRPC, h2c) from HTTP/1.1 (curl, Connect JSON, gRPC-Web), and each goes to

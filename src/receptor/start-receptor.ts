@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import net from "node:net";
 import type { Logger } from "pino";
 import { createApiAuth, type AuthOptions } from "../api/auth.js";
-import { createTaskApi } from "../api/task-api.js";
+import { createTaskApi, taskJsonView } from "../api/index.js";
 import { startReceptorServer, type TlsFiles } from "../api/http-server.js";
 import { createReadiness } from "../api/health.js";
 import { createOperationsRoutes } from "../api/operations.js";
@@ -66,7 +66,7 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const buckets = { replicas: opts.replicas, logger: opts.logger };
   const kv = await openTasksBucket(nc, buckets);
   const store = createTaskStore(nc);
-  const index = await createTaskIndex(kv, store, { warmJson: true, nc, logger: opts.logger });
+  const index = await createTaskIndex(kv, store, { warm: [taskJsonView], nc, logger: opts.logger });
   const cellsKv = await openCellsBucket(nc, opts.cellTtlMs, buckets);
   const readiness = createReadiness({ nc, buckets: { tasksBucket: kv, cellsBucket: cellsKv }, indexReady: index.ready() });
   const unregisterTaskStates = registerTaskStates(index);

@@ -7,6 +7,7 @@ import type { Transition } from "./transitions.js";
  * decided: an InvalidStateTransitionError, TaskNotFoundError or the caller's own error). Every
  * attempt after the first reads the record again: the first may have gone through with its reply
  * lost, and the transition then sees its own result ("already so", see transitions.ts).
+ * Resolves with the record as written.
  */
 export function applyUntilDone(
   store: TaskStore,
@@ -14,7 +15,8 @@ export function applyUntilDone(
   transition: Transition,
   opts: Omit<RetryOptions, "what"> & { what?: string; known?: StoredTask },
 ): Promise<StoredTask> {
-  return retryUntilDone((attempt) => store.apply(guid, transition, attempt === 0 ? opts.known : undefined), {
+  const attempt = async (n: number): Promise<StoredTask> => (await store.apply(guid, transition, n === 0 ? opts.known : undefined)).after;
+  return retryUntilDone(attempt, {
     ...opts,
     what: opts.what ?? `task ${guid}`,
   });

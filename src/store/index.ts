@@ -1,6 +1,17 @@
 export { createKvClient, KvConflictError, KvRequestError, type KvClient, type KvEntry } from "./kv-client.js";
-export { createTaskStore, encodeRecord, decodeRecord, isCasConflict, type TaskStore, type StoredTask } from "./task-store.js";
-export { createTaskIndex, type TaskIndex, type TaskIndexOptions, type IndexedTask, type IndexListener } from "./task-index.js";
+export { createTaskStore, encodeRecord, decodeRecord, isCasConflict, type TaskStore, type StoredTask, type Applied } from "./task-store.js";
+export { createTaskIndex, taskKind, IndexedTask, type TaskIndex, type TaskIndexOptions, type TaskView, type IndexListener } from "./task-index.js";
+export {
+  createRecordIndex,
+  defineView,
+  RecordEntry,
+  type RecordIndex,
+  type RecordIndexOptions,
+  type RecordKind,
+  type RecordView,
+  type RecordWrites,
+  type RecordWriteListener,
+} from "./record-index.js";
 export * as transitions from "./transitions.js";
 export { InvalidStateTransitionError, CANCELLED_REASON, type Outcome, type Transition } from "./transitions.js";
 export { TaskNotFoundError, TaskExistsError, TaskContentionError } from "./errors.js";

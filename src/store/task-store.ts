@@ -7,6 +7,7 @@ import { maxNewRecordBytes, RecordTooLargeError } from "../model/record-limits.j
 import { nowNanos } from "./clock.js";
 import { TaskContentionError, TaskExistsError, TaskNotFoundError } from "./errors.js";
 import { createKvClient, KvConflictError } from "./kv-client.js";
+import type { RecordWriteListener } from "./record-index.js";
 import { newTaskRecord, startResolving, type Transition } from "./transitions.js";
 
 // The task store: one KV entry per task, key = task_guid, value = TaskRecord (protobuf binary).
@@ -18,11 +19,18 @@ export interface StoredTask {
   revision: number;
 }
 
+/** What a transition did: the record it was applied to and the record as it now is. */
+export interface Applied {
+  before: StoredTask;
+  /** The same object as `before` when the transition changed nothing. */
+  after: StoredTask;
+}
+
 /**
  * Called after every successful local write with the record and its stored bytes (the receptor's
  * index uses it to read its own writes); both are undefined for a removal.
  */
-export type WriteListener = (guid: string, revision: number, record?: TaskRecord, bytes?: Uint8Array) => void;
+export type WriteListener = RecordWriteListener<TaskRecord>;
 
 export interface TaskStore {
   create(req: TaskCreateRequest): Promise<StoredTask>;
@@ -31,7 +39,7 @@ export interface TaskStore {
    * Applies one transition with compare-and-swap, retrying on conflicts. A caller that has just
    * read (or written) the task passes it as `known` to save the first read.
    */
-  apply(guid: string, transition: Transition, known?: StoredTask): Promise<StoredTask>;
+  apply(guid: string, transition: Transition, known?: StoredTask): Promise<Applied>;
   /** DELETE: COMPLETED -> RESOLVING, then removed. */
   resolve(guid: string): Promise<void>;
   /** Removes a task if it is still at this revision (reaping, resolving). */
@@ -63,17 +71,17 @@ export function createTaskStore(nc: NatsConnection): TaskStore {
     return { record: decodeRecord(entry.value), revision: entry.revision };
   };
 
-  const apply = async (guid: string, transition: Transition, known?: StoredTask): Promise<StoredTask> => {
+  const apply = async (guid: string, transition: Transition, known?: StoredTask): Promise<Applied> => {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const current = attempt === 0 && known ? known : await get(guid);
       if (!current) throw new TaskNotFoundError(guid);
       const updated = transition(current.record, nowNanos());
-      if (updated === current.record) return current;
+      if (updated === current.record) return { before: current, after: current };
       const bytes = encodeRecord(updated);
       try {
         const revision = await client.put(guid, bytes, current.revision);
         notify(guid, revision, updated, bytes);
-        return { record: updated, revision };
+        return { before: current, after: { record: updated, revision } };
       } catch (err) {
         if (!isCasConflict(err)) throw err;
       }
@@ -119,7 +127,7 @@ export function createTaskStore(nc: NatsConnection): TaskStore {
     get,
     apply,
     async resolve(guid) {
-      const resolving = await apply(guid, startResolving);
+      const { after: resolving } = await apply(guid, startResolving);
       try {
         await remove(guid, resolving.revision);
       } catch (err) {

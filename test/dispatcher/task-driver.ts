@@ -62,7 +62,7 @@ export async function completeTask(
   await store.create(req);
   await store.apply(req.taskGuid, transitions.claim(cellId, "session-1"));
   await store.apply(req.taskGuid, transitions.start(cellId));
-  return store.apply(req.taskGuid, transitions.complete(cellId, outcome));
+  return (await store.apply(req.taskGuid, transitions.complete(cellId, outcome))).after;
 }
 
 export const stateOf = async (store: TaskStore, guid: string): Promise<TaskState | undefined> =>

@@ -34,7 +34,7 @@ it("a watcher sees every change while other tasks are being removed", async () =
   // cells claim others.
   await Promise.all(
     guids.map(async (g) => {
-      const claimed = await store.apply(g, transitions.claim("cell-1", "session-1"));
+      const { after: claimed } = await store.apply(g, transitions.claim("cell-1", "session-1"));
       if (removed.has(g)) await store.remove(g, claimed.revision);
       else await store.apply(g, transitions.start("cell-1"));
     }),

@@ -21,7 +21,7 @@ export async function connectStore(natsUrl: string, name = "test-store"): Promis
   const store = createTaskStore(nc);
   const run = async (guid: string, cellId: string): Promise<StoredTask> => {
     await store.apply(guid, transitions.claim(cellId, `${cellId}-session`));
-    return store.apply(guid, transitions.start(cellId));
+    return (await store.apply(guid, transitions.start(cellId))).after;
   };
   return {
     nc,
@@ -29,7 +29,7 @@ export async function connectStore(natsUrl: string, name = "test-store"): Promis
     run,
     async finish(guid, cellId, outcome) {
       await run(guid, cellId);
-      return store.apply(guid, transitions.complete(cellId, outcome));
+      return (await store.apply(guid, transitions.complete(cellId, outcome))).after;
     },
     close: () => nc.drain(),
   };

@@ -1,11 +1,12 @@
 import type { DescMessage, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
-import { CellService, TaskService } from "../gen/diego/v1/service_pb.js";
-import { FastWriter } from "../model/fast-writer.js";
+import { CellService, TaskService } from "../../gen/diego/v1/service_pb.js";
+import { FastWriter } from "../../model/fast-writer.js";
+import { taskBinaryView } from "./task-binary-view.js";
 import type { TaskApi } from "./task-api.js";
 
-// The unary RPCs of TaskService and CellService, once: the Connect router and the gRPC fast
-// path (grpc-unary.ts) both serve these.
+// The unary RPCs of TaskService and CellService, once: the Connect router (connect/services.ts)
+// and the fast path for binary calls (grpc/unary.ts) both serve these.
 
 export interface UnaryHandler<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> {
   method: DescMethodUnary<I, O>;
@@ -40,7 +41,7 @@ export function createUnaryHandlers(api: TaskApi) {
       t.listTasks,
       async (req) => ({ tasks: api.listTasks(req.domain).map((x) => x.record.task!) }),
       // Each task's encoding is cached in the index, like its JSON.
-      async (req) => repeatedField1(api.listTasks(req.domain).map((x) => x.binary())),
+      async (req) => repeatedField1(api.listTasks(req.domain).map((x) => x.view(taskBinaryView))),
     ),
     cancelTask: unary(t.cancelTask, async (req) => (await api.cancelTask(req.taskGuid), {})),
     deleteTask: unary(t.deleteTask, async (req) => (await api.deleteTask(req.taskGuid), {})),

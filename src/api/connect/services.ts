@@ -1,15 +1,20 @@
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { CellService, TaskEventType, TaskService, LogStream } from "../gen/diego/v1/service_pb.js";
 import type { Logger } from "pino";
-import { toConnectError } from "./connect-errors.js";
-import type { TaskApi } from "./task-api.js";
-import { createUnaryHandlers } from "./unary-handlers.js";
+import { CellService, LogStream, TaskEventType, TaskService } from "../../gen/diego/v1/service_pb.js";
+import type { TaskApi } from "../core/task-api.js";
+import { createUnaryHandlers } from "../core/unary-handlers.js";
+import { toConnectError } from "./errors.js";
 
 const eventTypes = { created: TaskEventType.CREATED, changed: TaskEventType.CHANGED, removed: TaskEventType.REMOVED };
 
 /** Registers TaskService and CellService on a Connect router (gRPC, gRPC-Web, Connect). */
 export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: ConnectRouter) => void {
   const unary = createUnaryHandlers(api);
+  const mapped = (err: unknown): ConnectError => {
+    const ce = toConnectError(err);
+    if (ce.code === Code.Internal) logger?.error({ err }, "task api failure");
+    return ce;
+  };
   const guard = async <T>(ctx: HandlerContext, fn: () => Promise<T> | T): Promise<T> => {
     // A call whose deadline passed before it could start has no effect. (Connect keeps
     // milliseconds: a deadline under one is as good as passed.)
@@ -18,11 +23,17 @@ export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: Con
     try {
       return await fn();
     } catch (err) {
-      const ce = toConnectError(err);
-      if (ce.code === 13) logger?.error({ err }, "task api failure");
-      throw ce;
+      throw mapped(err);
     }
   };
+  /** The same for a stream: an error part-way (StreamTooSlow, say) ends it with its own status. */
+  async function* guardStream<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
+    try {
+      yield* messages;
+    } catch (err) {
+      throw mapped(err);
+    }
+  }
 
   return (router) => {
     router.service(TaskService, {
@@ -32,12 +43,12 @@ export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: Con
       cancelTask: (req, ctx) => guard(ctx, () => unary.cancelTask.handle(req)),
       deleteTask: (req, ctx) => guard(ctx, () => unary.deleteTask.handle(req)),
       async *watchTasks(req, ctx) {
-        for await (const e of api.watchTasks(req.domain, ctx.signal)) {
+        for await (const e of guardStream(api.watchTasks(req.domain, ctx.signal))) {
           yield { type: eventTypes[e.kind], task: e.task };
         }
       },
       async *streamLogs(req, ctx) {
-        for await (const m of api.streamLogs(req.logGuid, ctx.signal)) {
+        for await (const m of guardStream(api.streamLogs(req.logGuid, ctx.signal))) {
           const stream = m.stream === 2 ? LogStream.STDERR : LogStream.STDOUT;
           yield { logGuid: m.logGuid, sourceName: m.sourceName, stream, message: m.message, timestamp: m.timestamp, taskGuid: m.taskGuid };
         }

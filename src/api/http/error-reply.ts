@@ -1,15 +1,13 @@
-import type http from "node:http";
 import http2 from "node:http2";
-import { Code } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
-import { encodeGrpcMessage } from "./grpc-message.js";
+import type { Code } from "@connectrpc/connect";
+import { connectErrorBody } from "../connect/errors.js";
+import { statusHeaders } from "../grpc/errors.js";
+import type { Req, Res } from "./types.js";
 
 // An error answered before any handler runs (no credentials, a request that took too long, an
 // unknown path), in the caller's own protocol: gRPC and gRPC-Web read a status from headers,
-// Connect a JSON {code,message} with an HTTP status, REST a JSON {name,message}.
-
-type Req = http.IncomingMessage | http2.Http2ServerRequest;
-type Res = http.ServerResponse | http2.Http2ServerResponse;
+// Connect a JSON {code,message} with an HTTP status, REST a JSON {name,message}: each the
+// protocol's own error mapping (grpc/errors.ts, connect/errors.ts).
 
 export interface ErrorReply {
   /** HTTP status for REST and Connect. */
@@ -42,9 +40,7 @@ export function replyError(req: Req, res: Res, e: ErrorReply): void {
     const headers = {
       ...e.headers,
       "content-type": protocol === "grpc-web" ? "application/grpc-web+proto" : "application/grpc",
-      "grpc-status": String(e.code),
-      "grpc-message": encodeGrpcMessage(`${e.name}: ${e.message}`),
-      "diego-error-name": e.name,
+      ...statusHeaders({ code: e.code, message: `${e.name}: ${e.message}`, errorName: e.name }),
     };
     if (res instanceof http2.Http2ServerResponse) {
       // Trailers-only: the status in one HEADERS frame that ends the stream. (writeHead and end
@@ -61,7 +57,7 @@ export function replyError(req: Req, res: Res, e: ErrorReply): void {
   }
   const body =
     protocol === "connect"
-      ? JSON.stringify({ code: codeToString(e.code), message: `${e.name}: ${e.message}` })
+      ? connectErrorBody(e.code, `${e.name}: ${e.message}`)
       : JSON.stringify({ name: e.name, message: e.message });
   send(req, res, e.status, { ...e.headers, "Content-Type": "application/json" }, body);
 }

@@ -1,0 +1,89 @@
+import { create, fromBinary } from "@bufbuild/protobuf";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { LogMessageSchema, type LogMessage } from "../../gen/diego/v1/internal_pb.js";
+import { TaskResponseSchema, type TaskResponse } from "../../gen/diego/v1/task_pb.js";
+import { subjects, subjectToken } from "../../nats/subjects.js";
+import type { TaskIndex } from "../../store/index.js";
+import { streamTooSlow } from "./errors.js";
+
+// Event fan-out: each stream (a watch of task changes, a task's log lines) gets its own bounded
+// backlog. A reader that falls further behind than that gets StreamTooSlow, so a stopped reader
+// cannot make the receptor buffer without end.
+
+export type TaskEventKind = "created" | "changed" | "removed";
+
+export interface TaskEvent {
+  kind: TaskEventKind;
+  task: TaskResponse;
+}
+
+/** Pushes index changes into an async iterator until the signal aborts. */
+export async function* watchTasks(index: TaskIndex, domain: string, signal: AbortSignal, backlog: number): AsyncIterable<TaskEvent> {
+  const queue = createQueue<TaskEvent>(signal, backlog);
+  const unsubscribe = index.subscribe((_guid, before, after) => {
+    const entry = after ?? before;
+    // The domain is known without decoding the record: watchers of other domains skip it.
+    if (!entry || (domain && entry.domain !== domain)) return;
+    const task = entry.record.task;
+    if (!task) return;
+    const kind: TaskEventKind = !before ? "created" : !after ? "removed" : "changed";
+    queue.push({ kind, task: create(TaskResponseSchema, task) });
+  });
+  try {
+    yield* queue.iterate();
+  } finally {
+    unsubscribe();
+  }
+}
+
+/** A log_guid's lines as cells publish them, until the signal aborts. */
+export async function* streamLogs(nc: NatsConnection, logGuid: string, signal: AbortSignal, backlog: number): AsyncIterable<LogMessage> {
+  const sub = nc.subscribe(subjects.logs(subjectToken(logGuid)));
+  const onAbort = (): void => sub.unsubscribe();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    for await (const m of sub) {
+      if (sub.getPending() > backlog) throw streamTooSlow(backlog);
+      try {
+        yield fromBinary(LogMessageSchema, m.data);
+      } catch {
+        // A malformed message from outside the system: skip it.
+      }
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    sub.unsubscribe();
+  }
+}
+
+/** Items waiting for a reader; more than `backlog` of them ends the iteration with StreamTooSlow. */
+function createQueue<T>(signal: AbortSignal, backlog: number): { push(v: T): void; iterate(): AsyncIterable<T> } {
+  let items: T[] = [];
+  let overflowed = false;
+  let wake: (() => void) | undefined;
+  signal.addEventListener("abort", () => wake?.(), { once: true });
+  return {
+    push(v) {
+      if (overflowed) return;
+      if (items.length >= backlog) {
+        overflowed = true;
+        items = [];
+      } else {
+        items.push(v);
+      }
+      wake?.();
+    },
+    async *iterate() {
+      while (!signal.aborted) {
+        if (overflowed) throw streamTooSlow(backlog);
+        const item = items.shift();
+        if (item !== undefined) {
+          yield item;
+          continue;
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    },
+  };
+}
