@@ -2,3 +2,4 @@ export { startAuctioneer, type Auctioneer, type AuctioneerOptions, type AuctionS
 export { schedule, score, isCompatible, NO_COMPATIBLE_CELL, INSUFFICIENT_RESOURCES } from "./schedule.js";
 export type { CellBid, PlacementRequest, Room, ScheduleResult } from "./schedule.js";
 export { gatherBids, silentBids, bidFromPresence } from "./gather-bids.js";
+export { auctioneerSettings, auctioneerOwnSettings } from "./settings.js";

@@ -1,0 +1,2 @@
+export { metricsHandler, startMetricsServer, InvalidMetricsListenError, type MetricsServer } from "./http.js";
+export { metricsSettings } from "./settings.js";
