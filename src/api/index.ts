@@ -5,3 +5,6 @@ export { startReceptorServer, type ReceptorServer } from "./http-server.js";
 export { toConnectError } from "./connect-errors.js";
 export { type TlsFiles } from "./http-server.js";
 export { AuthConfigError } from "./auth.js";
+export { createApiAuth, type AuthOptions } from "./auth.js";
+export { createReadiness, type Readiness } from "./health.js";
+export { createOperationsRoutes } from "./operations.js";
