@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { ensureLocalCredentials, redactNatsUrl, startEmbeddedNats, type NatsAuth, type natsConnectionSettings, type replicaSettings } from "../nats/index.js";
 import { AuthConfigError, type TlsFiles } from "../api/index.js";
-import { startReceptor as startReceptorProcess, type Receptor, type ReceptorOptions, type receptorSettings as receptorTable } from "../receptor/index.js";
+import { startReceptor as startReceptorProcess, type Receptor, type ReceptorOptions, type receptorSettings } from "../receptor/index.js";
 import { startDispatcher, type dispatcherSettings } from "../dispatcher/index.js";
 import { startConverger, type convergerSettings } from "../converger/index.js";
 import { InvalidMetricsListenError, startMetricsServer } from "../metrics/index.js";
@@ -23,7 +23,7 @@ export interface Running {
 type Command<C extends ServerCommand> = (s: CommandSettings<C>, logger: Logger, given: ReadonlySet<string>) => Promise<Running>;
 
 type NatsSettings = SettingsOf<typeof natsConnectionSettings>;
-type ReceptorSettings = SettingsOf<typeof receptorTable & typeof cellTtlSettings>;
+type ReceptorSettings = SettingsOf<typeof receptorSettings & typeof cellTtlSettings>;
 type FleetSettings = SettingsOf<typeof natsConnectionSettings & typeof replicaSettings>;
 
 function splitHostPort(listen: string): { host: string; port: number } {
@@ -89,7 +89,7 @@ export function natsFleetOptions(s: FleetSettings, given: ReadonlySet<string>): 
 }
 
 /** What `receptor` and `up` both give the receptor: its address, TLS, API settings, cell TTL. */
-const receptorSettings = async (s: ReceptorSettings) => ({
+const receptorOptions = async (s: ReceptorSettings) => ({
   ...splitHostPort(s.listen),
   cellTtlMs: s.cellTtl,
   tls: await tlsFrom(s),
@@ -103,7 +103,7 @@ const receptor: Command<"receptor"> = async (s, logger, given) => {
     natsUrl,
     natsAuth,
     logger,
-    ...(await receptorSettings(s)),
+    ...(await receptorOptions(s)),
     ...natsFleetOptions(s, given),
   });
   return { readyLine: `diego receptor ready on ${r.address}`, stop: stack([r, reloadAuthOnSighup(r, logger)]) };
@@ -207,7 +207,7 @@ const up: Command<"up"> = async (s, logger, given) => {
       natsUrl,
       natsAuth,
       logger: logger.child({ component: "receptor" }),
-      ...(await receptorSettings(s)),
+      ...(await receptorOptions(s)),
       ...fleet,
     });
     parts.push(r);
