@@ -1,3 +1,2 @@
-export { startCellAgent, type CellAgent, type CellAgentOptions } from "./agent/cell-agent.js";
-export { WorkDirInUseError } from "./agent/work-dir-claim.js";
+export { startCellAgent, cellSettings, WorkDirInUseError, type CellAgent, type CellAgentOptions } from "./agent/index.js";
 export { NetworkConfigError } from "./network/index.js";

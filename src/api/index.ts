@@ -14,3 +14,6 @@ export { createConnectRoutes } from "./connect/services.js";
 export { startReceptorServer, type ReceptorServer, type TlsFiles } from "./http-server.js";
 export { toConnectError } from "./connect/errors.js";
 export { callStatus } from "./grpc/errors.js";
+export { AuthConfigError, createApiAuth, type AuthOptions } from "./auth.js";
+export { createReadiness, type Readiness } from "./health.js";
+export { createOperationsRoutes } from "./operations.js";

@@ -5,26 +5,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { WorkRequestSchema, WorkResponseSchema } from "../gen/diego/v1/internal_pb.js";
 import { TaskState } from "../gen/diego/v1/task_pb.js";
-import { openCellsBucket, openLocksBucket, openTasksBucket } from "../nats/buckets.js";
-import { connectNats } from "../nats/connect.js";
-import type { NatsAuth } from "../nats/connect-options.js";
-import { createLeaderLock } from "../nats/leader-lock.js";
-import { subjects } from "../nats/subjects.js";
-import { onNatsStatus } from "../nats/connection-status.js";
-import { recordAuction } from "../metrics/hooks.js";
-import {
-  applyUntilDone,
-  createCellRegistry,
-  createTaskIndex,
-  createTaskStore,
-  InvalidStateTransitionError,
-  TaskNotFoundError,
-  transitions,
-  type TaskIndex,
-  type TaskStore,
-} from "../store/index.js";
+import { openCellsBucket, openLocksBucket, openTasksBucket, connectNats, type NatsAuth, createLeaderLock, subjects, onNatsStatus } from "../nats/index.js";
+import { recordAuction } from "../metrics/index.js";
+import { applyUntilDone, createCellRegistry, createTaskIndex, createTaskStore, InvalidStateTransitionError, TaskNotFoundError, transitions, type TaskIndex, type TaskStore } from "../store/index.js";
 import { gatherBids, silentBids } from "./gather-bids.js";
-import { schedule, type PlacementRequest } from "./schedule.js";
+import type { PlacementRequest } from "../model/index.js";
+import { schedule } from "./schedule.js";
 
 export interface AuctioneerOptions {
   natsUrl: string;

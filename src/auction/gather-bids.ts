@@ -2,8 +2,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CellPresenceSchema, type CellPresence } from "../gen/diego/v1/cell_pb.js";
 import { CellStateRequestSchema } from "../gen/diego/v1/internal_pb.js";
-import { subjects } from "../nats/subjects.js";
-import type { CellBid } from "./schedule.js";
+import { subjects } from "../nats/index.js";
+import type { CellBid } from "../model/index.js";
 
 /**
  * Asks every cell for its current state with one request and many replies; returns when all

@@ -4,29 +4,7 @@
 // Unlike 2015, a task that would fit an empty cell is not failed when the cells are merely busy:
 // it waits for room (a burst queues instead of failing); one bigger than every cell fails.
 
-export interface CellBid {
-  cellId: string;
-  stacks: string[];
-  /** Root filesystem schemes accepted besides preloaded stacks (e.g. "docker"). */
-  rootfsSchemes: string[];
-  total: Room;
-  available: Room;
-  taskCount: number;
-}
-
-export interface Room {
-  memoryMb: number;
-  diskMb: number;
-  containers: number;
-}
-
-export interface PlacementRequest {
-  taskGuid: string;
-  stack: string;
-  rootFs: string;
-  memoryMb: number;
-  diskMb: number;
-}
+import type { CellBid, PlacementRequest, Room } from "../model/index.js";
 
 export const NO_COMPATIBLE_CELL = "found no compatible cell";
 export const INSUFFICIENT_RESOURCES = "insufficient resources";

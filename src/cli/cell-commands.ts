@@ -2,10 +2,12 @@ import { chmod, mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
-import { NetworkConfigError, startCellAgent, type CellAgent } from "../../cell-agent/src/index.js";
-import { startAuctioneer, type Auctioneer } from "../auction/index.js";
-import type { NatsAuth } from "../nats/connect-options.js";
-import { InvalidSettingError, type Settings } from "./settings.js";
+import { NetworkConfigError, startCellAgent, type CellAgent, type cellSettings } from "../../cell-agent/src/index.js";
+import { startAuctioneer, type Auctioneer, type auctioneerSettings } from "../auction/index.js";
+import type { NatsAuth } from "../nats/index.js";
+import type { SettingsOf } from "../settings/index.js";
+import type { cellTtlSettings } from "../store/index.js";
+import { InvalidSettingError, type dataDirSettings } from "./settings.js";
 
 // The auctioneer and cell-agent processes, as `diego auctioneer`, `diego cell` and inside `diego up`.
 
@@ -15,53 +17,55 @@ export interface FleetOptions {
   replicas?: number;
 }
 
-export async function runAuctioneer(s: Settings, natsUrl: string, natsAuth: NatsAuth, logger: Logger, fleet: FleetOptions = {}): Promise<Auctioneer> {
+type AuctioneerSettings = SettingsOf<typeof auctioneerSettings>;
+type CellCommandSettings = SettingsOf<typeof cellSettings & typeof dataDirSettings & typeof cellTtlSettings>;
+
+export async function runAuctioneer(s: AuctioneerSettings, natsUrl: string, natsAuth: NatsAuth, logger: Logger, fleet: FleetOptions = {}): Promise<Auctioneer> {
   return startAuctioneer({
     natsUrl,
     natsAuth,
     logger,
     ...fleet,
-    cellTtlMs: Number(s.cellTtl),
-    lockTtlMs: Number(s.lockTtl),
-    maxPlacementAttempts: Number(s.placementRetries),
-    retryDelayMs: Math.max(Number(s.auctionInterval) * 10, 500),
+    cellTtlMs: s.cellTtl,
+    lockTtlMs: s.lockTtl,
+    maxPlacementAttempts: s.placementRetries,
+    retryDelayMs: Math.max(s.auctionInterval * 10, 500),
   });
 }
 
-export function cellIdFrom(s: Settings): string {
-  const given = String(s.cellId);
+export function cellIdFrom(s: Pick<CellCommandSettings, "cellId">): string {
+  const given = s.cellId;
   if (given && !/^[A-Za-z0-9_-]+$/.test(given)) {
     throw new InvalidSettingError(`--cell-id may only hold letters, digits, - and _, got '${given}'`);
   }
   return given || `cell-${os.hostname().replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
-export async function runCell(s: Settings, natsUrl: string, natsAuth: NatsAuth, logger: Logger, fleet: FleetOptions = {}): Promise<CellAgent> {
+export async function runCell(s: CellCommandSettings, natsUrl: string, natsAuth: NatsAuth, logger: Logger, fleet: FleetOptions = {}): Promise<CellAgent> {
   const cellId = cellIdFrom(s);
-  const runtime = s.runtime as "runc" | "crun"; // one of the setting's choices, checked when parsed
-  await privateDirs(path.resolve(String(s.dataDir)));
+  await privateDirs(path.resolve(s.dataDir));
   return startCellAgent({
     natsUrl,
     natsAuth,
     ...fleet,
     cellId,
-    stacks: s.stacks as string[],
-    rootfs: parseRootfs(s.rootfs as string[]),
-    workDir: path.resolve(String(s.dataDir), "cells", cellId),
-    runtime,
-    memoryMb: Number(s.memoryMb),
-    diskMb: Number(s.diskMb),
-    containers: Number(s.containers),
-    zone: String(s.zone),
-    cellTtlMs: Number(s.cellTtl),
-    pidsLimit: Number(s.pidsLimit),
-    dockerRegistry: String(s.dockerRegistry),
-    insecureRegistries: s.insecureRegistries as string[],
+    stacks: s.stacks,
+    rootfs: parseRootfs(s.rootfs),
+    workDir: path.resolve(s.dataDir, "cells", cellId),
+    runtime: s.runtime,
+    memoryMb: s.memoryMb,
+    diskMb: s.diskMb,
+    containers: s.containers,
+    zone: s.zone,
+    cellTtlMs: s.cellTtl,
+    pidsLimit: s.pidsLimit,
+    dockerRegistry: s.dockerRegistry,
+    insecureRegistries: s.insecureRegistries,
     network: {
-      cidr: String(s.networkCidr),
-      dnsServers: s.dnsServers as string[],
-      hostPorts: String(s.hostPorts),
-      cellAddress: String(s.cellAddress),
+      cidr: s.networkCidr,
+      dnsServers: s.dnsServers,
+      hostPorts: s.hostPorts,
+      cellAddress: s.cellAddress,
     },
     logger,
   }).catch((err: unknown) => {

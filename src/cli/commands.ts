@@ -1,18 +1,18 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
-import { startEmbeddedNats } from "../nats/embedded-server.js";
-import { redactNatsUrl, type NatsAuth } from "../nats/connect-options.js";
-import { ensureLocalCredentials } from "../nats/local-credentials.js";
-import type { TlsFiles } from "../api/http-server.js";
-import { AuthConfigError } from "../api/auth.js";
-import { startReceptor as startReceptorProcess, type Receptor, type ReceptorOptions } from "../receptor/start-receptor.js";
-import { startDispatcher } from "../dispatcher/index.js";
-import { startConverger } from "../converger/index.js";
+import { ensureLocalCredentials, redactNatsUrl, startEmbeddedNats, type NatsAuth, type natsConnectionSettings, type replicaSettings } from "../nats/index.js";
+import { AuthConfigError, type TlsFiles } from "../api/index.js";
+import { startReceptor as startReceptorProcess, type Receptor, type ReceptorOptions, type receptorSettings } from "../receptor/index.js";
+import { startDispatcher, type dispatcherSettings } from "../dispatcher/index.js";
+import { startConverger, type convergerSettings } from "../converger/index.js";
+import { InvalidMetricsListenError, startMetricsServer } from "../metrics/index.js";
+import type { SettingsOf } from "../settings/index.js";
+import type { cellTtlSettings } from "../store/index.js";
 import { runAuctioneer, runCell } from "./cell-commands.js";
+import type { ParsedRun } from "./parse-args.js";
 import { natsAuthFrom, natsAuthGiven } from "./nats-settings.js";
-import { InvalidSettingError, type Settings } from "./settings.js";
-import { InvalidMetricsListenError, startMetricsServer } from "../metrics/http.js";
+import { InvalidSettingError, type CommandSettings, type ServerCommand } from "./settings.js";
 
 export interface Running {
   readyLine: string;
@@ -20,7 +20,11 @@ export interface Running {
 }
 
 /** `given`: the settings the user set (by flag or environment), not left at their defaults. */
-type Command = (s: Settings, logger: Logger, given: ReadonlySet<string>) => Promise<Running>;
+type Command<C extends ServerCommand> = (s: CommandSettings<C>, logger: Logger, given: ReadonlySet<string>) => Promise<Running>;
+
+type NatsSettings = SettingsOf<typeof natsConnectionSettings>;
+type ReceptorSettings = SettingsOf<typeof receptorSettings & typeof cellTtlSettings>;
+type FleetSettings = SettingsOf<typeof natsConnectionSettings & typeof replicaSettings>;
 
 function splitHostPort(listen: string): { host: string; port: number } {
   const m = /^(.*):([0-9]+)$/.exec(listen);
@@ -28,16 +32,16 @@ function splitHostPort(listen: string): { host: string; port: number } {
   return { host: m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]) };
 }
 
-async function tlsFrom(s: Settings): Promise<TlsFiles | undefined> {
-  const certFile = String(s.tlsCert);
-  const keyFile = String(s.tlsKey);
+async function tlsFrom(s: Pick<ReceptorSettings, "tlsCert" | "tlsKey">): Promise<TlsFiles | undefined> {
+  const certFile = s.tlsCert;
+  const keyFile = s.tlsKey;
   if (!certFile && !keyFile) return undefined;
   if (!certFile || !keyFile) throw new InvalidSettingError("--tls-cert and --tls-key go together");
   return { cert: await readFile(certFile), key: await readFile(keyFile) };
 }
 
-function requireNats(s: Settings): string {
-  const url = String(s.nats);
+function requireNats(s: Pick<NatsSettings, "nats">): string {
+  const url = s.nats;
   if (!url) throw new InvalidSettingError("--nats (or DIEGO_NATS_URL) is required, e.g. nats://127.0.0.1:4222");
   return url;
 }
@@ -56,11 +60,11 @@ const startReceptor = (opts: ReceptorOptions): Promise<Receptor> =>
   });
 
 /** The receptor's API settings: credentials, CORS and connection timeouts. */
-const apiOptions = (s: Settings) => ({
-  auth: { user: String(s.authUser), password: String(s.authPassword), tokenFile: String(s.authTokenFile) },
-  corsOrigins: s.corsOrigins as string[],
-  headersTimeoutMs: Number(s.headersTimeout),
-  requestTimeoutMs: Number(s.requestTimeout),
+const apiOptions = (s: ReceptorSettings) => ({
+  auth: { user: s.authUser, password: s.authPassword, tokenFile: s.authTokenFile },
+  corsOrigins: s.corsOrigins,
+  headersTimeoutMs: s.headersTimeout,
+  requestTimeoutMs: s.requestTimeout,
 });
 
 /** SIGHUP re-reads the bearer token file; a file that cannot be read keeps the old tokens. */
@@ -80,54 +84,54 @@ function reloadAuthOnSighup(r: Receptor, logger: Logger): { stop(): Promise<void
  * How a process meets NATS: how long it waits for it at start, and the bucket replicas, passed
  * on only when the user set them (then an existing bucket is brought to that count).
  */
-export function natsFleetOptions(s: Settings, given: ReadonlySet<string>): { natsWaitMs: number; replicas?: number } {
-  return { natsWaitMs: Number(s.natsWait), ...(given.has("replicas") ? { replicas: Number(s.replicas) } : {}) };
+export function natsFleetOptions(s: FleetSettings, given: ReadonlySet<string>): { natsWaitMs: number; replicas?: number } {
+  return { natsWaitMs: s.natsWait, ...(given.has("replicas") ? { replicas: s.replicas } : {}) };
 }
 
 /** What `receptor` and `up` both give the receptor: its address, TLS, API settings, cell TTL. */
-const receptorSettings = async (s: Settings) => ({
-  ...splitHostPort(String(s.listen)),
-  cellTtlMs: Number(s.cellTtl),
+const receptorOptions = async (s: ReceptorSettings) => ({
+  ...splitHostPort(s.listen),
+  cellTtlMs: s.cellTtl,
   tls: await tlsFrom(s),
   ...apiOptions(s),
 });
 
-const receptor: Command = async (s, logger, given) => {
+const receptor: Command<"receptor"> = async (s, logger, given) => {
   const natsUrl = requireNats(s);
   const natsAuth = await natsAuthFrom(s);
   const r = await startReceptor({
     natsUrl,
     natsAuth,
     logger,
-    ...(await receptorSettings(s)),
+    ...(await receptorOptions(s)),
     ...natsFleetOptions(s, given),
   });
   return { readyLine: `diego receptor ready on ${r.address}`, stop: stack([r, reloadAuthOnSighup(r, logger)]) };
 };
 
-const dispatcherOptions = (s: Settings) => ({
-  callbackTimeoutMs: Number(s.callbackTimeout),
-  retryIntervalMs: Number(s.callbackRetryInterval),
-  completedTtlMs: Number(s.completedTtl),
-  concurrency: Number(s.callbackConcurrency),
+const dispatcherOptions = (s: SettingsOf<typeof dispatcherSettings>) => ({
+  callbackTimeoutMs: s.callbackTimeout,
+  retryIntervalMs: s.callbackRetryInterval,
+  completedTtlMs: s.completedTtl,
+  concurrency: s.callbackConcurrency,
 });
 
-const convergerOptions = (s: Settings) => ({
-  convergeIntervalMs: Number(s.convergeInterval),
-  kickIntervalMs: Number(s.kickInterval),
-  pendingTimeoutMs: Number(s.pendingTimeout),
-  claimTimeoutMs: Number(s.claimTimeout),
-  completedTtlMs: Number(s.completedTtl),
-  retryIntervalMs: Number(s.callbackRetryInterval),
-  lockTtlMs: Number(s.lockTtl),
-  cellTtlMs: Number(s.cellTtl),
+const convergerOptions = (s: SettingsOf<typeof convergerSettings>) => ({
+  convergeIntervalMs: s.convergeInterval,
+  kickIntervalMs: s.kickInterval,
+  pendingTimeoutMs: s.pendingTimeout,
+  claimTimeoutMs: s.claimTimeout,
+  completedTtlMs: s.completedTtl,
+  retryIntervalMs: s.callbackRetryInterval,
+  lockTtlMs: s.lockTtl,
+  cellTtlMs: s.cellTtl,
 });
 
 /** With --metrics-listen, the process also serves /metrics there (stopped with it). */
-async function withMetrics(s: Settings, running: Running): Promise<Running> {
+async function withMetrics(s: { metricsListen: string }, running: Running): Promise<Running> {
   if (!s.metricsListen) return running;
   try {
-    const m = await startMetricsServer(String(s.metricsListen));
+    const m = await startMetricsServer(s.metricsListen);
     return { readyLine: `${running.readyLine}, metrics on ${m.address}`, stop: stack([running, m]) };
   } catch (err) {
     await running.stop();
@@ -135,25 +139,25 @@ async function withMetrics(s: Settings, running: Running): Promise<Running> {
   }
 }
 
-const dispatcher: Command = async (s, logger, given) => {
+const dispatcher: Command<"dispatcher"> = async (s, logger, given) => {
   const natsUrl = requireNats(s);
   const d = await startDispatcher({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...dispatcherOptions(s), ...natsFleetOptions(s, given) });
   return { readyLine: `diego dispatcher ready (nats ${redactNatsUrl(natsUrl)})`, stop: d.stop };
 };
 
-const converger: Command = async (s, logger, given) => {
+const converger: Command<"converger"> = async (s, logger, given) => {
   const natsUrl = requireNats(s);
   const c = await startConverger({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...convergerOptions(s), ...natsFleetOptions(s, given) });
   return { readyLine: `diego converger ready (nats ${redactNatsUrl(natsUrl)})`, stop: c.stop };
 };
 
-const auctioneer: Command = async (s, logger, given) => {
+const auctioneer: Command<"auctioneer"> = async (s, logger, given) => {
   const natsUrl = requireNats(s);
   const a = await runAuctioneer(s, natsUrl, await natsAuthFrom(s), logger, natsFleetOptions(s, given));
   return { readyLine: `diego auctioneer ready (nats ${redactNatsUrl(natsUrl)})`, stop: a.stop };
 };
 
-const cell: Command = async (s, logger, given) => {
+const cell: Command<"cell"> = async (s, logger, given) => {
   const natsUrl = requireNats(s);
   const c = await runCell(s, natsUrl, await natsAuthFrom(s), logger, natsFleetOptions(s, given));
   return { readyLine: `diego cell ${c.cellId} ready (nats ${redactNatsUrl(natsUrl)})`, stop: c.stop };
@@ -164,27 +168,27 @@ const cell: Command = async (s, logger, given) => {
  * fail on the default port, `up` then takes a free one (the ready line prints the URL). A port
  * the user asked for explicitly is used as given.
  */
-function natsPortChoice(s: Settings, given: ReadonlySet<string>): { port: number; freePortIfTaken: boolean } {
-  return { port: Number(s.natsPort), freePortIfTaken: !given.has("natsPort") };
+function natsPortChoice(s: CommandSettings<"up">, given: ReadonlySet<string>): { port: number; freePortIfTaken: boolean } {
+  return { port: s.natsPort, freePortIfTaken: !given.has("natsPort") };
 }
 
 /**
  * `up`'s embedded nats-server admits only the user in its data dir's credentials file (made on
  * the first start); flags for an external NATS make no sense without --nats.
  */
-async function startLocalNats(s: Settings, given: ReadonlySet<string>, logger: Logger) {
+async function startLocalNats(s: CommandSettings<"up">, given: ReadonlySet<string>, logger: Logger) {
   if (natsAuthGiven(s)) {
     throw new InvalidSettingError("--nats-creds and --nats-tls-* are for an external NATS given with --nats; diego up makes its own credentials for the nats-server it starts");
   }
-  const dataDir = path.resolve(String(s.dataDir), "nats");
+  const dataDir = path.resolve(s.dataDir, "nats");
   const creds = await ensureLocalCredentials(dataDir);
   const nats = await startEmbeddedNats({ dataDir, auth: creds, ...natsPortChoice(s, given), logger: logger.child({ component: "nats-server" }) });
   return { nats, natsAuth: { credsFile: creds.file } satisfies NatsAuth };
 }
 
-const up: Command = async (s, logger, given) => {
+const up: Command<"up"> = async (s, logger, given) => {
   const parts: Array<{ stop(): Promise<void> }> = [];
-  let natsUrl = String(s.nats);
+  let natsUrl = s.nats;
   let natsAuth: NatsAuth;
   let credentialsNote = "";
   try {
@@ -198,12 +202,12 @@ const up: Command = async (s, logger, given) => {
       natsAuth = await natsAuthFrom(s);
     }
     // One replica: `up` is one machine (its buckets are made with the default).
-    const fleet = { natsWaitMs: Number(s.natsWait) };
+    const fleet = { natsWaitMs: s.natsWait };
     const r = await startReceptor({
       natsUrl,
       natsAuth,
       logger: logger.child({ component: "receptor" }),
-      ...(await receptorSettings(s)),
+      ...(await receptorOptions(s)),
       ...fleet,
     });
     parts.push(r);
@@ -219,9 +223,13 @@ const up: Command = async (s, logger, given) => {
   }
 };
 
-const metered = (c: Command): Command => async (s, logger, given) => withMetrics(s, await c(s, logger, given));
+type MeteredCommand = "auctioneer" | "dispatcher" | "converger" | "cell";
+const metered =
+  <C extends MeteredCommand>(c: Command<C>): Command<C> =>
+  async (s, logger, given) =>
+    withMetrics(s, await c(s, logger, given));
 
-export const commands: Record<string, Command> = {
+const commands: { [C in ServerCommand]: Command<C> } = {
   up,
   receptor,
   auctioneer: metered(auctioneer),
@@ -229,3 +237,10 @@ export const commands: Record<string, Command> = {
   converger: metered(converger),
   cell: metered(cell),
 };
+
+/** Starts the parsed command with its settings. */
+export function runCommand(parsed: ParsedRun, logger: Logger): Promise<Running> {
+  // TypeScript cannot correlate the command with its settings through the union; parseArgs did.
+  const run = commands[parsed.command] as Command<ServerCommand>;
+  return run(parsed.settings as never, logger, parsed.given as ReadonlySet<string>);
+}

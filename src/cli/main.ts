@@ -1,5 +1,4 @@
 import type { Logger } from "pino";
-import type { LogFormat } from "./logger.js";
 import type { Running } from "./commands.js";
 
 async function main(): Promise<void> {
@@ -9,12 +8,12 @@ async function main(): Promise<void> {
     // Exit at once: fetch's idle keep-alive sockets would hold the process a few seconds.
     process.exit(await runUserCommand(process.argv.slice(2), process.env));
   }
-  const [{ createLogger }, { parseArgs, usage }, { InvalidSettingError }, { commands }, { NatsRefusedError }] = await Promise.all([
+  const [{ createLogger }, { parseArgs, usage }, { InvalidSettingError }, { runCommand }, { NatsRefusedError }] = await Promise.all([
     import("./logger.js"),
     import("./parse-args.js"),
     import("./settings.js"),
     import("./commands.js"),
-    import("../nats/connect-options.js"),
+    import("../nats/index.js"),
   ]);
   let parsed;
   try {
@@ -23,19 +22,19 @@ async function main(): Promise<void> {
     process.stderr.write(`diego: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  const { command, settings, given } = parsed;
-  const run = commands[command];
-  if (command === "help" || !run) {
-    const known = command === "help";
-    (known ? process.stdout : process.stderr).write(
-      (known ? "" : `diego: unknown command '${command}'\n\n`) + usage(settings.topic as string | undefined),
-    );
-    process.exit(known ? 0 : 2);
+  if (parsed.kind === "help") {
+    process.stdout.write(usage(parsed.topic));
+    process.exit(0);
   }
-  const logger = createLogger(String(settings.logLevel), `diego-${command}`, settings.logFormat as LogFormat);
+  if (parsed.kind === "unknown") {
+    process.stderr.write(`diego: unknown command '${parsed.command}'\n\n${usage()}`);
+    process.exit(2);
+  }
+  const { command, settings } = parsed;
+  const logger = createLogger(settings.logLevel, `diego-${command}`, settings.logFormat);
   let running: Running;
   try {
-    running = await run(settings, logger, given);
+    running = await runCommand(parsed, logger);
   } catch (err) {
     // A setting the user got wrong, or credentials NATS refused, need only the message; anything
     // else is logged in full too.

@@ -1,38 +1,61 @@
-import { InvalidSettingError, parseSetting, SETTINGS, type Settings } from "./settings.js";
+import { defaultValue, type SettingTable } from "../settings/index.js";
+import { defaultText, parseSetting } from "./parse-setting.js";
+import { COMMAND_SETTINGS, InvalidSettingError, isServerCommand, type CommandSettings, type ServerCommand } from "./settings.js";
 
-export interface ParsedCommand {
-  command: string;
-  settings: Settings;
-  /** The settings given by a flag or an environment variable (the rest are defaults). */
-  given: ReadonlySet<string>;
+/** A server command's typed settings, and which of them the user gave (the rest are defaults). */
+export interface ParsedSettings<C extends ServerCommand> {
+  settings: CommandSettings<C>;
+  /** The settings given by a flag or an environment variable. */
+  given: ReadonlySet<keyof CommandSettings<C>>;
 }
+
+export type ParsedRun = { [C in ServerCommand]: { kind: "run"; command: C } & ParsedSettings<C> }[ServerCommand];
+
+export type ParsedCommand = ParsedRun | { kind: "help"; topic?: string } | { kind: "unknown"; command: string };
 
 /** `diego <command> [--flag value | --flag=value]...`; flags win over environment variables. */
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedCommand {
   const [first = "help", ...rest] = argv;
-  if (first === "--help" || first === "-h") return { command: "help", settings: {}, given: new Set() };
-  const command = first;
-  const defs = SETTINGS.filter((d) => d.for.includes(command));
-  const given = new Map<string, string>();
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    if (arg === "--help" || arg === "-h") return { command: "help", settings: { topic: command }, given: new Set() };
+  if (first === "--help" || first === "-h" || first === "help") return { kind: "help" };
+  if (helpAsked(rest)) return { kind: "help", topic: first };
+  if (!isServerCommand(first)) return { kind: "unknown", command: first };
+  return { kind: "run", command: first, ...parseSettings(first, rest, env) } as ParsedRun;
+}
+
+/** --help or -h where a flag (not a flag's value) may stand. */
+function helpAsked(args: string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--help" || arg === "-h") return true;
+    if (!arg.startsWith("--")) return false;
+    if (!arg.includes("=")) i++;
+  }
+  return false;
+}
+
+/** The flags of one server command, against its settings table. */
+export function parseSettings<C extends ServerCommand>(command: C, args: string[], env: NodeJS.ProcessEnv): ParsedSettings<C> {
+  const table: SettingTable = COMMAND_SETTINGS[command];
+  const byFlag = new Map(Object.entries(table).map(([key, spec]) => [spec.flag, key]));
+  const raw = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
     if (!arg.startsWith("--")) throw new InvalidSettingError(`unexpected argument '${arg}'`);
     const eq = arg.indexOf("=");
     const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
-    const def = defs.find((d) => d.flag === name);
-    if (!def) throw new InvalidSettingError(`unknown flag --${name} for 'diego ${command}' (see diego ${command} --help)`);
-    const value = eq > 0 ? arg.slice(eq + 1) : rest[++i];
+    const key = byFlag.get(name);
+    if (key === undefined) throw new InvalidSettingError(`unknown flag --${name} for 'diego ${command}' (see diego ${command} --help)`);
+    const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
     if (value === undefined) throw new InvalidSettingError(`--${name} needs a value`);
-    given.set(def.key, value);
+    raw.set(key, value);
   }
-  const settings: Settings = {};
-  for (const def of defs) {
-    const raw = given.get(def.key) ?? env[def.env];
-    if (raw !== undefined) given.set(def.key, raw);
-    settings[def.key] = parseSetting(def, raw ?? def.default);
+  const settings: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(table)) {
+    const text = raw.get(key) ?? env[spec.env];
+    if (text !== undefined) raw.set(key, text);
+    settings[key] = text === undefined ? defaultValue(spec) : parseSetting(spec, text);
   }
-  return { command, settings, given: new Set(given.keys()) };
+  return { settings: settings as CommandSettings<C>, given: new Set(raw.keys()) as ReadonlySet<keyof CommandSettings<C>> };
 }
 
 export function usage(command?: string): string {
@@ -46,9 +69,9 @@ export function usage(command?: string): string {
     ["task", "create, list, watch, run tasks and follow their logs through the API ('diego task --help')"],
     ["cells", "list the live cells through the API"],
   ];
-  if (command && commands.some(([c]) => c === command)) {
-    const lines = SETTINGS.filter((d) => d.for.includes(command)).map(
-      (d) => `  --${d.flag.padEnd(24)} ${d.help} [env ${d.env}, default ${JSON.stringify(d.default)}]`,
+  if (command && isServerCommand(command)) {
+    const lines = Object.values(COMMAND_SETTINGS[command] as SettingTable).map(
+      (d) => `  --${d.flag.padEnd(24)} ${d.help} [env ${d.env}, default ${JSON.stringify(defaultText(d))}]`,
     );
     return `usage: diego ${command} [flags]\n\n${lines.join("\n")}\n`;
   }

@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { TaskState } from "../gen/diego/v1/task_pb.js";
-import { subjects } from "../nats/subjects.js";
+import { subjects } from "../nats/index.js";
 import { applyUntilDone, nowNanos, transitions, type TaskIndex, type TaskStore, type Transition } from "../store/index.js";
 import { NO_CONTAINER_REASON, type LiveCells } from "./decide.js";
 import { DecisionChangedError } from "./errors.js";

@@ -1,18 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { subjects } from "../nats/subjects.js";
-import { retryUntilDone } from "../nats/retry.js";
-import {
-  applyUntilDone,
-  InvalidStateTransitionError,
-  TaskNotFoundError,
-  isCasConflict,
-  nowNanos,
-  transitions,
-  type TaskIndex,
-  type TaskStore,
-  type Transition,
-} from "../store/index.js";
+import { subjects, retryUntilDone } from "../nats/index.js";
+import { applyUntilDone, InvalidStateTransitionError, TaskNotFoundError, isCasConflict, nowNanos, transitions, type TaskIndex, type TaskStore, type Transition } from "../store/index.js";
 import { CELL_DISAPPEARED_REASON, decide, sameDecision, type ConvergeLimits, type Decision, type LiveCells } from "./decide.js";
 import { DecisionChangedError } from "./errors.js";
 import { runLimited } from "./run-limited.js";

@@ -10,3 +10,4 @@ export {
   type LiveCells,
 } from "./decide.js";
 export { ConvergerOptionsError, DecisionChangedError } from "./errors.js";
+export { convergerSettings, convergerOwnSettings, CONVERGER_DEFAULTS } from "./settings.js";

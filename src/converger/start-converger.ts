@@ -2,17 +2,14 @@ import { randomUUID } from "node:crypto";
 import os from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import pino, { type Logger } from "pino";
-import { settingDefault } from "../cli/setting-default.js";
-import { connectNats } from "../nats/connect.js";
-import type { NatsAuth } from "../nats/connect-options.js";
-import { openCellsBucket, openLocksBucket, openTasksBucket } from "../nats/buckets.js";
-import { createLeaderLock } from "../nats/leader-lock.js";
+import { connectNats, type NatsAuth, openCellsBucket, openLocksBucket, openTasksBucket, createLeaderLock } from "../nats/index.js";
 import { createCellRegistry, createTaskIndex, createTaskStore, nanosFromMs } from "../store/index.js";
 import { watchForLostCells } from "./cell-watch.js";
 import { confirmHeldTasks } from "./confirm-held.js";
 import { convergePass, type PassReport } from "./converge-pass.js";
 import type { ConvergeLimits, LiveCells } from "./decide.js";
 import { ConvergerOptionsError } from "./errors.js";
+import { CONVERGER_DEFAULTS as D } from "./settings.js";
 
 // The converger: timeouts, reaping, lost cells, re-auction. One instance acts at a time (leader
 // lock "converger"); the others stand by with the same watch-fed view, ready to take over.
@@ -55,22 +52,21 @@ export interface Converger {
 }
 
 function limitsFrom(opts: ConvergerOptions): ConvergeLimits {
-  const ms = (given: number | undefined, key: string): bigint => nanosFromMs(given ?? settingDefault(key));
   return {
-    kickNanos: ms(opts.kickIntervalMs, "kickInterval"),
-    pendingTimeoutNanos: ms(opts.pendingTimeoutMs, "pendingTimeout"),
-    claimTimeoutNanos: ms(opts.claimTimeoutMs, "claimTimeout"),
-    completedTtlNanos: ms(opts.completedTtlMs, "completedTtl"),
-    retryIntervalNanos: ms(opts.retryIntervalMs, "callbackRetryInterval"),
+    kickNanos: nanosFromMs(opts.kickIntervalMs ?? D.kickInterval),
+    pendingTimeoutNanos: nanosFromMs(opts.pendingTimeoutMs ?? D.pendingTimeout),
+    claimTimeoutNanos: nanosFromMs(opts.claimTimeoutMs ?? D.claimTimeout),
+    completedTtlNanos: nanosFromMs(opts.completedTtlMs ?? D.completedTtl),
+    retryIntervalNanos: nanosFromMs(opts.retryIntervalMs ?? D.callbackRetryInterval),
   };
 }
 
 export async function startConverger(opts: ConvergerOptions): Promise<Converger> {
   const logger = opts.logger ?? pino({ level: "silent" });
   const limits = limitsFrom(opts);
-  const intervalMs = opts.convergeIntervalMs ?? settingDefault("convergeInterval");
-  const lockTtlMs = opts.lockTtlMs ?? settingDefault("lockTtl");
-  const cellTtlMs = opts.cellTtlMs ?? settingDefault("cellTtl");
+  const intervalMs = opts.convergeIntervalMs ?? D.convergeInterval;
+  const lockTtlMs = opts.lockTtlMs ?? D.lockTtl;
+  const cellTtlMs = opts.cellTtlMs ?? D.cellTtl;
   if (intervalMs <= 0 || lockTtlMs <= 0 || cellTtlMs <= 0) throw new ConvergerOptionsError("intervals must be positive");
   const confirmAfterMs = opts.confirmHeldAfterMs ?? 2 * cellTtlMs;
 

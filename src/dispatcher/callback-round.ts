@@ -2,21 +2,13 @@ import { clone } from "@bufbuild/protobuf";
 import type { Logger } from "pino";
 import type { TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import { TaskResponseSchema, TaskState } from "../gen/diego/v1/task_pb.js";
-import { taskResponseToJson } from "../model/task-json.js";
-import { retryUntilDone } from "../nats/retry.js";
-import {
-  applyUntilDone,
-  InvalidStateTransitionError,
-  TaskNotFoundError,
-  isCasConflict,
-  transitions,
-  type TaskStore,
-  type Transition,
-} from "../store/index.js";
+import { taskResponseToJson } from "../model/index.js";
+import { retryUntilDone } from "../nats/index.js";
+import { applyUntilDone, InvalidStateTransitionError, TaskNotFoundError, isCasConflict, transitions, type TaskStore, type Transition } from "../store/index.js";
 import { nextStep, wantsCallback, type CallbackPolicy } from "./callback-schedule.js";
 import { CallbackNotDueError, CallbackTakenOverError } from "./errors.js";
 import type { CallbackOutcome } from "./post-callback.js";
-import { recordCallback } from "../metrics/hooks.js";
+import { recordCallback } from "../metrics/index.js";
 
 // One round of a task's callback: take it (COMPLETED -> RESOLVING; only one dispatcher wins,
 // which is what keeps the first call at most once), POST up to `attempts` times while the

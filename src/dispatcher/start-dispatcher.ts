@@ -3,16 +3,11 @@ import http from "node:http";
 import https from "node:https";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import pino, { type Logger } from "pino";
-import { connectNats } from "../nats/connect.js";
-import type { NatsAuth } from "../nats/connect-options.js";
-import { openTasksBucket } from "../nats/buckets.js";
-import { subjects } from "../nats/subjects.js";
-import { onNatsStatus } from "../nats/connection-status.js";
-import { retryUntilDone } from "../nats/retry.js";
+import { connectNats, type NatsAuth, openTasksBucket, subjects, onNatsStatus, retryUntilDone } from "../nats/index.js";
 import { createTaskIndex, createTaskStore, isCasConflict, nanosFromMs, nowNanos } from "../store/index.js";
 import { runCallbackRound, type RoundDeps } from "./callback-round.js";
 import { nextStep, wantsCallback, type CallbackPolicy } from "./callback-schedule.js";
-import { settingDefault } from "../cli/setting-default.js";
+import { DISPATCHER_DEFAULTS as D } from "./settings.js";
 import { postCallback } from "./post-callback.js";
 import { createWorkQueue } from "./work-queue.js";
 
@@ -58,12 +53,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatcher> {
   const logger = opts.logger ?? pino({ level: "silent" });
-  const callbackTimeoutMs = opts.callbackTimeoutMs ?? settingDefault("callbackTimeout");
-  const concurrency = opts.concurrency ?? settingDefault("callbackConcurrency");
+  const callbackTimeoutMs = opts.callbackTimeoutMs ?? D.callbackTimeout;
+  const concurrency = opts.concurrency ?? D.callbackConcurrency;
   if (concurrency < 1) throw new DispatcherOptionsError("concurrency must be at least 1");
   const policy: CallbackPolicy = {
-    retryIntervalNanos: nanosFromMs(opts.retryIntervalMs ?? settingDefault("callbackRetryInterval")),
-    completedTtlNanos: nanosFromMs(opts.completedTtlMs ?? settingDefault("completedTtl")),
+    retryIntervalNanos: nanosFromMs(opts.retryIntervalMs ?? D.callbackRetryInterval),
+    completedTtlNanos: nanosFromMs(opts.completedTtlMs ?? D.completedTtl),
   };
 
   const nc = opts.nc ?? (await connectDispatcherNats(opts, logger));

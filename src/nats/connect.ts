@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { natsConnectOptions, natsRefusal, NatsRefusedError, redactNatsUrl, type NatsAuth } from "./connect-options.js";
 import { backoffMs } from "./retry.js";
-import { countReconnects } from "../metrics/nats-metrics.js";
+import { countReconnects } from "../metrics/index.js";
 
 export interface NatsConnectOptions {
   url: string;

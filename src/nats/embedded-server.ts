@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
-import { diegoCommandOf } from "../process/diego-command.js";
+import { diegoCommandOf } from "../process/index.js";
 
 // Runs the system's nats-server binary as a child process with JetStream on a file store.
 // `diego up` and the tests use it; a fleet points every process at an existing cluster instead.

@@ -5,3 +5,14 @@ export { retryUntilDone, isTransient, RetryTimeoutError, type RetryOptions } fro
 export { onNatsStatus } from "./connection-status.js";
 export { createLeaderLock, type LeaderLock, type LeaderLockOptions } from "./leader-lock.js";
 export { subjects, subjectToken, TASKS_BUCKET, CELLS_BUCKET, LOCKS_BUCKET } from "./subjects.js";
+export { natsConnectionSettings, replicaSettings, leaderLockSettings, embeddedNatsSettings } from "./settings.js";
+export {
+  NatsCredentialsError,
+  NatsRefusedError,
+  readNatsCredentials,
+  redactNatsUrl,
+  type NatsAuth,
+  type NatsTlsFiles,
+} from "./connect-options.js";
+export { ensureLocalCredentials, type LocalCredentials } from "./local-credentials.js";
+export { backoffMs } from "./retry.js";

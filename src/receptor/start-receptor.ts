@@ -1,17 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import net from "node:net";
 import type { Logger } from "pino";
-import { createApiAuth, type AuthOptions } from "../api/auth.js";
-import { createTaskApi, taskJsonView } from "../api/index.js";
-import { startReceptorServer, type TlsFiles } from "../api/http-server.js";
-import { createReadiness } from "../api/health.js";
-import { createOperationsRoutes } from "../api/operations.js";
-import { registerTaskStates } from "../metrics/gauges.js";
-import { metricsHandler } from "../metrics/http.js";
-import { collectProcessMetrics } from "../metrics/metrics.js";
-import { connectNats } from "../nats/connect.js";
-import type { NatsAuth } from "../nats/connect-options.js";
-import { openCellsBucket, openTasksBucket } from "../nats/buckets.js";
+import { createApiAuth, createOperationsRoutes, createReadiness, createTaskApi, startReceptorServer, taskJsonView, type AuthOptions, type TlsFiles } from "../api/index.js";
+import { registerTaskStates, metricsHandler, collectProcessMetrics } from "../metrics/index.js";
+import { connectNats, type NatsAuth, openCellsBucket, openTasksBucket } from "../nats/index.js";
 import { createCellRegistry, createTaskIndex, createTaskStore } from "../store/index.js";
 
 export interface ReceptorOptions {

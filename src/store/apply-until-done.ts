@@ -1,4 +1,4 @@
-import { retryUntilDone, type RetryOptions } from "../nats/retry.js";
+import { retryUntilDone, type RetryOptions } from "../nats/index.js";
 import type { StoredTask, TaskStore } from "./task-store.js";
 import type { Transition } from "./transitions.js";
 

@@ -18,3 +18,4 @@ export { TaskNotFoundError, TaskExistsError, TaskContentionError } from "./error
 export { nowNanos, nanosFromMs } from "./clock.js";
 export { createCellRegistry, type CellRegistry } from "./cell-registry.js";
 export { applyUntilDone, removeUntilDone } from "./apply-until-done.js";
+export { cellTtlSettings, completionSettings } from "./settings.js";

@@ -1,4 +1,4 @@
-import { onNatsStatus } from "../nats/connection-status.js";
+import { onNatsStatus } from "../nats/index.js";
 import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
 // Compare-and-swap writes and direct reads of a KV bucket, sent straight to its stream.

@@ -1,8 +1,7 @@
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { onNatsStatus } from "../nats/connection-status.js";
-import { backoffMs } from "../nats/retry.js";
+import { backoffMs, onNatsStatus } from "../nats/index.js";
 
 // A KV watch that outlives faults, and knows whether its view is current.
 //

@@ -1,9 +1,8 @@
-import { decoderFor, encoderFor } from "../model/codecs.js";
+import { decoderFor, encoderFor, maxNewRecordBytes, RecordTooLargeError } from "../model/index.js";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { TASKS_BUCKET } from "../nats/subjects.js";
+import { TASKS_BUCKET } from "../nats/index.js";
 import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import type { TaskCreateRequest } from "../gen/diego/v1/task_pb.js";
-import { maxNewRecordBytes, RecordTooLargeError } from "../model/record-limits.js";
 import { nowNanos } from "./clock.js";
 import { TaskContentionError, TaskExistsError, TaskNotFoundError } from "./errors.js";
 import { createKvClient, KvConflictError } from "./kv-client.js";

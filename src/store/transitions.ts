@@ -1,8 +1,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import { TaskState, type TaskCreateRequest, type TaskResponse } from "../gen/diego/v1/task_pb.js";
-import { capFailureReason } from "../model/record-limits.js";
-import { stateName } from "../model/task-state.js";
+import { capFailureReason, stateName } from "../model/index.js";
 
 // Every change of a task is one named, pure transition: (record, args, now) -> new record.
 // The store applies each with a compare-and-swap on the record's revision, so two racing

@@ -1,20 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { parseArgs } from "../../src/cli/parse-args.js";
+import { parseArgs, parseSettings } from "../../src/cli/parse-args.js";
 
 // `diego up` keeps a NATS port the user chose even if it is taken, but moves off the default:
 // the parser tells settings the user gave from defaults.
 
 describe("diego's argument parser", () => {
   it("says which settings were given by flag or environment and which are defaults", () => {
-    const byFlag = parseArgs(["up", "--nats-port", "4333"], {});
+    const byFlag = parseSettings("up", ["--nats-port", "4333"], {});
     expect(byFlag.settings.natsPort).toBe(4333);
     expect(byFlag.given.has("natsPort")).toBe(true);
 
-    const byEnv = parseArgs(["up", "--listen=127.0.0.1:0"], { DIEGO_NATS_PORT: "4222" });
+    const byEnv = parseSettings("up", ["--listen=127.0.0.1:0"], { DIEGO_NATS_PORT: "4222" });
     expect(byEnv.settings.natsPort).toBe(4222);
     expect([...byEnv.given].sort()).toEqual(["listen", "natsPort"]);
 
-    const defaults = parseArgs(["up"], {});
+    const defaults = parseSettings("up", [], {});
     expect(defaults.settings.natsPort).toBe(4222);
     expect(defaults.given.size).toBe(0);
   });
@@ -28,7 +28,7 @@ describe("diego's argument parser", () => {
     expect(() => parseArgs(["up", "--cell-ttl", "0s"], {})).toThrow("--cell-ttl must be at least 1ms, got '0s'");
     expect(() => parseArgs(["auctioneer", "--lock-ttl=0"], {})).toThrow("--lock-ttl must be at least 1ms, got '0'");
     expect(() => parseArgs(["cell", "--containers", "0"], {})).toThrow("--containers must be at least 1, got 0");
-    expect(parseArgs(["up", "--cell-ttl", "1ms", "--memory-mb", "0", "--placement-retries", "0"], {}).settings).toMatchObject({ cellTtl: 1, memoryMb: 0, placementRetries: 0 });
-    expect(parseArgs(["up", "--nats-port", "65535", "--log-format", "text"], {}).settings).toMatchObject({ natsPort: 65535, logFormat: "text" });
+    expect(parseSettings("up", ["--cell-ttl", "1ms", "--memory-mb", "0", "--placement-retries", "0"], {}).settings).toMatchObject({ cellTtl: 1, memoryMb: 0, placementRetries: 0 });
+    expect(parseSettings("up", ["--nats-port", "65535", "--log-format", "text"], {}).settings).toMatchObject({ natsPort: 65535, logFormat: "text" });
   });
 });

@@ -9,9 +9,9 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { TaskRecordSchema } from "../../src/gen/diego/v1/internal_pb.js";
 import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
 import { natsAuthFrom } from "../../src/cli/nats-settings.js";
-import { SETTINGS, type Settings } from "../../src/cli/settings.js";
+import { defaultsOf } from "../../src/settings/index.js";
 import { NatsRefusedError, redactNatsUrl } from "../../src/nats/connect-options.js";
-import { connectNats, openTasksBucket, startEmbeddedNats, TASKS_BUCKET } from "../../src/nats/index.js";
+import { connectNats, natsConnectionSettings, openTasksBucket, startEmbeddedNats, TASKS_BUCKET } from "../../src/nats/index.js";
 import { encodeRecord } from "../../src/store/task-store.js";
 import { DIEGO_BIN, spawnDiego, type DiegoProcess } from "../fixtures/receptor.js";
 import { createRestClient, uniqueGuid } from "../receptor/rest-client.js";
@@ -156,7 +156,7 @@ describe("diego up's NATS", () => {
 });
 
 describe("NATS credentials files", () => {
-  const settings = (over: Record<string, string>): Settings => ({ ...Object.fromEntries(SETTINGS.map((d) => [d.key, d.default])), ...over });
+  const settings = (over: Record<string, string>) => ({ ...defaultsOf(natsConnectionSettings), ...over });
 
   it("accepts an nkey user seed, and NATS refuses another seed", async () => {
     const dir = await tempDir("diego-nkey-");

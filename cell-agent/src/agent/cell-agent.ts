@@ -8,31 +8,19 @@ import type { Logger } from "pino";
 import { CellPresenceSchema } from "../../../src/gen/diego/v1/cell_pb.js";
 import { WorkRequestSchema, WorkResponseSchema } from "../../../src/gen/diego/v1/internal_pb.js";
 import { TaskState } from "../../../src/gen/diego/v1/task_pb.js";
-import { openCellsBucket, openTasksBucket } from "../../../src/nats/buckets.js";
-import { connectNats } from "../../../src/nats/connect.js";
-import type { NatsAuth } from "../../../src/nats/connect-options.js";
-import { subjects } from "../../../src/nats/subjects.js";
-import { onNatsStatus } from "../../../src/nats/connection-status.js";
-import {
-  applyUntilDone,
-  createCellRegistry,
-  createTaskStore,
-  transitions,
-  type StoredTask,
-  type TaskStore,
-} from "../../../src/store/index.js";
-import { createResourceLedger, type ResourceLedger } from "../capacity/resource-ledger.js";
+import { openCellsBucket, openTasksBucket, connectNats, type NatsAuth, subjects, onNatsStatus } from "../../../src/nats/index.js";
+import { applyUntilDone, createCellRegistry, createTaskStore, transitions, type StoredTask, type TaskStore } from "../../../src/store/index.js";
+import { createResourceLedger, type ResourceLedger } from "../capacity/index.js";
 import { createDownloadCache } from "../executor/index.js";
 import { createImageStore } from "../images/index.js";
-import { startHeartbeat } from "../presence/heartbeat.js";
-import { currentPresence, type CellIdentity } from "../presence/presence.js";
+import { startHeartbeat, currentPresence, type CellIdentity } from "../presence/index.js";
 import { ensureBusyboxRootfs } from "../rootfs/index.js";
 import { startCellNetwork, type CellNetwork } from "../network/index.js";
 import { createSandboxRuntime } from "../sandbox/index.js";
 import { createRootfsResolver } from "./rootfs-resolver.js";
 import { runClaimedTask, type TaskRunnerDeps } from "./task-runner.js";
 import { claimWorkDir } from "./work-dir-claim.js";
-import { registerCellLedger } from "../../../src/metrics/gauges.js";
+import { registerCellLedger } from "../../../src/metrics/index.js";
 
 export interface CellAgentOptions {
   natsUrl: string;

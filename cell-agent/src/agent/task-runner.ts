@@ -1,21 +1,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { TaskResponse } from "../../../src/gen/diego/v1/task_pb.js";
-import {
-  applyUntilDone,
-  InvalidStateTransitionError,
-  TaskNotFoundError,
-  transitions,
-  type Outcome,
-  type StoredTask,
-  type TaskStore,
-} from "../../../src/store/index.js";
+import { applyUntilDone, InvalidStateTransitionError, TaskNotFoundError, transitions, type Outcome, type StoredTask, type TaskStore } from "../../../src/store/index.js";
 import { executeTask, type DownloadCache } from "../executor/index.js";
 import { createLogStreamer } from "../logs/index.js";
 import type { CellNetwork, ContainerNetwork } from "../network/index.js";
 import type { Sandbox, SandboxRuntime } from "../sandbox/index.js";
 import type { RootfsResolver } from "./rootfs-resolver.js";
-import { containerCreateSeconds, taskStartSeconds } from "../../../src/metrics/metrics.js";
+import { containerCreateSeconds, taskStartSeconds } from "../../../src/metrics/index.js";
 
 export interface TaskRunnerDeps {
   cellId: string;

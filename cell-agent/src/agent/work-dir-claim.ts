@@ -1,6 +1,6 @@
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { diegoCommandOf } from "../../../src/process/diego-command.js";
+import { diegoCommandOf } from "../../../src/process/index.js";
 
 // A cell starts by removing the containers a killed run of it left in its work dir. A second cell
 // on the same work dir (the same --data-dir and --cell-id, e.g. `diego cell` beside `diego up`)

@@ -1,4 +1,4 @@
-import type { Room } from "../../../src/auction/schedule.js";
+import type { Room } from "../../../src/model/index.js";
 
 // What the cell has promised: each claimed task holds its memory, disk and one container slot
 // until its container is gone. The cell's bids and heartbeats advertise total minus held.

@@ -1,4 +1,4 @@
-import { utf8Boundary } from "../logs/line-splitter.js";
+import { utf8Boundary } from "../logs/index.js";
 import { readFileHeadInRoot } from "../sandbox/index.js";
 
 /** The contract's limit on `result`: the first 10 KiB of result_file. */

@@ -10,7 +10,7 @@ import { runTimeoutAction } from "./timeout-action.js";
 import { runTryAction } from "./try-action.js";
 import { runUploadAction } from "./upload-action.js";
 import type { StepContext } from "./types.js";
-import { countActions, visitAction, type ActionTable } from "../../../src/model/action-tree.js";
+import { countActions, visitAction, type ActionTable } from "../../../src/model/index.js";
 
 /** Each action type's executor; wrappers reach their children through ctx.runStep. */
 const executors: ActionTable<Promise<void>, [StepContext]> = {

@@ -5,4 +5,4 @@ export {
   type LogStreamer,
   type LogStreamerOptions,
 } from "./log-streamer.js";
-export { createLineSplitter, MAX_MESSAGE_BYTES, type LineSplitter } from "./line-splitter.js";
+export { createLineSplitter, utf8Boundary, MAX_MESSAGE_BYTES, type LineSplitter } from "./line-splitter.js";

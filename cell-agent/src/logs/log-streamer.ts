@@ -2,7 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { LogMessageSchema } from "../../../src/gen/diego/v1/internal_pb.js";
-import { subjects, subjectToken } from "../../../src/nats/subjects.js";
+import { subjects, subjectToken } from "../../../src/nats/index.js";
 import { createLineSplitter } from "./line-splitter.js";
 
 export type LogStream = "stdout" | "stderr";

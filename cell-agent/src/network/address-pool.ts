@@ -1,4 +1,4 @@
-import { formatIpv4, parseIpv4 } from "../../../src/model/validate-rules.js";
+import { formatIpv4, parseIpv4 } from "../../../src/model/index.js";
 import { NetworkConfigError, NetworkExhaustedError } from "./errors.js";
 import type { Route } from "./host-info.js";
 

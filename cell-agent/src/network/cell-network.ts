@@ -4,17 +4,10 @@ import { mkdir, readdir, rm, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { SecurityGroupRule } from "../../../src/gen/diego/v1/task_pb.js";
-import { parseIpv4 } from "../../../src/model/validate-rules.js";
+import { parseIpv4 } from "../../../src/model/index.js";
 import { AddressPool, choosePool, formatCidr } from "./address-pool.js";
 import { NetworkConfigError } from "./errors.js";
-import {
-  addContainerScript,
-  cellTablesScript,
-  dropTablesScript,
-  removeContainerScript,
-  type CellNames,
-  type ContainerEntry,
-} from "./firewall.js";
+import { addContainerScript, cellTablesScript, dropTablesScript, removeContainerScript, type CellNames, type ContainerEntry } from "./firewall.js";
 import { defaultRouteAddress, hostDnsServers, hostRoutes } from "./host-info.js";
 import { HostPortPool, parsePortRange } from "./host-ports.js";
 import { NetlinkError, RtNetlink } from "./netlink.js";

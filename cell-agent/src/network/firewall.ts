@@ -1,5 +1,5 @@
 import type { SecurityGroupRule } from "../../../src/gen/diego/v1/task_pb.js";
-import { formatIpv4, parseDestination, ruleDestinations } from "../../../src/model/validate-rules.js";
+import { formatIpv4, parseDestination, ruleDestinations } from "../../../src/model/index.js";
 
 // nftables text for the cell's tables and for one container's chains. Everything a container
 // sends that is not a reply passes its chain, which accepts what a rule allows and drops the

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import { parseIpv4 } from "../../../src/model/validate-rules.js";
+import { parseIpv4 } from "../../../src/model/index.js";
 
 // What the cell reads of the machine's network: its IPv4 routes, the address of the interface
 // the default route uses, and its DNS resolvers.

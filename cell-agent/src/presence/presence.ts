@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { CellPresenceSchema, ResourcesSchema, type CellPresence } from "../../../src/gen/diego/v1/cell_pb.js";
-import { nowNanos } from "../../../src/store/clock.js";
-import type { ResourceLedger } from "../capacity/resource-ledger.js";
+import { nowNanos } from "../../../src/store/index.js";
+import type { ResourceLedger } from "../capacity/index.js";
 
 export interface CellIdentity {
   cellId: string;

@@ -1,7 +1,7 @@
 import http2 from "node:http2";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
-import { bodyTooLarge, echo } from "../../model/errors.js";
+import { bodyTooLarge, echo } from "../../model/index.js";
 import { statusHeaders } from "../grpc/errors.js";
 import { callProtocol, replyError, SERVICE_PATH } from "../http/error-reply.js";
 import { MAX_BODY_BYTES } from "../http/read-body.js";

@@ -1,4 +1,4 @@
-import { DiegoError, taskNotFound, type DiegoErrorName } from "../../model/errors.js";
+import { DiegoError, taskNotFound, type DiegoErrorName } from "../../model/index.js";
 import { InvalidStateTransitionError, KvRequestError, TaskNotFoundError } from "../../store/index.js";
 
 // The API's one error type is DiegoError (src/model/errors.ts): a name from the contract and a

@@ -2,7 +2,7 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { LogMessageSchema, type LogMessage } from "../../gen/diego/v1/internal_pb.js";
 import { TaskResponseSchema, type TaskResponse } from "../../gen/diego/v1/task_pb.js";
-import { subjects, subjectToken } from "../../nats/subjects.js";
+import { subjects, subjectToken } from "../../nats/index.js";
 import type { TaskIndex } from "../../store/index.js";
 import { streamTooSlow } from "./errors.js";
 

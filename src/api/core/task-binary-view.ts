@@ -1,4 +1,4 @@
-import { FastReader } from "../../model/fast-reader.js";
+import { FastReader } from "../../model/index.js";
 import { defineView, type IndexedTask } from "../../store/index.js";
 
 // A task as protobuf binary (a TaskResponse), what ListTasks sends in every binary protocol: a

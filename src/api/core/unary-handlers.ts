@@ -1,7 +1,7 @@
 import type { DescMessage, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import { CellService, TaskService } from "../../gen/diego/v1/service_pb.js";
-import { FastWriter } from "../../model/fast-writer.js";
+import { FastWriter } from "../../model/index.js";
 import { taskBinaryView } from "./task-binary-view.js";
 import type { TaskApi } from "./task-api.js";
 

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { StacklessError } from "../../model/errors.js";
+import { StacklessError } from "../../model/index.js";
 import { apiFailure, type DiegoErrorName } from "../core/errors.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
 

@@ -2,7 +2,7 @@ import http2 from "node:http2";
 import { create, type Message } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { decoderFor, encoderFor } from "../../model/codecs.js";
+import { decoderFor, encoderFor } from "../../model/index.js";
 import { connectWire } from "../connect/unary-wire.js";
 import type { UnaryHandler } from "../core/unary-handlers.js";
 import { ClientGoneError, readBody } from "../http/read-body.js";

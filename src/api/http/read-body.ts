@@ -1,4 +1,4 @@
-import { bodyTooLarge, StacklessError } from "../../model/errors.js";
+import { bodyTooLarge, StacklessError } from "../../model/index.js";
 import type { Req } from "./types.js";
 
 // Reading a request body, once for every protocol: REST JSON, gRPC, gRPC-Web and Connect.

@@ -1,4 +1,4 @@
-import { parseJsonBody } from "../../model/task-json.js";
+import { parseJsonBody } from "../../model/index.js";
 import { readBody } from "../http/read-body.js";
 import type { Req } from "../http/types.js";
 

@@ -1,5 +1,5 @@
 import type { CellPresence } from "../../gen/diego/v1/cell_pb.js";
-import type { JsonValue } from "../../model/json-writer.js";
+import type { JsonValue } from "../../model/index.js";
 
 /** A cell as GET /v1/cells shows it (the 2015 receptor's CellResponse). */
 export function cellJson(c: CellPresence): JsonValue {

@@ -1,7 +1,5 @@
 import type { Logger } from "pino";
-import { DiegoError, echo } from "../../model/errors.js";
-import { writeJson } from "../../model/json-writer.js";
-import { decodeTaskCreateRequest, taskResponseToJson } from "../../model/task-json.js";
+import { decodeTaskCreateRequest, DiegoError, echo, taskResponseToJson, writeJson } from "../../model/index.js";
 import type { TaskApi } from "../core/task-api.js";
 import type { Req, Res } from "../http/types.js";
 import { readJsonBody } from "./body.js";

@@ -1,5 +1,4 @@
-import { writeJson } from "../../model/json-writer.js";
-import { taskResponseToJson } from "../../model/task-json.js";
+import { taskResponseToJson, writeJson } from "../../model/index.js";
 import { DiegoError } from "../core/errors.js";
 import type { TaskApi } from "../core/task-api.js";
 import type { Req, Res } from "../http/types.js";

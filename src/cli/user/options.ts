@@ -1,11 +1,23 @@
 import { parseArgs } from "node:util";
 import type { ApiOptions } from "./api-client.js";
+import type { StringSpec } from "../../settings/index.js";
 import { UsageError } from "./errors.js";
 
 // The command line of the user commands, through node:util's parseArgs: flags may come before or
 // after the positional arguments, and every command takes the global ones.
 
 export const DEFAULT_API = "http://127.0.0.1:8888";
+
+/**
+ * The settings every user command reads from a flag or the environment (plain data: the user
+ * commands load nothing outside src/cli/user).
+ */
+export const userSettings = {
+  api: { kind: "string", flag: "api", env: "DIEGO_API", default: DEFAULT_API, help: "the receptor the user commands talk to", doc: "the receptor the user commands talk to ([docs/cli.md](docs/cli.md))" },
+  authUser: { kind: "string", flag: "auth-user", env: "DIEGO_AUTH_USER", default: "", help: "HTTP Basic user the user commands send (with --auth-password)" },
+  authPassword: { kind: "string", flag: "auth-password", env: "DIEGO_AUTH_PASSWORD", default: "", help: "HTTP Basic password the user commands send" },
+  authToken: { kind: "string", flag: "auth-token", env: "DIEGO_AUTH_TOKEN", default: "", help: "Bearer token the user commands send (not with --auth-user)", doc: "Bearer token the user commands send (not with `--auth-user`)" },
+} as const satisfies Record<string, StringSpec>;
 
 type OptionSpec = { type: "string" | "boolean"; short?: string };
 export type OptionSpecs = Record<string, OptionSpec>;
@@ -50,8 +62,11 @@ export interface GlobalSettings {
 
 /** --api and the auth flags, each falling back to its environment variable. */
 export function globalSettings(values: ParsedLine["values"], env: NodeJS.ProcessEnv): GlobalSettings {
-  const str = (flag: string, envName: string): string | undefined => (values[flag] as string | undefined) ?? (env[envName] || undefined);
-  const api = str("api", "DIEGO_API") ?? DEFAULT_API;
+  const str = (key: keyof typeof userSettings): string | undefined => {
+    const { flag, env: envName } = userSettings[key];
+    return (values[flag] as string | undefined) ?? (env[envName] || undefined);
+  };
+  const api = str("api") ?? userSettings.api.default;
   let url: URL;
   try {
     url = new URL(api);
@@ -62,7 +77,7 @@ export function globalSettings(values: ParsedLine["values"], env: NodeJS.Process
   return {
     api: {
       baseUrl: url.href.replace(/\/+$/, ""),
-      authorization: authorization(str("auth-user", "DIEGO_AUTH_USER"), str("auth-password", "DIEGO_AUTH_PASSWORD"), str("auth-token", "DIEGO_AUTH_TOKEN")),
+      authorization: authorization(str("authUser"), str("authPassword"), str("authToken")),
     },
     json: values.json === true,
   };

@@ -1,0 +1,3 @@
+export { startCellAgent, type CellAgent, type CellAgentOptions, type NetworkSettings } from "./cell-agent.js";
+export { WorkDirInUseError } from "./work-dir-claim.js";
+export { cellSettings } from "./settings.js";

@@ -1,0 +1,1 @@
+export { createResourceLedger, type ResourceLedger } from "./resource-ledger.js";

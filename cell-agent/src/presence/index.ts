@@ -1,0 +1,2 @@
+export { startHeartbeat } from "./heartbeat.js";
+export { currentPresence, type CellIdentity } from "./presence.js";

@@ -1,0 +1,1 @@
+export { diegoCommandOf } from "./diego-command.js";

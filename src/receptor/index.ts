@@ -1,0 +1,2 @@
+export { startReceptor, type Receptor, type ReceptorOptions } from "./start-receptor.js";
+export { receptorSettings } from "./settings.js";
