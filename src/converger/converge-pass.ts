@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import PQueue from "p-queue";
 import type { Logger } from "pino";
 import { subjects } from "../nats/subjects.js";
 import { retryUntilDone } from "../nats/retry.js";
@@ -15,7 +16,6 @@ import {
 } from "../store/index.js";
 import { CELL_DISAPPEARED_REASON, decide, sameDecision, type ConvergeLimits, type Decision, type LiveCells } from "./decide.js";
 import { DecisionChangedError } from "./errors.js";
-import { runLimited } from "./run-limited.js";
 
 // One convergence pass over every task. Each change is a single compare-and-swap whose
 // transition first re-decides on the fresh record; losing a race is normal and only logged.
@@ -124,7 +124,8 @@ export async function convergePass(deps: PassDeps): Promise<PassReport> {
     }
   };
 
-  await runLimited(work, deps.parallelism ?? 16, act);
+  const lanes = new PQueue({ concurrency: deps.parallelism ?? 16 });
+  await lanes.addAll(work.map((item) => () => act(item)));
   return report;
 }
 
