@@ -1,4 +1,4 @@
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "../duration/index.js";
 import { SETTINGS } from "./settings.js";
 
 // Library entry points (startDispatcher, startConverger, ...) take their defaults from the one

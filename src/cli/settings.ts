@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from "./duration.js";
+import { formatDuration, parseDuration } from "../duration/index.js";
 
 // Every setting of every process, with its flag, environment variable and default. The README's
 // configuration table is this list.
