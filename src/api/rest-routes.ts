@@ -25,7 +25,6 @@ const statuses: Record<DiegoErrorName, number> = {
   TaskNotCancelable: 409,
   RequestTooLarge: 413,
   StreamTooSlow: 429,
-  InvalidStateTransition: 409,
   Unauthorized: 401,
   UnknownError: 500,
 };

@@ -1,8 +1,8 @@
-import { clone, create } from "@bufbuild/protobuf";
+import { clone } from "@bufbuild/protobuf";
 import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import { TaskState, type TaskCreateRequest, type TaskResponse } from "../gen/diego/v1/task_pb.js";
 import { capFailureReason } from "../model/record-limits.js";
-import { stateName } from "../model/task-state.js";
+import { CANCELLED_REASON, stateName } from "../model/task-state.js";
 
 // Every change of a task is one named, pure transition: (record, args, now) -> new record.
 // The store applies each with a compare-and-swap on the record's revision, so two racing
@@ -24,8 +24,6 @@ export class InvalidStateTransitionError extends Error {
  * retried after a lost reply (it did go through) from failing on its own result.
  */
 export type Transition = (record: TaskRecord, now: bigint) => TaskRecord;
-
-export const CANCELLED_REASON = "task was cancelled";
 
 function next(record: TaskRecord, now: bigint, change: (r: TaskRecord) => void): TaskRecord {
   const copy = clone(TaskRecordSchema, record);

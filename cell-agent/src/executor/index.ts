@@ -1,4 +1,4 @@
-export { executeTask, RESULT_FETCH_FAILED, TASK_CANCELLED } from "./execute-task.js";
+export { executeTask, RESULT_FETCH_FAILED } from "./execute-task.js";
 export type { ExecuteDeps, ExecuteResult } from "./types.js";
 export {
   createDownloadCache,

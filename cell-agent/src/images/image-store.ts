@@ -1,7 +1,7 @@
 import { chmod } from "node:fs/promises";
 import PQueue from "p-queue";
 import { pino, type Logger } from "pino";
-import { createCacheLayout, type CacheLayout, type ImageRecord } from "./cache-layout.js";
+import { createCacheLayout, type ImageRecord } from "./cache-layout.js";
 import { ImagePullError } from "./errors.js";
 import { parseImageConfig } from "./image-config.js";
 import { extractLayer } from "./layer-extractor.js";
