@@ -91,7 +91,7 @@ export const start =
     const t = r.task!;
     if (sessionId && t.state === TaskState.RUNNING && t.cellId === cellId && r.cellSessionId === sessionId) return r;
     expect(r, "RUNNING", TaskState.CLAIMED);
-    onCell(r, cellId);
+    onCell(r, cellId, "RUNNING");
     return next(r, now, (c) => {
       c.task!.state = TaskState.RUNNING;
     });
@@ -108,7 +108,7 @@ export const complete =
   (cellId: string, outcome: Outcome): Transition =>
   (r, now) => {
     expect(r, "COMPLETED", TaskState.CLAIMED, TaskState.RUNNING);
-    onCell(r, cellId);
+    onCell(r, cellId, "COMPLETED");
     return markCompleted(r, now, outcome);
   };
 
@@ -170,11 +170,11 @@ export const demoteResolving: Transition = (r, now) => {
   });
 };
 
-function onCell(r: TaskRecord, cellId: string): void {
+function onCell(r: TaskRecord, cellId: string, to: string): void {
   if (r.task!.cellId !== cellId) {
     throw new InvalidStateTransitionError(
       r.task!.state,
-      "COMPLETED",
+      to,
       `Running on cell ${r.task!.cellId || "(none)"} not ${cellId}`,
     );
   }
