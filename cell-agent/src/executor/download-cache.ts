@@ -76,7 +76,15 @@ export function createDownloadCache(opts: DownloadCacheOptions): DownloadCache {
   /** One GET into a temp file, holding a transfer slot only while bytes flow. */
   async function download(req: DownloadRequest, meta: EntryMeta | undefined): Promise<Transfer> {
     await ensureDirs();
-    return transfers.add(() => transfer(req, meta, tmpDir), { signal: req.signal });
+    return transfers.add(
+      async () => {
+        const t = await transfer(req, meta, tmpDir);
+        // Aborted, p-queue has already rejected for us: a transfer that finished anyway must not leave its file.
+        if (req.signal.aborted && t.kind === "body") await rm(t.file, { force: true });
+        return t;
+      },
+      { signal: req.signal },
+    );
   }
 
   async function fetchUncached<T>(req: DownloadRequest, use: (f: DownloadedFile) => Promise<T>): Promise<T> {
