@@ -1,5 +1,5 @@
 import pino, { type DestinationStream, type Logger } from "pino";
-import { formatLogLine } from "./log-format.js";
+import { createLogFormatter } from "./log-format.js";
 
 export type LogFormat = "auto" | "json" | "text";
 
@@ -9,11 +9,12 @@ export type LogFormat = "auto" | "json" | "text";
  */
 export function createLogger(level: string, name: string, format: LogFormat = "json"): Logger {
   const text = format === "text" || (format === "auto" && process.stderr.isTTY === true);
-  return pino({ name, level, base: { pid: process.pid } }, text ? textDestination() : pino.destination(2));
+  return pino({ name, level, base: { pid: process.pid } }, text ? textDestination(name) : pino.destination(2));
 }
 
-function textDestination(): DestinationStream {
+function textDestination(name: string): DestinationStream {
   // Synchronous like pino.destination(2), so nothing is lost when the process exits.
   const out = pino.destination({ dest: 2, sync: true });
-  return { write: (line: string) => void out.write(formatLogLine(line)) };
+  const format = createLogFormatter(name);
+  return { write: (line: string) => void out.write(format(line)) };
 }

@@ -1,5 +1,5 @@
 import { splitList, type SettingSpec, type SettingValue } from "../settings/index.js";
-import { formatDuration, parseDuration } from "./duration.js";
+import { formatDuration, parseDuration } from "../duration/index.js";
 import { InvalidSettingError } from "./settings.js";
 
 // A flag's or environment variable's text as the setting's typed value, or an error naming the flag.

@@ -1,10 +1,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import PQueue from "p-queue";
 import type { Logger } from "pino";
 import { subjects, retryUntilDone } from "../nats/index.js";
 import { applyUntilDone, InvalidStateTransitionError, TaskNotFoundError, isCasConflict, nowNanos, transitions, type TaskIndex, type TaskStore, type Transition } from "../store/index.js";
 import { CELL_DISAPPEARED_REASON, decide, sameDecision, type ConvergeLimits, type Decision, type LiveCells } from "./decide.js";
 import { DecisionChangedError } from "./errors.js";
-import { runLimited } from "./run-limited.js";
 
 // One convergence pass over every task. Each change is a single compare-and-swap whose
 // transition first re-decides on the fresh record; losing a race is normal and only logged.
@@ -113,7 +113,8 @@ export async function convergePass(deps: PassDeps): Promise<PassReport> {
     }
   };
 
-  await runLimited(work, deps.parallelism ?? 16, act);
+  const lanes = new PQueue({ concurrency: deps.parallelism ?? 16 });
+  await lanes.addAll(work.map((item) => () => act(item)));
   return report;
 }
 

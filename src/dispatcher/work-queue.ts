@@ -1,5 +1,8 @@
-// A FIFO of keys worked on by at most `concurrency` workers at once. A key already queued or in
-// progress is not queued twice: whatever happens to it next arrives as a fresh event anyway.
+import PQueue from "p-queue";
+
+// A FIFO of keys worked on by at most `concurrency` workers at once (p-queue). A key already
+// queued or in progress is not queued twice: whatever happens to it next arrives as a fresh event
+// anyway.
 
 export interface WorkQueue {
   push(key: string): void;
@@ -15,39 +18,27 @@ export function createWorkQueue(
   worker: (key: string) => Promise<void>,
   onError: (key: string, err: unknown) => void,
 ): WorkQueue {
-  const waiting: string[] = [];
-  const pending = new Set<string>();
-  const running = new Map<string, Promise<void>>();
+  const queue = new PQueue({ concurrency });
+  /** Keys queued or in progress. */
+  const keys = new Set<string>();
   let closed = false;
-
-  const pump = (): void => {
-    while (!closed && running.size < concurrency && waiting.length > 0) {
-      const key = waiting.shift()!;
-      pending.delete(key);
-      const job = worker(key)
-        .catch((err: unknown) => onError(key, err))
-        .finally(() => {
-          running.delete(key);
-          pump();
-        });
-      running.set(key, job);
-    }
-  };
 
   return {
     push(key) {
-      if (closed || pending.has(key) || running.has(key)) return;
-      pending.add(key);
-      waiting.push(key);
-      pump();
+      if (closed || keys.has(key)) return;
+      keys.add(key);
+      void queue
+        .add(() => worker(key))
+        .catch((err: unknown) => onError(key, err))
+        .finally(() => keys.delete(key));
     },
-    active: () => running.size,
-    queued: () => waiting.length,
+    active: () => queue.pending,
+    queued: () => queue.size,
     async drain() {
       closed = true;
-      waiting.length = 0;
-      pending.clear();
-      await Promise.all(running.values());
+      queue.clear(); // the dropped keys' promises never settle: nothing waits on them
+      keys.clear();
+      await queue.onPendingZero();
     },
   };
 }

@@ -12,7 +12,6 @@ export type DiegoErrorName =
   | "RequestTooLarge"
   /** A stream's reader fell too far behind; the stream ends (the client may reconnect). */
   | "StreamTooSlow"
-  | "InvalidStateTransition"
   | "Unauthorized"
   | "UnknownError";
 

@@ -10,6 +10,9 @@ const names: Record<TaskState, string> = {
   [TaskState.RESOLVING]: "RESOLVING",
 };
 
+/** The failure_reason of a cancelled task (Diego's words), wherever it is cancelled. */
+export const CANCELLED_REASON = "task was cancelled";
+
 export function stateName(state: TaskState): string {
   return names[state] ?? "INVALID";
 }

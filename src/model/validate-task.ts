@@ -111,6 +111,12 @@ export function isValidRootfs(value: string): boolean {
   if (slash < 0) return false;
   const host = hostAndPath.slice(0, slash);
   const path = hostAndPath.slice(slash);
-  if (host !== "" && !/^[a-zA-Z0-9.-]+(?::[0-9]{1,5})?$/.test(host)) return false;
+  if (host !== "" && !isRegistryHost(host)) return false;
   return DOCKER_PATH.test(path) && /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag);
+}
+
+/** host or host:port, the port 1..65535. */
+function isRegistryHost(host: string): boolean {
+  const m = /^[a-zA-Z0-9.-]+(?::([0-9]{1,5}))?$/.exec(host);
+  return m !== null && (m[1] === undefined || (Number(m[1]) >= 1 && Number(m[1]) <= 65535));
 }

@@ -9,8 +9,6 @@ export const LOCKS_BUCKET = "diego_locks";
 export const subjects = {
   /** Request, many replies: the auctioneer asks every cell for its state (its bid). */
   auctionBids: "diego.auction.bids",
-  /** Request/reply: the auctioneer asks one cell for its current state (its bid). */
-  cellState: (cellId: string) => `diego.cell.${cellId}.state`,
   /** Request/reply: the auctioneer hands a cell the tasks it won. */
   cellWork: (cellId: string) => `diego.cell.${cellId}.work`,
   /**

@@ -13,7 +13,7 @@ export {
   type RecordWriteListener,
 } from "./record-index.js";
 export * as transitions from "./transitions.js";
-export { InvalidStateTransitionError, CANCELLED_REASON, type Outcome, type Transition } from "./transitions.js";
+export { InvalidStateTransitionError, type Outcome, type Transition } from "./transitions.js";
 export { TaskNotFoundError, TaskExistsError, TaskContentionError } from "./errors.js";
 export { nowNanos, nanosFromMs } from "./clock.js";
 export { createCellRegistry, type CellRegistry } from "./cell-registry.js";

@@ -1,7 +1,7 @@
-import { clone, create } from "@bufbuild/protobuf";
+import { clone } from "@bufbuild/protobuf";
 import { TaskRecordSchema, type TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import { TaskState, type TaskCreateRequest, type TaskResponse } from "../gen/diego/v1/task_pb.js";
-import { capFailureReason, stateName } from "../model/index.js";
+import { CANCELLED_REASON, capFailureReason, stateName } from "../model/index.js";
 
 // Every change of a task is one named, pure transition: (record, args, now) -> new record.
 // The store applies each with a compare-and-swap on the record's revision, so two racing
@@ -23,8 +23,6 @@ export class InvalidStateTransitionError extends Error {
  * retried after a lost reply (it did go through) from failing on its own result.
  */
 export type Transition = (record: TaskRecord, now: bigint) => TaskRecord;
-
-export const CANCELLED_REASON = "task was cancelled";
 
 function next(record: TaskRecord, now: bigint, change: (r: TaskRecord) => void): TaskRecord {
   const copy = clone(TaskRecordSchema, record);
@@ -92,7 +90,7 @@ export const start =
     const t = r.task!;
     if (sessionId && t.state === TaskState.RUNNING && t.cellId === cellId && r.cellSessionId === sessionId) return r;
     expect(r, "RUNNING", TaskState.CLAIMED);
-    onCell(r, cellId);
+    onCell(r, cellId, "RUNNING");
     return next(r, now, (c) => {
       c.task!.state = TaskState.RUNNING;
     });
@@ -109,7 +107,7 @@ export const complete =
   (cellId: string, outcome: Outcome): Transition =>
   (r, now) => {
     expect(r, "COMPLETED", TaskState.CLAIMED, TaskState.RUNNING);
-    onCell(r, cellId);
+    onCell(r, cellId, "COMPLETED");
     return markCompleted(r, now, outcome);
   };
 
@@ -171,11 +169,11 @@ export const demoteResolving: Transition = (r, now) => {
   });
 };
 
-function onCell(r: TaskRecord, cellId: string): void {
+function onCell(r: TaskRecord, cellId: string, to: string): void {
   if (r.task!.cellId !== cellId) {
     throw new InvalidStateTransitionError(
       r.task!.state,
-      "COMPLETED",
+      to,
       `Running on cell ${r.task!.cellId || "(none)"} not ${cellId}`,
     );
   }

@@ -20,13 +20,24 @@ async function workDir(): Promise<string> {
   return dir;
 }
 
-/** A long-lived process whose command is `name` (a link to sleep): what the claim looks at. */
+/** A long-lived process whose command is `name` (a link to sleep), holding no lock. */
 async function processNamed(dir: string, name: string): Promise<ChildProcess> {
   const bin = path.join(dir, name);
   await symlink("/bin/sleep", bin);
   const child = spawn(bin, ["60"], { stdio: "ignore" });
   cleanup.push(async () => child.kill("SIGKILL"));
   await new Promise((r) => child.once("spawn", r));
+  return child;
+}
+
+/** Another process holding the dir's lock as a cell does (util-linux flock), once it holds it. */
+async function lockHolder(dir: string): Promise<ChildProcess> {
+  const child = spawn("flock", ["--no-fork", "--nonblock", dir, "sh", "-c", "echo locked; exec sleep 60"], { stdio: ["ignore", "pipe", "inherit"] });
+  cleanup.push(async () => child.kill("SIGKILL"));
+  await new Promise((resolve, reject) => {
+    child.stdout!.once("data", resolve);
+    child.once("exit", (code) => reject(new Error(`flock exited with ${code}`)));
+  });
   return child;
 }
 
@@ -39,9 +50,9 @@ describe("a cell's claim on its work dir", () => {
     await expect(readFile(path.join(dir, "cell.pid"), "utf8")).rejects.toThrow(/ENOENT/);
   });
 
-  it("is refused while a running diego process holds it, naming that process", async () => {
+  it("is refused while another process holds it, naming that process", async () => {
     const dir = await workDir();
-    const other = await processNamed(await workDir(), "diego");
+    const other = await lockHolder(dir);
     await writeFile(path.join(dir, "cell.pid"), `${other.pid}\n`);
     const refused = await claimWorkDir(dir).catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(WorkDirInUseError);
@@ -63,5 +74,53 @@ describe("a cell's claim on its work dir", () => {
     const stranger = await processNamed(await workDir(), "not-a-cell");
     await writeFile(path.join(reused, "cell.pid"), `${stranger.pid}\n`);
     await (await claimWorkDir(reused)).release();
+  });
+
+  it("is taken over at once from a holder killed with SIGKILL", async () => {
+    const dir = await workDir();
+    const holder = await lockHolder(dir);
+    await writeFile(path.join(dir, "cell.pid"), `${holder.pid}\n`);
+    await expect(claimWorkDir(dir)).rejects.toBeInstanceOf(WorkDirInUseError);
+    const exited = new Promise((r) => holder.once("exit", r));
+    holder.kill("SIGKILL");
+    await exited;
+    const claim = await claimWorkDir(dir);
+    expect((await readFile(path.join(dir, "cell.pid"), "utf8")).trim()).toBe(String(process.pid));
+    await claim.release();
+  });
+
+  it("goes to exactly one of two cells started together; the other is told who holds it", async () => {
+    const dir = await workDir();
+    const outcomes = await Promise.allSettled([claimWorkDir(dir), claimWorkDir(dir)]);
+    const won = outcomes.filter((o) => o.status === "fulfilled");
+    const lost = outcomes.filter((o) => o.status === "rejected");
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    const refusal = (lost[0] as PromiseRejectedResult).reason as Error;
+    expect(refusal).toBeInstanceOf(WorkDirInUseError);
+    expect(refusal.message).toBe(
+      `the cell work dir ${dir} is in use by a running cell (pid ${process.pid}); give this one another --cell-id or --data-dir`,
+    );
+    // Given back, it can be claimed again.
+    await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof claimWorkDir>>>).value.release();
+    await (await claimWorkDir(dir)).release();
+  });
+
+  it("goes to exactly one of three contenders started together, this process and two others", async () => {
+    const dir = await workDir();
+    const race = (): Promise<string> =>
+      new Promise((resolve) => {
+        const child = spawn("flock", ["--no-fork", "--nonblock", dir, "sh", "-c", "echo won; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+        cleanup.push(async () => child.kill("SIGKILL"));
+        child.stdout.once("data", () => resolve("won"));
+        child.once("exit", () => resolve("lost"));
+      });
+    // Our claim races two other processes for the same dir.
+    const ours = claimWorkDir(dir).then(
+      (claim) => (cleanup.push(() => claim.release()), "won"),
+      () => "lost",
+    );
+    const [a, b, mine] = await Promise.all([race(), race(), ours]);
+    expect([a, b, mine].filter((o) => o === "won")).toHaveLength(1);
   });
 });

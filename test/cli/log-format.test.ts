@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { formatLogLine } from "../../src/cli/log-format.js";
+import { createLogFormatter } from "../../src/cli/log-format.js";
 import { DIEGO_BIN } from "../fixtures/receptor.js";
 import { freePort } from "../fixtures/ports.js";
 
@@ -15,6 +15,8 @@ function pinoLine(log: (logger: pino.Logger) => void): string {
 }
 
 describe("the text log format", () => {
+  const formatLogLine = createLogFormatter("diego-up");
+
   it("writes a pino line as time, level, component, message and the other fields", () => {
     const line = pinoLine((l) => l.child({ component: "receptor" }).info({ address: "127.0.0.1:8888", tasks: 3, note: "two words", cells: ["a"] }, "receptor listening"));
     const time = new Date(JSON.parse(line).time as number).toISOString().slice(11, 23);

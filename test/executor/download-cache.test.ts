@@ -9,11 +9,14 @@ import { startHttpServer, type TestHttpServer } from "./harness.js";
 let server: TestHttpServer;
 let dir: string;
 const held: ServerResponse[] = [];
+/** Every path the server was asked for. */
+const asked: string[] = [];
 let onHeld: (() => void) | undefined;
 let version = "one";
 
 beforeAll(async () => {
   server = await startHttpServer((req, _body, res) => {
+    asked.push(req.url ?? "");
     if (req.url?.startsWith("/slow/")) {
       held.push(res);
       onHeld?.();
@@ -56,6 +59,24 @@ describe("download cache", () => {
     for (const res of held.splice(0)) res.end("done");
     const results = await Promise.all(all);
     expect(results.map((r) => r.text).sort()).toEqual(["done", "done", "done", "done", "done", "late", "late"]);
+  });
+
+  it("gives up a download still waiting for a slot at once when its task is cancelled; it never starts", async () => {
+    const cache = await newCache();
+    held.length = 0; // answered already, by the test before
+    const five = new Promise<void>((resolve) => (onHeld = () => held.length === 5 && resolve()));
+    const busy = Array.from({ length: 5 }, (_, i) => read(cache, `/slow/busy-${i}`, ""));
+    await five;
+    const cancel = new AbortController();
+    const waiting = cache.fetch({ url: `${server.url}/slow/waiting`, cacheKey: "", signal: cancel.signal }, async () => "used");
+    cancel.abort(new Error("task was cancelled"));
+    await expect(waiting).rejects.toThrow("task was cancelled");
+    onHeld = undefined;
+    for (const res of held.splice(0)) res.end("done");
+    await Promise.all(busy);
+    // The next download gets the freed slot; the cancelled one was never sent.
+    await expect(read(cache, "/plain", "")).resolves.toEqual({ text: "no validators", fromCache: false });
+    expect(asked).not.toContain("/slow/waiting");
   });
 
   it("re-downloads when the ETag changed and reuses the copy on 304", async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { formatByteSize, formatGoDuration } from "../../cell-agent/src/executor/index.js";
+import { formatByteSize } from "../../cell-agent/src/executor/index.js";
+import { formatGoDuration } from "../../src/duration/index.js";
 
 const ms = (n: number): bigint => BigInt(n) * 1_000_000n;
 

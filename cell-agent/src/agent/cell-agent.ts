@@ -19,7 +19,7 @@ import { startCellNetwork, type CellNetwork } from "../network/index.js";
 import { createSandboxRuntime } from "../sandbox/index.js";
 import { createRootfsResolver } from "./rootfs-resolver.js";
 import { runClaimedTask, type TaskRunnerDeps } from "./task-runner.js";
-import { claimWorkDir } from "./work-dir-claim.js";
+import { claimWorkDir, type WorkDirClaim } from "./work-dir-claim.js";
 import { registerCellLedger } from "../../../src/metrics/index.js";
 
 export interface CellAgentOptions {
@@ -68,19 +68,21 @@ export interface CellAgent {
 const CANCEL_CHECK_MS = 2_000;
 
 export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent> {
-  const logger = opts.logger.child({ cell: opts.cellId });
   const workDir = path.resolve(opts.workDir);
   const claim = await claimWorkDir(workDir); // before removing anything "left behind" in it
+  // A start that fails gives the work dir back: the lock would otherwise last as long as the process.
+  return startClaimed(opts, workDir, claim).catch(async (err: unknown) => {
+    await claim.release();
+    throw err;
+  });
+}
+
+async function startClaimed(opts: CellAgentOptions, workDir: string, claim: WorkDirClaim): Promise<CellAgent> {
+  const logger = opts.logger.child({ cell: opts.cellId });
   const runtime = await createSandboxRuntime({ runtime: opts.runtime, workDir: path.join(workDir, "containers"), logger });
   await runtime.cleanupStale();
   // After the containers: removes the networks a killed cell left, then sets up the bridge.
-  const network: CellNetwork | undefined =
-    opts.network === false
-      ? undefined
-      : await startCellNetwork({ ...opts.network, workDir, logger }).catch(async (err: unknown) => {
-          await claim.release();
-          throw err;
-        });
+  const network: CellNetwork | undefined = opts.network === false ? undefined : await startCellNetwork({ ...opts.network, workDir, logger });
   const preloaded = await preloadedRootfs(opts, workDir);
   const images = createImageStore({
     cacheDir: path.join(workDir, "images"),

@@ -5,8 +5,8 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import PQueue from "p-queue";
 import pino, { type Logger } from "pino";
-import { createKeyedLock, createSemaphore } from "./semaphore.js";
 
 // The cell's download cache (Diego's cacheddownloader): archives fetched with a cache_key are
 // kept on disk and revalidated with If-None-Match / If-Modified-Since, so a 304 reuses them.
@@ -61,7 +61,7 @@ interface EntryMeta {
 export function createDownloadCache(opts: DownloadCacheOptions): DownloadCache {
   const entriesDir = path.join(opts.dir, "entries");
   const tmpDir = path.join(opts.dir, "tmp");
-  const slots = createSemaphore(opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS);
+  const transfers = new PQueue({ concurrency: opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS });
   const locks = createKeyedLock();
   const logger = opts.logger ?? pino({ level: "silent" });
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
@@ -76,12 +76,15 @@ export function createDownloadCache(opts: DownloadCacheOptions): DownloadCache {
   /** One GET into a temp file, holding a transfer slot only while bytes flow. */
   async function download(req: DownloadRequest, meta: EntryMeta | undefined): Promise<Transfer> {
     await ensureDirs();
-    const release = await slots.acquire(req.signal);
-    try {
-      return await transfer(req, meta, tmpDir);
-    } finally {
-      release();
-    }
+    return transfers.add(
+      async () => {
+        const t = await transfer(req, meta, tmpDir);
+        // Aborted, p-queue has already rejected for us: a transfer that finished anyway must not leave its file.
+        if (req.signal.aborted && t.kind === "body") await rm(t.file, { force: true });
+        return t;
+      },
+      { signal: req.signal },
+    );
   }
 
   async function fetchUncached<T>(req: DownloadRequest, use: (f: DownloadedFile) => Promise<T>): Promise<T> {
@@ -187,6 +190,32 @@ async function transfer(req: DownloadRequest, meta: EntryMeta | undefined, tmpDi
     await rm(file, { force: true });
     throw new DownloadError(`transfer failed: ${(err as Error).message}`, { cause: err });
   }
+}
+
+interface KeyedLock {
+  /** Runs fn for one key at a time; other keys are not held up. */
+  run<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /** True while fn of that key runs or waits. */
+  held(key: string): boolean;
+}
+
+/** One single-lane p-queue per key, dropped when it goes idle. */
+function createKeyedLock(): KeyedLock {
+  const lanes = new Map<string, PQueue>();
+  return {
+    run(key, fn) {
+      let lane = lanes.get(key);
+      if (!lane) {
+        const created = new PQueue({ concurrency: 1 });
+        created.on("idle", () => {
+          if (lanes.get(key) === created) lanes.delete(key);
+        });
+        lanes.set(key, (lane = created));
+      }
+      return lane.add(fn);
+    },
+    held: (key) => lanes.has(key),
+  };
 }
 
 function parseHttpUrl(raw: string): URL {

@@ -3,13 +3,13 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import type { TaskResponse } from "../../../src/gen/diego/v1/task_pb.js";
+import { CANCELLED_REASON } from "../../../src/model/index.js";
 import { createDownloadCache } from "./download-cache.js";
 import { toStepError } from "./errors.js";
 import { readResultFile } from "./result-file.js";
 import { countActions, runStep } from "./run-step.js";
 import type { ExecuteDeps, ExecuteResult, StepContext } from "./types.js";
 
-export const TASK_CANCELLED = "task was cancelled";
 export const RESULT_FETCH_FAILED = "failed to fetch result";
 
 /**
@@ -46,12 +46,12 @@ async function execute(task: TaskResponse, ctx: StepContext): Promise<ExecuteRes
   try {
     await runStep(task.action!, ctx);
   } catch (err) {
-    if (ctx.signal.aborted) return failed(TASK_CANCELLED);
+    if (ctx.signal.aborted) return failed(CANCELLED_REASON);
     const error = toStepError(err);
     ctx.logger.info({ reason: error.message }, "task failed");
     return failed(error.message);
   }
-  if (ctx.signal.aborted) return failed(TASK_CANCELLED);
+  if (ctx.signal.aborted) return failed(CANCELLED_REASON);
   if (!task.resultFile) return { failed: false, failureReason: "", result: "" };
   try {
     return { failed: false, failureReason: "", result: await readResultFile(ctx.sandbox.rootfsPath, task.resultFile) };

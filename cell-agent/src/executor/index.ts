@@ -1,4 +1,4 @@
-export { executeTask, RESULT_FETCH_FAILED, TASK_CANCELLED } from "./execute-task.js";
+export { executeTask, RESULT_FETCH_FAILED } from "./execute-task.js";
 export type { ExecuteDeps, ExecuteResult } from "./types.js";
 export {
   createDownloadCache,
@@ -10,7 +10,6 @@ export {
   type DownloadRequest,
 } from "./download-cache.js";
 export { AggregateStepError, CancelledError, EmittableError, StepError } from "./errors.js";
-export { formatGoDuration } from "./go-duration.js";
 export { formatByteSize } from "./byte-size.js";
 export { RESULT_MAX_BYTES } from "./result-file.js";
 export { CODEPENDENT_EXITED } from "./codependent-action.js";

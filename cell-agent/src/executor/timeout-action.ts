@@ -1,7 +1,7 @@
 import type { TimeoutAction } from "../../../src/gen/diego/v1/actions_pb.js";
 import { childAbort } from "./child-signal.js";
 import { CancelledError, EmittableError, StepError, toStepError } from "./errors.js";
-import { formatGoDuration } from "./go-duration.js";
+import { formatGoDuration } from "../../../src/duration/index.js";
 import { missingChild } from "./missing-child.js";
 import type { StepContext } from "./types.js";
 

@@ -1,6 +1,7 @@
 import { chmod } from "node:fs/promises";
+import PQueue from "p-queue";
 import { pino, type Logger } from "pino";
-import { createCacheLayout, type CacheLayout, type ImageRecord } from "./cache-layout.js";
+import { createCacheLayout, type ImageRecord } from "./cache-layout.js";
 import { ImagePullError } from "./errors.js";
 import { parseImageConfig } from "./image-config.js";
 import { extractLayer } from "./layer-extractor.js";
@@ -145,20 +146,15 @@ export function createImageStore(opts: ImageStoreOptions): ImageStore {
   async function ensureLayers(target: Target, missing: Descriptor[], signal: AbortSignal): Promise<void> {
     const stop = new AbortController();
     const combined = AbortSignal.any([signal, stop.signal]);
-    const queue = [...missing];
-    const worker = async () => {
-      for (let layer = queue.shift(); layer; layer = queue.shift()) {
-        const current = layer;
-        await layers.run(current.digest, (s) => fetchLayer(target, current, s), combined);
-      }
-    };
-    const failFast = (err: unknown) => {
-      stop.abort(err);
+    const pool = new PQueue({ concurrency: settings.maxConcurrentLayers });
+    const failFast = (err: unknown): never => {
+      stop.abort(err); // drops the queued layers and aborts the ones in flight
       throw err;
     };
-    const count = Math.min(settings.maxConcurrentLayers, queue.length);
+    const fetchOne = (layer: Descriptor): Promise<void> =>
+      pool.add(() => layers.run(layer.digest, (s) => fetchLayer(target, layer, s), combined), { signal: stop.signal }).catch(failFast);
     try {
-      await Promise.all(Array.from({ length: count }, () => worker().catch(failFast)));
+      await Promise.all(missing.map(fetchOne));
     } catch (err) {
       throw stop.signal.reason ?? err;
     }

@@ -1,5 +1,6 @@
 import { ImagePullError } from "./errors.js";
 import { INDEX_TYPES, MANIFEST_TYPES } from "./media-types.js";
+import { isDigest } from "./parse-docker-rootfs.js";
 
 export interface Platform {
   os: string;
@@ -19,7 +20,6 @@ export type ParsedManifest =
   | { kind: "index"; manifests: Descriptor[] }
   | { kind: "image"; config: Descriptor; layers: Descriptor[] };
 
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
 export const DEFAULT_PLATFORM: Platform = { os: "linux", architecture: "amd64" };
 
 type Json = Record<string, unknown>;
@@ -73,7 +73,7 @@ function descriptors(value: unknown, field: string, bad: (why: string) => Error)
 function descriptor(value: unknown, field: string, bad: (why: string) => Error): Descriptor {
   if (!isObject(value)) throw bad(`"${field}" is missing`);
   const { mediaType, digest, size, platform } = value;
-  if (typeof digest !== "string" || !DIGEST.test(digest)) {
+  if (typeof digest !== "string" || !isDigest(digest)) {
     throw bad(`"${field}" has an unsupported digest ${JSON.stringify(digest)} (sha256 only)`);
   }
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) throw bad(`"${field}" has a bad size`);

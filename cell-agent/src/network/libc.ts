@@ -17,6 +17,9 @@ export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
 export const NETLINK_ROUTE = 0;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const EWOULDBLOCK = 11;
 
 const fns = {
   unshare: libc.func("int unshare(int flags)"),
@@ -29,6 +32,7 @@ const fns = {
   close: libc.func("int close(int fd)"),
   strerror: libc.func("const char *strerror(int errnum)"),
   lseek: libc.func("long lseek(int fd, long offset, int whence)"),
+  flock: libc.func("int flock(int fd, int operation)"),
 };
 
 export class SyscallError extends Error {
@@ -58,3 +62,10 @@ export const recv = (fd: number, buf: Buffer): number => check("recv", fns.recv(
 export const closeFd = (fd: number): void => void fns.close(fd);
 export const seekEnd = (fd: number): void => void check("lseek", fns.lseek(fd, 0, 2) as number);
 export const strerror = (errno: number): string => fns.strerror(errno) as string;
+/** flock(2); false instead of EWOULDBLOCK when LOCK_NB finds it held. */
+export const flock = (fd: number, operation: number): boolean => {
+  if ((fns.flock(fd, operation) as number) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === EWOULDBLOCK) return false;
+  throw new SyscallError("flock", errno);
+};

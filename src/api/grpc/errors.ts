@@ -17,7 +17,6 @@ const codes: Record<DiegoErrorName, Code> = {
   TaskNotCancelable: Code.FailedPrecondition,
   RequestTooLarge: Code.ResourceExhausted,
   StreamTooSlow: Code.ResourceExhausted,
-  InvalidStateTransition: Code.FailedPrecondition,
   Unauthorized: Code.Unauthenticated,
   UnknownError: Code.Internal,
 };

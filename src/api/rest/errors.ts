@@ -17,7 +17,6 @@ export const statuses: Record<DiegoErrorName, number> = {
   TaskNotCancelable: 409,
   RequestTooLarge: 413,
   StreamTooSlow: 429,
-  InvalidStateTransition: 409,
   Unauthorized: 401,
   UnknownError: 500,
 };

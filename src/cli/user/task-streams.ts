@@ -1,4 +1,4 @@
-import { parseDuration } from "../duration.js";
+import { parseDuration } from "../../duration/index.js";
 import { onePositional, noPositionals, writeLine, type Context, type UserCommand } from "./context.js";
 import { UsageError } from "./errors.js";
 import { followStream } from "./follow-stream.js";
