@@ -250,6 +250,26 @@ export function createLrpStore(nc: NatsConnection, buckets: LrpBuckets, opts: Lr
     return made.filter((a): a is ActualLRP => a !== undefined);
   };
 
+  /**
+   * Writes the copy; one already there for the same instance (a retried evacuation) is kept, one
+   * of an earlier instance (whose cell drained before) is replaced: this one is what serves now.
+   */
+  const putEvacuating = async (guid: string, index: number, copy: ActualLRP): Promise<void> => {
+    const key = evacuatingKey(guid, index);
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const existing = await read(actualKv, key, decodeActual);
+      if (existing && existing.value.instanceGuid === copy.instanceGuid && existing.value.cellId === copy.cellId) return;
+      try {
+        if (existing) await actualKv.put(key, encodeActual(copy), existing.revision);
+        else if (!(await putNew(actualKv, key, encodeActual(copy)))) continue;
+        return;
+      } catch (err) {
+        if (!(err instanceof KvConflictError)) throw err;
+      }
+    }
+    throw new LrpContentionError(key);
+  };
+
   const retire = async (guid: string, index: number): Promise<RetireResult> => {
     let plan: T.RetirePlan = { kind: "remove" };
     const change = await apply(guid, index, (a) => {
@@ -369,11 +389,7 @@ export function createLrpStore(nc: NatsConnection, buckets: LrpBuckets, opts: Lr
         // The copy first: should the unclaim then fail, the instance is still RUNNING here and
         // the cell tries again; the other order could leave nothing serving.
         evacuating = T.evacuatingCopy(current.value, now(), randomUUID());
-        const key = evacuatingKey(guid, index);
-        if (!(await putNew(actualKv, key, encodeActual(evacuating)))) {
-          const existing = await getEvacuating(guid, index);
-          evacuating = existing?.value;
-        }
+        await putEvacuating(guid, index, evacuating);
       }
       const instance = await apply(guid, index, T.evacuate(key));
       return { instance, evacuating };

@@ -236,6 +236,26 @@ describe("ActualLRP transitions", () => {
   });
 });
 
+describe("evacuating twice", () => {
+  it("a later evacuation's copy replaces an earlier one: the copy is always the instance that serves now", async () => {
+    const req = lrp(1);
+    await store.desire(req);
+    const g = req.processGuid;
+    await store.claim(g, 0, cellA);
+    await store.start(g, 0, cellA, net);
+    await store.evacuate(g, 0, cellA);
+    // Evacuating again is refused: the instance is no longer cell-a's.
+    await expect(store.evacuate(g, 0, cellA)).rejects.toThrow("cannot evacuate actual LRP");
+    await store.claim(g, 0, cellB);
+    await store.start(g, 0, cellB, { address: "10.0.0.6", ports: [] });
+    const second = await otherStore.evacuate(g, 0, cellB);
+    expect(second.evacuating).toMatchObject({ cellId: "cell-b", evacuating: true });
+    expect(await store.listEvacuating({ processGuid: g })).toEqual([expect.objectContaining({ cellId: "cell-b" })]);
+    // cell-a finds its copy gone (replaced) and may not remove cell-b's.
+    await expect(store.removeEvacuating(g, 0, cellA)).rejects.toThrow("cannot remove actual LRP");
+  });
+});
+
 describe("domains", () => {
   it("a domain is fresh for its TTL, or for ever without one", async () => {
     await store.upsertDomain("fresh-forever", 0);
