@@ -41,3 +41,14 @@ export class LrpContentionError extends Error {
     super(`LRP record '${key}' is being changed by too many writers at once`);
   }
 }
+
+/** A DesiredLRP whose record would not fit the NATS server's max_payload once updated. */
+export class DesiredLRPTooLargeError extends Error {
+  override readonly name = "DesiredLRPTooLargeError";
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(`the desired LRP is ${size} bytes when stored, over the ${limit}-byte limit (the NATS server's max_payload less room for updates of its routes and annotation)`);
+  }
+}

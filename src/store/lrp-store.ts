@@ -21,7 +21,9 @@ import * as T from "../model/lrp-transitions.js";
 import { ACTUAL_LRPS_BUCKET, DESIRED_LRPS_BUCKET, DOMAINS_BUCKET, subjectToken } from "../nats/subjects.js";
 import { nowNanos } from "./clock.js";
 import { createKvClient, KvConflictError, type KvClient } from "./kv-client.js";
-import { ActualLRPExistsError, ActualLRPNotFoundError, DesiredLRPExistsError, DesiredLRPNotFoundError, LrpContentionError } from "./lrp-errors.js";
+import { DEFAULT_MAX_PAYLOAD } from "../model/record-limits.js";
+import { MAX_ROUTES_BYTES } from "../model/validate-lrp.js";
+import { ActualLRPExistsError, ActualLRPNotFoundError, DesiredLRPExistsError, DesiredLRPNotFoundError, DesiredLRPTooLargeError, LrpContentionError } from "./lrp-errors.js";
 
 // The LRP store: DesiredLRPs, ActualLRPs and domain freshness in three JetStream KV buckets
 // (src/nats/buckets.ts openLrpBuckets), protobuf binary values. Every write names the revision
@@ -131,6 +133,8 @@ export interface LrpStoreOptions {
 }
 
 const MAX_CAS_ATTEMPTS = 64;
+/** What an update may add to a DesiredLRP record (annotation and routes at their limits, tags) and NATS's headers. */
+const DESIRED_HEADROOM_BYTES = 10 * 1024 + MAX_ROUTES_BYTES + 2 * 1024;
 
 export const actualKey = (processGuid: string, index: number): string => `${processGuid}.${index}`;
 export const evacuatingKey = (processGuid: string, index: number): string => `${processGuid}.${index}.evacuating`;
@@ -310,7 +314,11 @@ export function createLrpStore(nc: NatsConnection, buckets: LrpBuckets, opts: Lr
   return {
     async desire(req) {
       const d = newDesired(req, randomUUID());
-      if (!(await putNew(desiredKv, d.processGuid, encodeDesired(d)))) throw new DesiredLRPExistsError(d.processGuid);
+      const bytes = encodeDesired(d);
+      // One that an update could push past NATS's max_payload is never stored.
+      const limit = (nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) - DESIRED_HEADROOM_BYTES;
+      if (bytes.length > limit) throw new DesiredLRPTooLargeError(bytes.length, limit);
+      if (!(await putNew(desiredKv, d.processGuid, bytes))) throw new DesiredLRPExistsError(d.processGuid);
       const created = await createActuals(
         d,
         Array.from({ length: d.instances }, (_, i) => i),

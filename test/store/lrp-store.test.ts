@@ -77,6 +77,13 @@ describe("DesiredLRPs", () => {
     expect((await store.getDesired(req.processGuid))?.value.instances).toBe(3);
   });
 
+  it("refuses a DesiredLRP too large for NATS to take through its updates, naming the sizes", async () => {
+    const req = lrp(1);
+    req.env = Array.from({ length: 70 }, (_, i) => ({ $typeName: "diego.v1.EnvironmentVariable" as const, name: `V${i}`, value: "x".repeat(15_000) }));
+    await expect(store.desire(req)).rejects.toThrow(/^the desired LRP is \d+ bytes when stored, over the \d+-byte limit/);
+    expect(await store.getDesired(req.processGuid)).toBeUndefined();
+  });
+
   it("lists DesiredLRPs, all or of one domain", async () => {
     const [a, b] = [lrp(0, "list-x"), lrp(0, "list-y")];
     await store.desire(a);
