@@ -355,17 +355,20 @@ export function createLrpStore(nc: NatsConnection, buckets: LrpBuckets, opts: Lr
     },
 
     async removeDesired(guid) {
-      const current = await read(desiredKv, guid, decodeDesired);
-      if (!current) throw new DesiredLRPNotFoundError(guid);
-      try {
-        await desiredKv.delete(guid, current.revision);
-      } catch (err) {
-        if (err instanceof KvConflictError) throw new LrpContentionError(guid);
-        throw err;
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        const current = await read(desiredKv, guid, decodeDesired);
+        if (!current) throw new DesiredLRPNotFoundError(guid);
+        try {
+          await desiredKv.delete(guid, current.revision);
+        } catch (err) {
+          if (err instanceof KvConflictError) continue; // updated meanwhile: delete that
+          throw err;
+        }
+        // Every instance record of the guid, also those above the instance count (extras).
+        const indices = (await listActualRecords({ processGuid: guid }, false)).map((a) => a.index);
+        return { desired: current.value, ...(await retireAll(guid, indices)) };
       }
-      // Every instance record of the guid, also those above the instance count (extras).
-      const indices = (await listActualRecords({ processGuid: guid }, false)).map((a) => a.index);
-      return { desired: current.value, ...(await retireAll(guid, indices)) };
+      throw new LrpContentionError(guid);
     },
 
     createActual,

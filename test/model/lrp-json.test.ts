@@ -1,4 +1,5 @@
-import { create, equals } from "@bufbuild/protobuf";
+import { create, createFileRegistry, equals, fromJson, toJson } from "@bufbuild/protobuf";
+import { FieldDescriptorProto_Label as Label, FieldDescriptorProto_Type as FT, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { ActualLRPSchema, ActualLrpState, DesiredLRPResponseSchema, WatchLRPsResponseSchema } from "../../src/gen/diego/v1/lrp_pb.js";
 import {
@@ -10,6 +11,7 @@ import {
   desiredLRPToJson,
   lrpEventToSse,
 } from "../../src/model/lrp-json.js";
+import { compileJsonReader, compileJsonWriter } from "../../src/model/compile-json.js";
 import { newDesired } from "../../src/store/lrp-store.js";
 
 // The LRP REST JSON as the 2015 receptor wrote it (reference 1.7, 3.1, 2.8), from the
@@ -190,5 +192,59 @@ describe("LRP events", () => {
     expect(created?.name).toBe("desired_lrp_created");
     expect(created?.data).toBe(`{"desired_lrp":${desiredLRPToJson(d)}}`);
     expect(lrpEventToSse(create(WatchLRPsResponseSchema, {}))).toBeUndefined();
+  });
+});
+
+// ---- the map support in compile-json.ts, held to protobuf-es's JSON on a test-only message ----
+
+
+describe("map fields in the generated REST JSON", () => {
+  const file = create(FileDescriptorProtoSchema, {
+    name: "testonly/v1/maps.proto",
+    package: "testonly.v1",
+    syntax: "proto3",
+    messageType: [
+      { name: "Part", field: [{ name: "label", number: 1, type: FT.STRING, label: Label.OPTIONAL, jsonName: "label" }] },
+      {
+        name: "Bag",
+        field: [
+          { name: "counts", number: 1, type: FT.MESSAGE, typeName: ".testonly.v1.Bag.CountsEntry", label: Label.REPEATED, jsonName: "counts" },
+          { name: "parts", number: 2, type: FT.MESSAGE, typeName: ".testonly.v1.Bag.PartsEntry", label: Label.REPEATED, jsonName: "parts" },
+        ],
+        nestedType: [
+          {
+            name: "CountsEntry",
+            options: { mapEntry: true },
+            field: [
+              { name: "key", number: 1, type: FT.STRING, label: Label.OPTIONAL, jsonName: "key" },
+              { name: "value", number: 2, type: FT.INT32, label: Label.OPTIONAL, jsonName: "value" },
+            ],
+          },
+          {
+            name: "PartsEntry",
+            options: { mapEntry: true },
+            field: [
+              { name: "key", number: 1, type: FT.STRING, label: Label.OPTIONAL, jsonName: "key" },
+              { name: "value", number: 2, type: FT.MESSAGE, typeName: ".testonly.v1.Part", label: Label.OPTIONAL, jsonName: "value" },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+  const schema = createFileRegistry(file, () => undefined).getMessage("testonly.v1.Bag")!;
+
+  it("writes and reads maps of scalars and messages as protobuf-es does", () => {
+    const bag = fromJson(schema, { counts: { a: 1, "b\"q": -2, "✓": 0 }, parts: { x: { label: "one" }, y: {} } });
+    const text = compileJsonWriter(schema)(bag);
+    expect(JSON.parse(text)).toEqual(toJson(schema, bag, { useProtoFieldName: true, alwaysEmitImplicit: true }));
+    expect(equals(schema, compileJsonReader(schema)(JSON.parse(text)), bag)).toBe(true);
+    expect(compileJsonWriter(schema)(create(schema))).toBe('{"counts":{},"parts":{}}');
+  });
+
+  it("names a wrong type inside a map by its key", () => {
+    expect(() => compileJsonReader(schema)({ counts: { a: "1" }, parts: [] })).toThrow(
+      "field 'counts.a' must be an integer, got the string \"1\"; field 'parts' must be an object, got an array",
+    );
   });
 });
