@@ -84,6 +84,21 @@ describe("DesiredLRPs", () => {
     expect(await store.getDesired(req.processGuid)).toBeUndefined();
   });
 
+  it("two clients desiring one guid at once: exactly one stores it", async () => {
+    const req = lrp(2);
+    const results = await Promise.allSettled([store.desire(req), otherStore.desire(req)]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect((results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason).toBeInstanceOf(DesiredLRPExistsError);
+    expect(await store.listActuals({ processGuid: req.processGuid })).toHaveLength(2);
+  });
+
+  it("concurrent updates are all applied, each raising the tag's index once", async () => {
+    const req = lrp(0);
+    await store.desire(req);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? store : otherStore).updateDesired(req.processGuid, decodeDesiredLRPUpdateRequest({ annotation: `a${i}` }))));
+    expect((await store.getDesired(req.processGuid))?.value.modificationTag?.index).toBe(10);
+  });
+
   it("lists DesiredLRPs, all or of one domain", async () => {
     const [a, b] = [lrp(0, "list-x"), lrp(0, "list-y")];
     await store.desire(a);
