@@ -73,11 +73,13 @@ function actionProblems(field: string, action: Action): string[] {
 
 /**
  * Every value JSON text (REST JSON always is; a gRPC client may send anything), and together at
- * most MAX_ROUTES_BYTES. 2015 counted the raw bytes as sent; we count them compacted.
+ * most MAX_ROUTES_BYTES; no provider named `__proto__`. 2015 counted the raw bytes as sent; we count them compacted.
  */
 export function areValidRoutes(routes: Routes): boolean {
   let total = 0;
-  for (const value of Object.values(routes.entries)) {
+  for (const [key, value] of Object.entries(routes.entries)) {
+    // protobuf-es drops this key when it decodes a stored record: refused rather than lost.
+    if (key === "__proto__") return false;
     total += Buffer.byteLength(value, "utf8");
     if (total > MAX_ROUTES_BYTES || !isJsonText(value)) return false;
   }

@@ -75,6 +75,11 @@ describe("DesiredLRPCreateRequest validation", () => {
     expect(problems(changes)).toBe(expected);
   });
 
+  it("a route provider named __proto__ is refused (it would not survive storage)", () => {
+    expect(problems({ routes: JSON.parse('{"__proto__": {"polluted": true}, "cf-router": []}') })).toBe("Invalid field: routes");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it("routes of exactly 4096 bytes of values are accepted", () => {
     // "x…" as JSON is the string's length plus two quotes.
     expect(problems({ routes: { a: "x".repeat(2046), b: "y".repeat(2046) } })).toBe("");
