@@ -1,6 +1,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { ActualLRPSchema, ActualLrpState, ModificationTagSchema, PortMappingSchema, type ActualLRP, type PortMapping } from "../gen/diego/v1/lrp_pb.js";
 import { DEFAULT_CRASH_POLICY, nextCrashCount, restartsImmediately, type CrashPolicy } from "./lrp-crash-policy.js";
+import { capFailureReason } from "./record-limits.js";
 
 // The ActualLRP state machine (reference 3.2) as named, pure transitions:
 // (record, now) -> new record, UNCHANGED ("already so": nothing to write) or REMOVE. The store
@@ -150,7 +151,8 @@ export const crash =
     return next(a, (c) => {
       c.state = restartsImmediately(count, policy) ? ActualLrpState.UNCLAIMED : ActualLrpState.CRASHED;
       c.crashCount = count;
-      c.crashReason = reason;
+      // Cut like a task's failure reason (4 KiB): a record must stay within NATS's max_payload.
+      c.crashReason = capFailureReason(reason);
       c.placementError = "";
       c.since = now;
       clearInstance(c);
@@ -163,9 +165,9 @@ export const failPlacement =
   (a, now) => {
     if (a.state !== ActualLrpState.UNCLAIMED) refuse("fail", a);
     if (error === "") refuse("fail", a, "no placement error given");
-    if (a.placementError === error) return UNCHANGED;
+    if (a.placementError === capFailureReason(error)) return UNCHANGED;
     return next(a, (c) => {
-      c.placementError = error;
+      c.placementError = capFailureReason(error);
       c.since = now;
     });
   };

@@ -131,6 +131,12 @@ describe("what each transition writes", () => {
     expect(r).toMatchObject({ crashReason: "Exited with status 17", cellId: "", instanceGuid: "", address: "", ports: [], since: T0 + BigInt(ms) * 1_000_000n });
   });
 
+  it("a very long crash reason is cut to 4 KiB", () => {
+    const r = apply(runningA, T.crash(A, "x".repeat(100_000), policy), NOW);
+    expect(Buffer.byteLength(r.crashReason)).toBeLessThanOrEqual(4096);
+    expect(r.crashReason.startsWith("xxxx")).toBe(true);
+  });
+
   it("a crash with no reason (exit 0) keeps an empty crash_reason", () => {
     expect(apply(runningA, T.crash(A, "", policy), NOW).crashReason).toBe("");
   });
