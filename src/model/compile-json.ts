@@ -1,7 +1,7 @@
 import { ScalarType, type DescEnum, type DescField, type DescMessage, type DescOneof, type Message } from "@bufbuild/protobuf";
 import { scalarZero } from "./compile-decoder.js";
 import { DiegoError } from "./errors.js";
-import { depthLimits, invalidEnumName, nullWhenAbsent, omitWhenEmpty } from "./json-rules.js";
+import { depthLimits, invalidEnumName, nullWhenAbsent, nullWhenEmpty, omitWhenEmpty, rawJsonValues, wrappers } from "./json-rules.js";
 import * as V from "./json-values.js";
 
 // The REST JSON mapping, generated from the protobuf descriptors and json-rules.ts, the way
@@ -24,6 +24,14 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 const str = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
 const float = (v: number): string => (Number.isFinite(v) ? JSON.stringify(v) : `"${v}"`);
 const bytes = (v: Uint8Array): string => `"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64")}"`;
+/** Stored JSON text, compacted; text that is not JSON (never stored by the API) as null. */
+const raw = (v: string): string => {
+  try {
+    return JSON.stringify(JSON.parse(v));
+  } catch {
+    return "null";
+  }
+};
 
 /** Quoted enum names by number, prefix stripped (protobuf-es's localName). */
 function enumNames(e: DescEnum): Record<number, string> {
@@ -74,6 +82,12 @@ function writerIndex(desc: DescMessage, st: WriterState): number {
   st.seen.set(desc.typeName, index);
   // A stub until generated, so recursive types (Action) refer to the slot.
   st.writers.push((m) => st.writers[index]!(m));
+  if (wrappers.has(desc.typeName)) {
+    const only = wrappedField(desc);
+    const source = `return function write(m) { return ${valueSource(only, `m[${q(only.localName)}]`, st)}; };`;
+    st.writers[index] = new Function("W", "E", "str", "float", "bytes", "raw", source)(st.writers, st.enums, str, float, bytes, raw) as WriteFn;
+    return index;
+  }
   // Whether a field has been written yet: "no", "yes", or "maybe" (decided at run time).
   let written: "no" | "yes" | "maybe" = "no";
   const put = (name: string, value: string): string => {
@@ -99,18 +113,30 @@ function writerIndex(desc: DescMessage, st: WriterState): number {
     const nullAbsent = nullWhenAbsent.has(ruleKey(f));
     let test: string | undefined;
     if (f.fieldKind === "list") test = omitEmpty ? "v.length !== 0" : undefined;
-    else if (f.fieldKind === "map") throw new Error(`${f.toString()}: map fields are not supported in REST JSON`);
+    else if (f.fieldKind === "map") test = omitEmpty ? "Object.keys(v).length !== 0" : undefined;
     else if (f.fieldKind === "message") test = nullAbsent ? undefined : "v !== undefined";
     else if (f.presence !== IMPLICIT) test = "v !== undefined";
     else if (omitEmpty) test = zeroTest(f);
-    const value = f.fieldKind === "message" && nullAbsent ? `(v === undefined ? "null" : ${valueSource(f, "v", st)})` : valueSource(f, "v", st);
+    const value =
+      f.fieldKind === "message" && nullAbsent
+        ? `(v === undefined ? "null" : ${valueSource(f, "v", st)})`
+        : f.fieldKind === "list" && nullWhenEmpty.has(ruleKey(f))
+          ? `(v.length === 0 ? "null" : ${valueSource(f, "v", st)})`
+          : valueSource(f, "v", st);
     lines.push(test ? `  if (${test}) ${put(f.name, value)}` : `  ${put(f.name, value)}`);
     if (!test) written = "yes";
     else if (written === "no") written = "maybe";
   }
   const source = `return function write(m) {\n  let v, s = "{";\n${lines.join("\n")}\n  return s + "}";\n};`;
-  st.writers[index] = new Function("W", "E", "str", "float", "bytes", source)(st.writers, st.enums, str, float, bytes) as WriteFn;
+  st.writers[index] = new Function("W", "E", "str", "float", "bytes", "raw", source)(st.writers, st.enums, str, float, bytes, raw) as WriteFn;
   return index;
+}
+
+/** The one field of a wrapper message (json-rules.ts `wrappers`): a map. */
+function wrappedField(desc: DescMessage): DescField {
+  const only = desc.fields[0];
+  if (desc.fields.length !== 1 || !only || only.fieldKind !== "map") throw new Error(`${desc.typeName}: a wrapper must have exactly one field, a map`);
+  return only;
 }
 
 function zeroTest(f: DescField & { fieldKind: "scalar" | "enum" }): string {
@@ -136,7 +162,13 @@ function valueSource(f: DescField, v: string, st: WriterState): string {
     st.writers.push(new Function("W", "E", "str", "float", "bytes", source)(st.writers, st.enums, str, float, bytes) as WriteFn);
     return `W[${st.writers.length - 1}](${v})`;
   }
-  if (f.fieldKind === "map") throw new Error(`${f.toString()}: map fields are not supported in REST JSON`);
+  if (f.fieldKind === "map") {
+    if (f.mapKey !== ScalarType.STRING) throw new Error(`${f.toString()}: only string map keys are supported in REST JSON`);
+    const element = rawJsonValues.has(ruleKey(f)) ? "raw(o[k])" : elementSource(f.mapKind === "message" ? f.message : f.mapKind === "enum" ? f.enum : f.scalar, "o[k]", st);
+    const source = `return function map(o) { let t = "{"; for (const k in o) { if (t.length !== 1) t += ","; t += str(k) + ":" + ${element}; } return t + "}"; };`;
+    st.writers.push(new Function("W", "E", "str", "float", "bytes", "raw", source)(st.writers, st.enums, str, float, bytes, raw) as WriteFn);
+    return `W[${st.writers.length - 1}](${v})`;
+  }
   return elementSource(f.fieldKind === "message" ? f.message : f.fieldKind === "enum" ? f.enum : f.scalar, v, st);
 }
 
@@ -203,6 +235,16 @@ function readerIndex(desc: DescMessage, st: ReaderState): number {
   const props: string[] = [`$typeName: ${q(desc.typeName)}`];
   const limit = depthLimits.get(desc.typeName);
   if (limit) lines.push(`  if (d > ${limit.max}) throw limitError();`);
+  if (wrappers.has(desc.typeName)) {
+    // The JSON value is the wrapped field's own (the object `o` is the map).
+    const only = wrappedField(desc);
+    lines.push(`  let f0; ${fieldRead(only, st, "f0", true)}`);
+    props.push(`${q(only.localName)}: f0`);
+    st.open.delete(desc.typeName);
+    const source = `return function read(o, p, P, d) {\n  let v;\n${lines.join("\n")}\n  return { ${props.join(", ")} };\n};`;
+    st.readers[index] = new Function("R", "X", "V", "limitError", source)(st.readers, st.values, V, limit?.error) as ReadFn;
+    return index;
+  }
   const done = new Set<DescOneof>();
   desc.fields.forEach((f, i) => {
     if (f.oneof) {
@@ -229,11 +271,22 @@ function readerIndex(desc: DescMessage, st: ReaderState): number {
   return index;
 }
 
-/** Statements reading field `f` of object `o` into `to`: its value, or its zero/absent value. */
-function fieldRead(f: DescField, st: ReaderState, to: string): string {
+/**
+ * Statements reading field `f` of object `o` into `to`: its value, or its zero/absent value.
+ * With `self`, `o` itself is the field's value (a wrapper's field).
+ */
+function fieldRead(f: DescField, st: ReaderState, to: string, self = false): string {
   const key = q(f.name);
-  const where = `V.at(p, ${key})`;
-  if (f.fieldKind === "map") throw new Error(`${f.toString()}: map fields are not supported in REST JSON`);
+  const where = self ? "p" : `V.at(p, ${key})`;
+  if (f.fieldKind === "map") {
+    if (f.mapKey !== ScalarType.STRING) throw new Error(`${f.toString()}: only string map keys are supported in REST JSON`);
+    const read = rawJsonValues.has(ruleKey(f)) ? "V.readRawJson" : valueReader(f.mapKind === "message" ? f.message : f.mapKind === "enum" ? f.enum : f.scalar, st);
+    return `${to} = {}; v = ${self ? "o" : `V.own(o, ${key})`};
+  if (v !== undefined && v !== null) {
+    if (!V.isObject(v)) V.wrong(P, ${where}, "an object", v);
+    else for (const k of Object.keys(v)) { const x = ${read}(v[k], V.at(${where}, k), P, d); if (x !== V.SKIP) V.setOwn(${to}, k, x); }
+  }`;
+  }
   if (f.fieldKind === "list") {
     const element = f.listKind === "message" ? f.message : f.listKind === "enum" ? f.enum : f.scalar;
     const union = f.listKind === "message" && unionOneof(f.message) !== undefined;

@@ -14,6 +14,12 @@ import { MAX_ACTION_DEPTH } from "./validate-task.js";
 //     (an action) is an empty one, so validation can name its index.
 //  6. Recursive messages have a nesting limit (depthLimits); a recursive message without one is
 //     refused when its mapping is compiled.
+//  7. Map fields (string keys) are JSON objects. A message listed in `wrappers` is written and
+//     read as its only field's value (like protobuf's own wrapper types), so that a message field
+//     can hold a map with presence (an update's `routes`: absent = unchanged, {} = none).
+//  8. Map fields listed in `rawJsonValues` hold JSON text per key: written as is, read from any
+//     JSON value (compacted), as Go's json.RawMessage did for 2015's routes.
+//  9. List fields listed in `nullWhenEmpty` are written as null when empty (2015's ActualLRP ports).
 
 export interface DepthLimit {
   max: number;
@@ -38,12 +44,32 @@ export const omitWhenEmpty: ReadonlySet<string> = new Set([
   "diego.v1.SecurityGroupRule.destination",
   "diego.v1.SecurityGroupRule.destinations",
   "diego.v1.SecurityGroupRule.ports",
+  // LRPs (2015 receptor serialization/desired_lrps.go, actual_lrps.go).
+  "diego.v1.DesiredLRPResponse.env",
+  "diego.v1.DesiredLRPResponse.annotation",
+  "diego.v1.DesiredLRPResponse.egress_rules",
+  "diego.v1.ActualLRP.crash_reason",
+  "diego.v1.ActualLRP.placement_error",
+  "diego.v1.PortMapping.host_port",
   // Every action's log_source, including those of action types added later.
   ...actionTypes.map((t) => `${t}.log_source`),
 ]);
 
 /** Message fields written as null when absent. */
-export const nullWhenAbsent: ReadonlySet<string> = new Set(["diego.v1.TaskResponse.action"]);
+export const nullWhenAbsent: ReadonlySet<string> = new Set([
+  "diego.v1.TaskResponse.action",
+  "diego.v1.DesiredLRPResponse.setup",
+  "diego.v1.DesiredLRPResponse.monitor",
+]);
+
+/** List fields written as null when empty. */
+export const nullWhenEmpty: ReadonlySet<string> = new Set(["diego.v1.ActualLRP.ports"]);
+
+/** Messages of one field, written and read as that field's value. */
+export const wrappers: ReadonlySet<string> = new Set(["diego.v1.Routes"]);
+
+/** Map fields whose values are JSON text. */
+export const rawJsonValues: ReadonlySet<string> = new Set(["diego.v1.Routes.entries"]);
 
 /** The enum name written for the zero value and unknown numbers. */
 export const invalidEnumName = "INVALID";

@@ -92,3 +92,11 @@ export function readEnum(numbers: ReadonlyMap<string, number>, kind: string): Re
     return n !== undefined ? n : wrong(p, where, kind, v);
   };
 }
+
+/** Any JSON value, as compact JSON text (a map value holding raw JSON, json-rules.ts). */
+export const readRawJson: Read<string> = (v) => JSON.stringify(v);
+
+/** Sets a key as an own property, even "__proto__" (a JSON key is data, never a prototype). */
+export function setOwn(o: Obj, key: string, value: unknown): void {
+  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+}

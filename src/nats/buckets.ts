@@ -4,7 +4,7 @@ import { Bucket, Kvm, type KV, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { retryUntilDone } from "./retry.js";
-import { CELLS_BUCKET, LOCKS_BUCKET, TASKS_BUCKET } from "./subjects.js";
+import { ACTUAL_LRPS_BUCKET, CELLS_BUCKET, DESIRED_LRPS_BUCKET, DOMAINS_BUCKET, LOCKS_BUCKET, TASKS_BUCKET } from "./subjects.js";
 
 export interface BucketOptions {
   /**
@@ -56,9 +56,11 @@ async function ensureReplicas(nc: NatsConnection, kv: Bucket, wanted: number, lo
 
 /** The task bucket: one record per task, file storage, only the latest revision kept. */
 export async function openTasksBucket(nc: NatsConnection, opts: BucketOptions = {}): Promise<KV> {
-  const kv = await openBucket(nc, TASKS_BUCKET, {}, opts);
-  // The task store reads with direct gets (src/store/kv-client.ts); a bucket made without
-  // them (by another client) is switched over rather than left to time out every read.
+  return ensureDirectGets(nc, await openBucket(nc, TASKS_BUCKET, {}, opts));
+}
+
+/** The stores read with direct gets (src/store/kv-client.ts); a bucket made without them (by another client) is switched over rather than left to time out every read. */
+async function ensureDirectGets(nc: NatsConnection, kv: KV): Promise<KV> {
   if (kv instanceof Bucket && !kv.direct) {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(kv.stream);
@@ -66,6 +68,20 @@ export async function openTasksBucket(nc: NatsConnection, opts: BucketOptions = 
     kv.direct = true;
   }
   return kv;
+}
+
+export interface LrpBuckets {
+  desired: KV;
+  actual: KV;
+  domains: KV;
+}
+
+/** The LRP buckets: desired and actual LRPs, domain freshness (src/store/lrp-store.ts). */
+export async function openLrpBuckets(nc: NatsConnection, opts: BucketOptions = {}): Promise<LrpBuckets> {
+  const [desired, actual, domains] = await Promise.all(
+    [DESIRED_LRPS_BUCKET, ACTUAL_LRPS_BUCKET, DOMAINS_BUCKET].map(async (name) => ensureDirectGets(nc, await openBucket(nc, name, {}, opts))),
+  );
+  return { desired: desired!, actual: actual!, domains: domains! };
 }
 
 /** Cell presences expire on their own when heartbeats stop. */

@@ -5,6 +5,12 @@ import { createHash } from "node:crypto";
 export const TASKS_BUCKET = "diego_tasks";
 export const CELLS_BUCKET = "diego_cells";
 export const LOCKS_BUCKET = "diego_locks";
+/** DesiredLRPs by process_guid. */
+export const DESIRED_LRPS_BUCKET = "diego_desired_lrps";
+/** ActualLRPs: `<process_guid>.<index>`, and `<process_guid>.<index>.evacuating` for a draining cell's copy. */
+export const ACTUAL_LRPS_BUCKET = "diego_actual_lrps";
+/** Domain freshness records, by subjectToken(domain). */
+export const DOMAINS_BUCKET = "diego_domains";
 
 export const subjects = {
   /** Request, many replies: the auctioneer asks every cell for its state (its bid). */
