@@ -171,6 +171,22 @@ class OciSandbox implements Sandbox {
     return { exitCode, oomKilled: (await this.cgroups.oomEvents()) > oomBefore };
   }
 
+  async signal(sig: NodeJS.Signals): Promise<number> {
+    this.assertUsable();
+    const init = this.init ? await this.init.catch(() => undefined) : undefined;
+    let sent = 0;
+    for (const pid of await this.cgroups.pids()) {
+      if (pid === init?.pid) continue; // TERM makes the idle init exit, which kills everything at once
+      try {
+        process.kill(pid, sig);
+        sent++;
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return sent;
+  }
+
   destroy(opts?: DestroyOptions): Promise<void> {
     this.destroying ??= this.teardown(opts?.onStopped);
     return this.destroying;
