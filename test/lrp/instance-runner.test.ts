@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidLrpInstanceError, startLrpInstance, type LrpRunnerDeps } from "../../cell-agent/src/lrp/index.js";
 import { mountsUnder } from "../sandbox/fixtures/sandbox-fixture.js";
+import { rule } from "../network/net-fixture.js";
 import { listTable } from "../network/test-host.js";
 import type { RunningInfo } from "../../cell-agent/src/lrp/index.js";
 import { setupLrpFixture, sh, type LrpFixture, type Observed } from "./lrp-fixture.js";
@@ -99,7 +100,11 @@ describe("an httpd instance with a monitor", () => {
     const o = await fx.start({ setup: HTTPD_SETUP, action: HTTPD, monitor: countedCheck, ports: [8080] });
     const info = await o.running;
     expect(await o.crashed).toBe("Exited with status 1");
-    expect(o.logs.filter(exitStatus("HEALTH/0", 0))).toHaveLength(3);
+    const passed = o.logs.filter(exitStatus("HEALTH/0", 0));
+    expect(passed).toHaveLength(3);
+    // Once healthy, the next check waits the healthy interval (300 ms here) after the last one.
+    const gapsMs = passed.slice(1).map((m, i) => Number(m.timestamp - passed[i]!.timestamp) / 1e6);
+    for (const gap of gapsMs) expect(gap).toBeGreaterThanOrEqual(300);
     expect(o.events).toEqual(["running", "crashed"]);
     // The crash is reported once the processes are dead: the old address no longer answers.
     await expect(get(`http://${info.address}:${info.ports[0]!.host_port}/`)).rejects.toThrow();
@@ -113,6 +118,8 @@ describe("a monitor that never passes", () => {
     const o = await fx.start({ action: sh("exec sleep 1000", { logSource: "APP" }), monitor: sh("exit 1", { logSource: "HEALTH" }) });
     // Ten failed checks (100 ms apart): still starting, nothing reported.
     await o.waitForLogs(exitStatus("HEALTH/0", 1), 10);
+    const failed = o.logs.filter(exitStatus("HEALTH/0", 1));
+    for (let i = 1; i < failed.length; i++) expect(Number(failed[i]!.timestamp - failed[i - 1]!.timestamp) / 1e6).toBeGreaterThanOrEqual(100);
     expect(o.events).toEqual([]);
     expect(o.instance.phase()).toBe("starting");
     await o.instance.stop();
@@ -203,6 +210,7 @@ describe("environment", () => {
         { name: "OVERRIDE", value: "BANANA" },
       ],
       ports: [8080, 5000],
+      privileged: true,
       setup: printEnv("SETUP"),
       action: sh("exec sleep 1000"),
       monitor: printEnv("HEALTH"),
@@ -235,6 +243,24 @@ describe("environment", () => {
     await o.waitForLogs((m) => m.sourceName === "APP/0" && m.message.startsWith("CF_INSTANCE_PORTS"));
     expect(o.logs.map((m) => m.message)).toEqual(["CF_INSTANCE_ADDR=", "CF_INSTANCE_PORT=", "CF_INSTANCE_PORTS=[]"]);
     await o.instance.stop();
+  });
+});
+
+describe("egress", () => {
+  it("an instance reaches what its security_group_rules allow and nothing else", async () => {
+    const target = `http://${fx.host.addresses[0]}:8080/`;
+    const fetchOnce = sh(`timeout 2 wget -q -O - ${target} || echo FAILED; exec sleep 1000`, { logSource: "APP" });
+    const allowed = await fx.start({
+      action: fetchOnce,
+      securityGroupRules: [rule({ protocol: "tcp", destinations: [fx.host.addresses[0]!], ports: [8080] })],
+    });
+    const denied = await fx.start({ action: fetchOnce });
+    const out = (m: { sourceName: string; stream: number }) => m.sourceName === "APP/0" && m.stream === 1;
+    await allowed.waitForLogs(out);
+    await denied.waitForLogs(out);
+    expect(allowed.logs.find(out)!.message).toBe(`hello from ${fx.host.addresses[0]}:8080`);
+    expect(denied.logs.find(out)!.message).toBe("FAILED");
+    await Promise.all([allowed.instance.stop(), denied.instance.stop()]);
   });
 });
 
