@@ -191,6 +191,12 @@ describe("crashes", () => {
     expect(o.lines().some((l) => l.startsWith("APP/0"))).toBe(false);
   });
 
+  it("going over memory_mb crashes it as out of memory", async () => {
+    const o = await fx.start({ memoryMb: 16, action: sh("sleep 0.2; exec dd if=/dev/zero of=/dev/null bs=64M count=1") });
+    await o.running;
+    expect(await o.crashed).toBe("Exited with status 137 (out of memory)");
+  });
+
   it("a root filesystem the cell lacks crashes it with 'failed to initialize container'", async () => {
     const o = await fx.start({ rootfs: "preloaded:fruitfs", action: sh("true"), ports: [8080] });
     expect(await o.crashed).toBe("failed to initialize container");
@@ -292,6 +298,15 @@ describe("stop", () => {
     expect(o.events).toEqual(["running", "stopped"]);
     expect(o.instance.phase()).toBe("stopped");
     expect(await leftovers(o, info)).toEqual([]);
+  });
+
+  it("a stop right after RUNNING (the process may not exist yet) still gets SIGTERM to it", async () => {
+    const o = await fx.start({ action: sh("exec sleep 1000") }, { stopGraceMs: 20_000 });
+    await o.running;
+    const t0 = Date.now();
+    await o.instance.stop();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(o.events).toEqual(["running", "stopped"]);
   });
 
   it("stopping an instance that is still starting never reports it RUNNING", async () => {

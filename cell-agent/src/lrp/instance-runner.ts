@@ -32,6 +32,8 @@ export function startLrpInstance(spec: LrpInstanceSpec, deps: LrpRunnerDeps, eve
   return new InstanceRun(spec, deps, events);
 }
 
+const TERM_POLL_MS = 100;
+
 class InstanceRun implements LrpInstance {
   readonly containerId: string;
   readonly done: Promise<void>;
@@ -72,15 +74,22 @@ class InstanceRun implements LrpInstance {
     return this.done;
   }
 
-  /** SIGTERM, then the grace period or the end of the steps, whichever is first, then SIGKILL. */
+  /**
+   * SIGTERM, then the grace period or the end of the steps, whichever is first, then SIGKILL.
+   * Processes that appear during the grace period (an exec still starting) get SIGTERM too.
+   */
   private async terminate(): Promise<void> {
-    const steps = this.steps;
-    if (steps && this.sandbox?.signal) {
-      const sent = await this.sandbox.signal("SIGTERM").catch(() => 0);
-      this.log.info({ processes: sent, graceMs: this.timing.stopGraceMs }, "stopping instance");
+    const { steps, sandbox } = this;
+    if (steps && sandbox?.signal) {
+      this.log.info({ graceMs: this.timing.stopGraceMs }, "stopping instance");
       const ended = new AbortController();
       void steps.finally(() => ended.abort());
-      await abortableWait(this.timing.stopGraceMs, ended.signal);
+      const deadline = Date.now() + this.timing.stopGraceMs;
+      const signalled = new Set<number>();
+      while (!ended.signal.aborted && Date.now() < deadline) {
+        for (const pid of await sandbox.signal("SIGTERM", signalled).catch(() => [])) signalled.add(pid);
+        await abortableWait(Math.min(TERM_POLL_MS, deadline - Date.now()), ended.signal);
+      }
     }
     this.kill.abort();
   }

@@ -171,15 +171,16 @@ class OciSandbox implements Sandbox {
     return { exitCode, oomKilled: (await this.cgroups.oomEvents()) > oomBefore };
   }
 
-  async signal(sig: NodeJS.Signals): Promise<number> {
+  async signal(sig: NodeJS.Signals, except?: ReadonlySet<number>): Promise<number[]> {
     this.assertUsable();
     const init = this.init ? await this.init.catch(() => undefined) : undefined;
-    let sent = 0;
+    const sent: number[] = [];
     for (const pid of await this.cgroups.pids()) {
-      if (pid === init?.pid) continue; // TERM makes the idle init exit, which kills everything at once
+      // TERM makes the idle init exit, which would kill everything at once.
+      if (pid === init?.pid || except?.has(pid)) continue;
       try {
         process.kill(pid, sig);
-        sent++;
+        sent.push(pid);
       } catch {
         // exited meanwhile
       }
