@@ -113,6 +113,25 @@ describe("an httpd instance with a monitor", () => {
   });
 });
 
+describe("several instances of one process", () => {
+  it("run at once on one cell, each RUNNING with its own host port serving its own index", async () => {
+    const processGuid = "lrp-three";
+    const all = await Promise.all(
+      [0, 1, 2].map((index) => fx.start({ processGuid, index, setup: HTTPD_SETUP, action: HTTPD, monitor: HTTP_MONITOR, ports: [8080] })),
+    );
+    const infos = await Promise.all(all.map((o) => o.running));
+    expect(new Set(all.map((o) => o.instance.containerId)).size).toBe(3);
+    expect(new Set(infos.map((i) => i.ports[0]!.host_port)).size).toBe(3);
+    const pages = await Promise.all(infos.map((i) => get(`http://${i.address}:${i.ports[0]!.host_port}/`)));
+    expect(pages).toEqual(["page of instance 0\n", "page of instance 1\n", "page of instance 2\n"]);
+    // Scale down to one: the others go, the survivor keeps serving.
+    await Promise.all([all[1]!.instance.stop(), all[2]!.instance.stop()]);
+    expect(await get(`http://${infos[0]!.address}:${infos[0]!.ports[0]!.host_port}/`)).toBe("page of instance 0\n");
+    await all[0]!.instance.stop();
+    for (const [i, o] of all.entries()) expect(await leftovers(o, infos[i])).toEqual([]);
+  });
+});
+
 describe("a monitor that never passes", () => {
   it("keeps the instance from RUNNING and never crashes it without start_timeout", async () => {
     const o = await fx.start({ action: sh("exec sleep 1000", { logSource: "APP" }), monitor: sh("exit 1", { logSource: "HEALTH" }) });
