@@ -53,9 +53,17 @@ async function leftovers(o: Observed, info?: RunningInfo): Promise<string[]> {
   }
   if ((await mountsUnder(containers)).some((m) => m.includes(id))) found.push("mounts");
   if ((await cgroupsNamed(id)).length > 0) found.push("cgroups");
+  if ((await loopBackingFiles()).some((f) => f.includes(id))) found.push("disk loop device");
   const table = listTable("inet", fx.network.names.table);
   for (const p of info?.ports ?? []) if (table.includes(`dport ${p.host_port} `)) found.push(`forwarding of host port ${p.host_port}`);
   return found;
+}
+
+/** What the loop devices hold (disk_mb images are loop-mounted). */
+async function loopBackingFiles(): Promise<string[]> {
+  const devices = (await readdir("/sys/block")).filter((d) => d.startsWith("loop"));
+  const files = await Promise.all(devices.map((d) => readFile(`/sys/block/${d}/loop/backing_file`, "utf8").catch(() => "")));
+  return files.map((f) => f.trim()).filter(Boolean);
 }
 
 async function cgroupsNamed(id: string): Promise<string[]> {
@@ -67,7 +75,7 @@ async function cgroupsNamed(id: string): Promise<string[]> {
 
 describe("an httpd instance with a monitor", () => {
   it("becomes RUNNING once the monitor passes, serves its page through the published host port, logs with the index", async () => {
-    const o = await fx.start({ index: 2, setup: HTTPD_SETUP, action: HTTPD, monitor: HTTP_MONITOR, ports: [8080] });
+    const o = await fx.start({ index: 2, setup: HTTPD_SETUP, action: HTTPD, monitor: HTTP_MONITOR, ports: [8080], diskMb: 64, memoryMb: 64 });
     const info = await o.running;
     expect(info.address).toBe(fx.host.hostAddress);
     expect(info.ports).toEqual([{ container_port: 8080, host_port: expect.any(Number) }]);
@@ -85,7 +93,7 @@ describe("an httpd instance with a monitor", () => {
 
     // What must go with it is there while it runs.
     expect(await leftovers(o, info)).toEqual(
-      expect.arrayContaining(["bundle", "runtime state", "network namespace", `ports ${hostPort}`, "mounts", "cgroups", `forwarding of host port ${hostPort}`]),
+      expect.arrayContaining(["bundle", "runtime state", "network namespace", `ports ${hostPort}`, "mounts", "cgroups", "disk loop device", `forwarding of host port ${hostPort}`]),
     );
 
     await o.instance.stop();
