@@ -15,3 +15,8 @@ export { RESULT_MAX_BYTES } from "./result-file.js";
 export { CODEPENDENT_EXITED } from "./codependent-action.js";
 export { DOWNLOAD_FAILED, COPY_IN_FAILED } from "./download-action.js";
 export { COPY_OUT_FAILED } from "./upload-action.js";
+// For the LRP instance runner (cell-agent/src/lrp), which composes steps itself.
+export { runStep } from "./run-step.js";
+export type { StepContext } from "./types.js";
+export { childAbort, type ChildAbort } from "./child-signal.js";
+export { aggregate, toStepError } from "./errors.js";

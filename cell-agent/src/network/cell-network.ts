@@ -113,7 +113,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
   const dns = opts.dnsServers?.length ? opts.dnsServers : hostDnsServers();
   await writeFile(resolvConf, dns.map((s) => `nameserver ${s}\n`).join(""), { mode: 0o644 });
 
-  rt.addBridge(names.bridge);
+  rt.addBridge(names.bridge, bridgeMac(names));
   const bridgeIndex = linkIndex(names.bridge);
   writeFileSync(`/proc/sys/net/ipv6/conf/${names.bridge}/disable_ipv6`, "1");
   rt.addAddress(bridgeIndex, pool.gateway, pool.cidr.prefix);
@@ -230,6 +230,11 @@ function addVeth(rt: RtNetlink, name: string, bridgeIndex: number, nsFd: number,
     rt.deleteLink(name);
     rt.addVeth(name, bridgeIndex, "eth0", nsFd);
   }
+}
+
+/** A fixed, locally administered unicast address per cell (02:d1 + the cell's key). */
+export function bridgeMac(names: CellNames): Buffer {
+  return Buffer.concat([Buffer.from([0x02, 0xd1]), Buffer.from(names.table.slice(-8), "hex")]);
 }
 
 function linkIndex(name: string): number {

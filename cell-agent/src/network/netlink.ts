@@ -13,6 +13,7 @@ const RTM_DELLINK = 17;
 const RTM_GETLINK = 18;
 const RTM_NEWADDR = 20;
 const RTM_NEWROUTE = 24;
+const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MASTER = 10;
 const IFLA_LINKINFO = 18;
@@ -120,9 +121,14 @@ export class RtNetlink {
     }
   }
 
-  /** A bridge, created down. */
-  addBridge(name: string): void {
-    const body = Buffer.concat([ifinfo(), strAttr(IFLA_IFNAME, name), nested(IFLA_LINKINFO, strAttr(IFLA_INFO_KIND, "bridge"))]);
+  /**
+   * A bridge, created down. With `mac` (6 bytes) its address is fixed: otherwise the kernel gives
+   * it the lowest address of its ports, which changes when that port goes, and containers that
+   * cached the old one lose their gateway until their ARP entry expires (~30 s).
+   */
+  addBridge(name: string, mac?: Buffer): void {
+    const address = mac ? [attr(IFLA_ADDRESS, mac)] : [];
+    const body = Buffer.concat([ifinfo(), strAttr(IFLA_IFNAME, name), ...address, nested(IFLA_LINKINFO, strAttr(IFLA_INFO_KIND, "bridge"))]);
     this.request(`create bridge ${name}`, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body);
   }
 

@@ -171,6 +171,23 @@ class OciSandbox implements Sandbox {
     return { exitCode, oomKilled: (await this.cgroups.oomEvents()) > oomBefore };
   }
 
+  async signal(sig: NodeJS.Signals, except?: ReadonlySet<number>): Promise<number[]> {
+    this.assertUsable();
+    const init = this.init ? await this.init.catch(() => undefined) : undefined;
+    const sent: number[] = [];
+    for (const pid of await this.cgroups.pids()) {
+      // TERM makes the idle init exit, which would kill everything at once.
+      if (pid === init?.pid || except?.has(pid)) continue;
+      try {
+        process.kill(pid, sig);
+        sent.push(pid);
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return sent;
+  }
+
   destroy(opts?: DestroyOptions): Promise<void> {
     this.destroying ??= this.teardown(opts?.onStopped);
     return this.destroying;

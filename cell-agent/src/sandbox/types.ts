@@ -95,6 +95,12 @@ export interface Sandbox {
    */
   runOnce?(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult>;
   /**
+   * ADDED (lrp): sends sig to every process of the container but its idle init and those in
+   * `except`, so a long-running process can stop gracefully before destroy() kills what is left.
+   * Resolves with the host pids signalled.
+   */
+  signal?(sig: NodeJS.Signals, except?: ReadonlySet<number>): Promise<number[]>;
+  /**
    * Kills every process, removes the container, its cgroup, overlay and disk. Idempotent.
    * `onStopped` (first call only) runs once the processes are dead and the runtime has deleted
    * the container, before the slower filesystem and cgroup removal.
