@@ -1,9 +1,8 @@
 import type { ActualLRP, DesiredLRPResponse } from "../gen/diego/v1/lrp_pb.js";
-import * as T from "../model/lrp-transitions.js";
-import { ActualLRPExistsError, ActualLRPNotFoundError } from "../store/lrp-errors.js";
-import type { LrpStore, StopRequest } from "../store/lrp-store.js";
+import { lrpTransitions as T } from "../model/index.js";
+import { ActualLRPExistsError, ActualLRPNotFoundError, type LrpStore, type StopRequest } from "../store/index.js";
 import { decideActual, type LrpAction, type LrpConvergeInput } from "./lrp-decide.js";
-import { runLimited } from "./run-limited.js";
+import PQueue from "p-queue";
 
 // Carries out one pass's LRP actions (lrp-decide.ts) against the store. Each record is judged
 // again inside its compare-and-swap: one that changed since the pass read it (a cell claimed it,
@@ -59,7 +58,8 @@ export async function applyLrpActions(store: LrpStore, actions: LrpAction[], des
     }
   };
 
-  await runLimited(actions, CONCURRENCY, async (action) => {
+  const lanes = new PQueue({ concurrency: CONCURRENCY });
+  await lanes.addAll(actions.map((action) => async () => {
     let done = false;
     switch (action.kind) {
       case "create":
@@ -108,6 +108,6 @@ export async function applyLrpActions(store: LrpStore, actions: LrpAction[], des
       }
     }
     if (!done) result.skipped++;
-  });
+  }));
   return result;
 }

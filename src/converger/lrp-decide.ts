@@ -1,5 +1,5 @@
 import { ActualLrpState, type ActualLRP, type DesiredLRPResponse } from "../gen/diego/v1/lrp_pb.js";
-import { DEFAULT_CRASH_POLICY, shouldRestart, type CrashPolicy } from "../model/lrp-crash-policy.js";
+import { DEFAULT_CRASH_POLICY, shouldRestart, type CrashPolicy } from "../model/index.js";
 
 // What one LRP convergence pass does (reference 5.2), as a pure function of what the pass read:
 // the DesiredLRPs, the ActualLRP records (instances and evacuating copies), the registered

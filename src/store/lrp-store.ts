@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { KV } from "@nats-io/kv";
-import type { LrpBuckets } from "../nats/buckets.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   ActualLRPSchema,
@@ -16,13 +15,10 @@ import {
   type DesiredLRPUpdateRequest,
   type DomainFreshness,
 } from "../gen/diego/v1/lrp_pb.js";
-import type { CrashPolicy } from "../model/lrp-crash-policy.js";
-import * as T from "../model/lrp-transitions.js";
-import { ACTUAL_LRPS_BUCKET, DESIRED_LRPS_BUCKET, DOMAINS_BUCKET, subjectToken } from "../nats/subjects.js";
+import { DEFAULT_MAX_PAYLOAD, lrpTransitions as T, MAX_ROUTES_BYTES, type CrashPolicy } from "../model/index.js";
+import { ACTUAL_LRPS_BUCKET, DESIRED_LRPS_BUCKET, DOMAINS_BUCKET, subjectToken, type LrpBuckets } from "../nats/index.js";
 import { nowNanos } from "./clock.js";
 import { createKvClient, KvConflictError, type KvClient } from "./kv-client.js";
-import { DEFAULT_MAX_PAYLOAD } from "../model/record-limits.js";
-import { MAX_ROUTES_BYTES } from "../model/validate-lrp.js";
 import { ActualLRPExistsError, ActualLRPNotFoundError, DesiredLRPExistsError, DesiredLRPNotFoundError, DesiredLRPTooLargeError, LrpContentionError } from "./lrp-errors.js";
 
 // The LRP store: DesiredLRPs, ActualLRPs and domain freshness in three JetStream KV buckets

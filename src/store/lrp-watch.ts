@@ -3,7 +3,7 @@ import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { ActualLRPSchema, DesiredLRPResponseSchema, WatchLRPsResponseSchema, type ActualLRP, type DesiredLRPResponse, type WatchLRPsResponse } from "../gen/diego/v1/lrp_pb.js";
-import type { LrpBuckets } from "../nats/buckets.js";
+import type { LrpBuckets } from "../nats/index.js";
 import { startResilientWatch, type ResilientWatch } from "./kv-watch.js";
 
 // A watch-fed view of the LRP buckets that turns each change into 2015's event

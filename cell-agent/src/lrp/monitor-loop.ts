@@ -1,5 +1,6 @@
 import type { Action } from "../../../src/gen/diego/v1/actions_pb.js";
-import { CancelledError, formatGoDuration, toStepError, type StepContext } from "../executor/index.js";
+import { CancelledError, toStepError, type StepContext } from "../executor/index.js";
+import { formatGoDuration } from "../../../src/duration/index.js";
 import { abortableWait } from "./abortable-wait.js";
 
 export interface MonitorOptions {

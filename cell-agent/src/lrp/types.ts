@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Action, EnvironmentVariable } from "../../../src/gen/diego/v1/actions_pb.js";
 import type { SecurityGroupRule } from "../../../src/gen/diego/v1/task_pb.js";
-import type { RootfsResolver } from "../agent/rootfs-resolver.js";
+import type { RootfsResolver } from "../agent/index.js";
 import type { DownloadCache } from "../executor/index.js";
 import type { CellNetwork } from "../network/index.js";
 import type { SandboxRuntime } from "../sandbox/index.js";
