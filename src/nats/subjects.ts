@@ -28,6 +28,11 @@ export const subjects = {
   logs: (logGuid: string) => `diego.logs.${logGuid}`,
   /** Publish: wake the auctioneer up (a task became PENDING). */
   auctionKick: "diego.auction.kick",
+  /**
+   * Publish, JSON `{"process_guid", "index", "instance_guid"}`: stop this LRP instance (killed,
+   * scaled down, deleted, extra); the cell stops its container, then removes the record.
+   */
+  lrpStop: (cellId: string) => `diego.cell.${cellId}.lrp.stop`,
   /** Publish: wake the dispatchers up (a task with a callback completed). */
   dispatchKick: "diego.dispatch.kick",
 };
