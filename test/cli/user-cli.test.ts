@@ -328,7 +328,7 @@ describe("start-up", () => {
     };
     await visit(path.join(root, "src/cli/user/run-user-command.ts"));
     const outside = [...seen].map((f) => path.relative(root, f)).filter((f) => !f.startsWith("src/cli/user/"));
-    expect(outside).toEqual(["src/cli/duration.ts"]);
+    expect(outside).toEqual(["src/duration/index.ts"]);
     expect([...packages].sort()).toEqual(["eventsource-parser", "node:"]);
   });
 });
