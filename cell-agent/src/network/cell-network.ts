@@ -21,6 +21,7 @@ import { NetlinkError, RtNetlink } from "./netlink.js";
 import { adoptNamespace, createNamespace, removeNamespace } from "./netns.js";
 import { watchKernelLog } from "./kernel-log.js";
 import { nft } from "./nft.js";
+import { spans } from "./spans.js";
 
 // The cell's container network: one bridge with the cell's pool, one network namespace per
 // container joined to it by a veth pair, egress denied unless a rule allows it, published ports
@@ -126,12 +127,13 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
   rt.addAddress(bridgeIndex, pool.gateway, pool.cidr.prefix);
   rt.setUp(bridgeIndex);
   enableForwarding(opts.logger);
-  nft().run(cellTablesScript({ names, pool: formatCidr(pool.cidr), cellAddress }));
+  await nft().run(cellTablesScript({ names, pool: formatCidr(pool.cidr), cellAddress }));
   opts.logger.info({ pool: formatCidr(pool.cidr), bridge: names.bridge, cellAddress, dns }, "container network ready");
 
   const kernelLog = watchKernelLog(names.logTag, opts.logger);
 
   const attach = async (spec: ContainerNetworkSpec): Promise<ContainerNetwork> => {
+    const span = spans(opts.logger, spec.id);
     const lease = pool.allocate();
     const entry: ContainerEntry = {
       offset: lease.offset,
@@ -148,15 +150,15 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     const stopLogging = once(() => logging?.());
     const release = once(async () => {
       stopLogging();
-      if (rulesLoaded) tryQuietly(() => nft().run(removeContainerScript(names.table, entry)), opts.logger);
+      if (rulesLoaded) await span("remove rules", () => nft().run(removeContainerScript(names.table, entry)).catch((err: unknown) => warnCleanup(err, opts.logger)));
       // No explicit veth delete: it costs the kernel ~30 ms of RCU waits in this thread. The
       // veth goes with its namespace, which the kernel tears down in the background once the
       // file is unmounted and the container's processes are gone.
-      if (namespaced) tryQuietly(() => removeNamespace(netnsPath), opts.logger);
-      await Promise.all([
+      if (namespaced) span("unmount namespace", () => tryQuietly(() => removeNamespace(netnsPath), opts.logger));
+      await span("remove lease files", () => Promise.all([
         unlink(path.join(dirs.leases, entry.address)).catch(() => undefined),
         ...entry.published.map((p) => unlink(path.join(dirs.ports, String(p.hostPort))).catch(() => undefined)),
-      ]);
+      ]));
       for (const p of entry.published) hostPorts.release(p.hostPort);
       pool.release(entry.offset);
     });
@@ -164,18 +166,20 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     /** Joins a fresh namespace to the bridge: veth, loopback, address, default route. */
     const wire = (make: () => { fd: number; netlink: RtNetlink }): void => {
       if (namespaced) throw new NetworkConfigError(`container ${spec.id}: network namespace already made`);
-      const ns = make();
+      const ns = span("make namespace", make);
       namespaced = true;
       try {
-        addVeth(rt, entry.veth, bridgeIndex, ns.fd, opts.logger);
+        span("add veth", () => addVeth(rt, entry.veth, bridgeIndex, ns.fd, opts.logger));
         // Isolated ports reach the bridge (the cell) only, never each other: container to
         // container traffic is routed, through the firewall.
-        writeFileSync(`/sys/class/net/${entry.veth}/brport/isolated`, "1");
-        ns.netlink.setUp(1);
-        const eth0 = ns.netlink.linkIndex("eth0");
-        ns.netlink.addAddress(eth0, entry.address, 32);
-        ns.netlink.setUp(eth0);
-        ns.netlink.addDefaultRoute(eth0, pool.gateway);
+        span("isolate port", () => writeFileSync(`/sys/class/net/${entry.veth}/brport/isolated`, "1"));
+        span("address and route", () => {
+          ns.netlink.setUp(1);
+          const eth0 = ns.netlink.linkIndex("eth0");
+          ns.netlink.addAddress(eth0, entry.address, 32);
+          ns.netlink.setUp(eth0);
+          ns.netlink.addDefaultRoute(eth0, pool.gateway);
+        });
       } finally {
         ns.netlink.close();
         closeSync(ns.fd);
@@ -184,12 +188,12 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
 
     try {
       for (const containerPort of spec.ports ?? []) entry.published.push({ containerPort, hostPort: hostPorts.allocate() });
-      await Promise.all([
+      await span("write lease files", () => Promise.all([
         writeFile(path.join(dirs.leases, entry.address), spec.id),
         ...entry.published.map((p) => writeFile(path.join(dirs.ports, String(p.hostPort)), `${spec.id} ${p.containerPort}`)),
-      ]);
+      ]));
       // The rules match the container's address: in force before it has an interface.
-      nft().run(addContainerScript(names.table, names.logTag, entry));
+      await span("load rules", () => nft().run(addContainerScript(names.table, names.logTag, entry)));
       rulesLoaded = true;
     } catch (err) {
       await release();
@@ -264,7 +268,7 @@ async function removeLeftovers(
   for (const ns of namespaces) tryQuietly(() => removeNamespace(path.join(dirs.netns, ns)), logger);
   const leases = await readdir(dirs.leases).catch(() => []);
   const ports = await readdir(dirs.ports).catch(() => []);
-  tryQuietly(() => nft().run(dropTablesScript(names)), logger);
+  await nft().run(dropTablesScript(names)).catch((err: unknown) => warnCleanup(err, logger));
   tryQuietly(() => rt.deleteLink(names.bridge), logger);
   await Promise.all(Object.values(dirs).map((d) => rm(d, { recursive: true, force: true })));
   if (veths.length + namespaces.length + leases.length + ports.length > 0) {
@@ -276,8 +280,12 @@ function tryQuietly(fn: () => unknown, logger: Logger): void {
   try {
     fn();
   } catch (err) {
-    logger.warn({ err }, "network cleanup step failed");
+    warnCleanup(err, logger);
   }
+}
+
+function warnCleanup(err: unknown, logger: Logger): void {
+  logger.warn({ err }, "network cleanup step failed");
 }
 
 function once<T>(fn: () => T): () => T {
