@@ -65,7 +65,8 @@ describe("after a task ends", () => {
     await eventually("the task's network", async () => (await leftovers(cellDir)).veths.length === 1, 20_000);
     const during = await leftovers(cellDir);
     expect(during.chains).toEqual(expect.arrayContaining([expect.stringMatching(/^c[0-9]+$/)]));
-    expect(during.netns.length).toBe(2); // the file and its mount
+    // The network namespace and the (unprivileged) task's user namespace owning it: files and mounts.
+    expect(during.netns.length).toBe(4);
     expect(during.leases.length).toBe(1);
     const done = await cluster.waitCompleted(guid);
     expect(done.failed).toBe(false);

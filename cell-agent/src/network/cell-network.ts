@@ -18,7 +18,9 @@ import {
 import { defaultRouteAddress, hostDnsServers, hostRoutes } from "./host-info.js";
 import { HostPortPool, parsePortRange } from "./host-ports.js";
 import { NetlinkError, RtNetlink } from "./netlink.js";
-import { adoptNamespace, createNamespace, removeNamespace } from "./netns.js";
+import { createNamespace, openNamespace, removeNamespace } from "./netns.js";
+import { hostHelper } from "../sandbox/host-helper.js";
+import type { NamespaceFiles, NamespaceOwner } from "../sandbox/types.js";
 import { watchKernelLog } from "./kernel-log.js";
 import { nft } from "./nft.js";
 import { spans } from "./spans.js";
@@ -59,13 +61,11 @@ export interface ContainerNetwork {
   resolvConf: string;
   /** Published ports, in the order asked. */
   ports: Array<{ containerPort: number; hostPort: number }>;
-  /** Creates the namespace, wired to the bridge, for the runtime to join; returns its file. */
-  namespaceFile(): string;
   /**
-   * Wires the namespace a running process is in instead (one the runtime made): a user-namespaced
-   * container's `runc exec` cannot join a namespace owned by the host's user namespace.
+   * Creates the namespace, wired to the bridge, for the runtime to join. With `owner` it belongs
+   * to a user namespace with that mapping, which the runtime joins too (see SandboxNetwork).
    */
-  wireProcess(pid: number): void;
+  namespaceFiles(owner?: NamespaceOwner): Promise<NamespaceFiles>;
   /** Hands over the last logged connections and stops following the kernel log. */
   stopLogging(): void;
   /** Removes the namespace, veth, chains, lease and port reservations. Idempotent. */
@@ -144,8 +144,10 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       published: [],
     };
     const netnsPath = path.join(dirs.netns, spec.id);
+    const usernsPath = `${netnsPath}.user`;
     let rulesLoaded = false;
     let namespaced = false;
+    let ownedByUserns = false;
     const logging = spec.onLog && spec.rules.some((r) => r.log) ? kernelLog.follow(spec.id.slice(0, 64), spec.onLog) : undefined;
     const stopLogging = once(() => logging?.());
     const release = once(async () => {
@@ -155,6 +157,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       // veth goes with its namespace, which the kernel tears down in the background once the
       // file is unmounted and the container's processes are gone.
       if (namespaced) span("unmount namespace", () => tryQuietly(() => removeNamespace(netnsPath), opts.logger));
+      if (ownedByUserns) tryQuietly(() => removeNamespace(usernsPath), opts.logger);
       await span("remove lease files", () => Promise.all([
         unlink(path.join(dirs.leases, entry.address)).catch(() => undefined),
         ...entry.published.map((p) => unlink(path.join(dirs.ports, String(p.hostPort))).catch(() => undefined)),
@@ -165,9 +168,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
 
     /** Joins a fresh namespace to the bridge: veth, loopback, address, default route. */
     const wire = (make: () => { fd: number; netlink: RtNetlink }): void => {
-      if (namespaced) throw new NetworkConfigError(`container ${spec.id}: network namespace already made`);
-      const ns = span("make namespace", make);
-      namespaced = true;
+      const ns = span("enter namespace", make);
       try {
         span("add veth", () => addVeth(rt, entry.veth, bridgeIndex, ns.fd, opts.logger));
         // Isolated ports reach the bridge (the cell) only, never each other: container to
@@ -204,12 +205,17 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       address: entry.address,
       resolvConf,
       ports: entry.published,
-      namespaceFile() {
-        if (!namespaced) wire(() => createNamespace(netnsPath, CONTAINER_SYSCTLS));
-        return netnsPath;
-      },
-      wireProcess(pid) {
-        wire(() => adoptNamespace(netnsPath, pid, CONTAINER_SYSCTLS));
+      async namespaceFiles(owner) {
+        if (namespaced) throw new NetworkConfigError(`container ${spec.id}: network namespace already made`);
+        namespaced = true;
+        if (!owner) {
+          wire(() => createNamespace(netnsPath, CONTAINER_SYSCTLS));
+          return { netns: netnsPath };
+        }
+        ownedByUserns = true;
+        await span("make namespaces", () => hostHelper().usernsNetns(owner.hostId, owner.size, netnsPath, usernsPath));
+        wire(() => openNamespace(netnsPath, CONTAINER_SYSCTLS));
+        return { netns: netnsPath, userns: usernsPath };
       },
       stopLogging,
       release,
