@@ -124,6 +124,8 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
   rt.addBridge(names.bridge);
   const bridgeIndex = linkIndex(names.bridge);
   writeFileSync(`/proc/sys/net/ipv6/conf/${names.bridge}/disable_ipv6`, "1");
+  // Published ports at 127.0.0.1 leave through the bridge (see firewall.ts for the guard).
+  writeFileSync(`/proc/sys/net/ipv4/conf/${names.bridge}/route_localnet`, "1");
   rt.addAddress(bridgeIndex, pool.gateway, pool.cidr.prefix);
   rt.setUp(bridgeIndex);
   enableForwarding(opts.logger);
