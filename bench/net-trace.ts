@@ -40,13 +40,17 @@ async function one(m: "none" | "net"): Promise<void> {
     add(mode, step, now - t);
     t = now;
   };
-  const net = mode === "net" ? await network.attach({ id, rules: [] }) : undefined;
-  lap("attach");
-  const sb = await runtime.create({
-    id, layers: [rootfs], env: [], privileged, limits: { memoryMb: 0, cpuWeight: 0, diskMb: 0, pids: 0 }, network: net,
-    bindMounts: net ? [{ source: net.resolvConf, destination: "/etc/resolv.conf", readonly: true }] : undefined,
-  });
-  lap("create");
+  // As the cell does: the rules load while the filesystem is prepared.
+  const attaching = mode === "net" ? network.attach({ id, rules: [] }) : undefined;
+  const [net, sb] = await Promise.all([
+    attaching,
+    runtime.create({
+      id, layers: [rootfs], env: [], privileged, limits: { memoryMb: 0, cpuWeight: 0, diskMb: 0, pids: 0 },
+      network: attaching && { allowsIcmp: process.env.ICMP === "1", namespaceFiles: async (owner) => (await attaching).namespaceFiles(owner) },
+      bindMounts: attaching ? [{ source: network.resolvConf, destination: "/etc/resolv.conf", readonly: true }] : undefined,
+    }),
+  ]);
+  lap("attach + create");
   const r = await sb.runOnce!({ path: "/bin/true", args: [], env: [] }, io);
   if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}`);
   lap("runOnce");

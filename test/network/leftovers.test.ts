@@ -65,11 +65,28 @@ describe("after a task ends", () => {
     await eventually("the task's network", async () => (await leftovers(cellDir)).veths.length === 1, 20_000);
     const during = await leftovers(cellDir);
     expect(during.chains).toEqual(expect.arrayContaining([expect.stringMatching(/^c[0-9]+$/)]));
-    // The network namespace and the (unprivileged) task's user namespace owning it: files and mounts.
-    expect(during.netns.length).toBe(4);
+    expect(during.netns.length).toBe(2); // the file and its mount
     expect(during.leases.length).toBe(1);
     const done = await cluster.waitCompleted(guid);
     expect(done.failed).toBe(false);
+    await eventually("no leftovers", async () => JSON.stringify(await leftovers(cellDir)) === JSON.stringify(NONE));
+  });
+
+  it("so are the namespace and user namespace files of an unprivileged task that may ping", async () => {
+    const cellDir = path.join(cluster.workDir, cluster.cells[0]!.cellId);
+    const guid = `leftover-icmp-${process.pid}`;
+    const res = await cluster.createTask({
+      task_guid: guid,
+      domain: "net",
+      stack: "lucid64",
+      action: { run: { path: "/bin/sh", args: ["-c", "touch /tmp/started; sleep 2"] } },
+      security_group_rules: [{ protocol: "icmp", destinations: ["10.0.0.0/8"], icmp_info: { type: 8, code: 0 } }],
+    });
+    expect(res.status).toBe(201);
+    await eventually("the task's network", async () => (await leftovers(cellDir)).veths.length === 1, 20_000);
+    // The network namespace and the user namespace owning it: two files and their mounts.
+    expect((await leftovers(cellDir)).netns.length).toBe(4);
+    expect((await cluster.waitCompleted(guid)).failed).toBe(false);
     await eventually("no leftovers", async () => JSON.stringify(await leftovers(cellDir)) === JSON.stringify(NONE));
   });
 });

@@ -61,6 +61,8 @@ export interface ContainerNetwork {
   resolvConf: string;
   /** Published ports, in the order asked. */
   ports: Array<{ containerPort: number; hostPort: number }>;
+  /** Some rule allows ICMP (protocol icmp or all). */
+  allowsIcmp: boolean;
   /**
    * Creates the namespace, wired to the bridge, for the runtime to join. With `owner` it belongs
    * to a user namespace with that mapping, which the runtime joins too (see SandboxNetwork).
@@ -78,6 +80,8 @@ export interface CellNetwork {
   readonly gateway: string;
   readonly cellAddress: string;
   readonly names: CellNames;
+  /** Host file every container gets read-only at /etc/resolv.conf. */
+  readonly resolvConf: string;
   attach(spec: ContainerNetworkSpec): Promise<ContainerNetwork>;
   /** Removes the bridge, the tables and every container's network. */
   close(): Promise<void>;
@@ -91,6 +95,11 @@ const CONTAINER_SYSCTLS = {
   // Unprivileged containers ping through ICMP datagram sockets.
   "net/ipv4/ping_group_range": "0 2147483647",
 };
+
+/** Whether a rule lets ICMP out: then a user-namespaced container must be able to ping. */
+export function allowsIcmp(rules: SecurityGroupRule[]): boolean {
+  return rules.some((r) => ["icmp", "all"].includes(r.protocol.toLowerCase()));
+}
 
 export function cellNames(workDir: string): CellNames {
   const key = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
@@ -149,7 +158,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     const usernsPath = `${netnsPath}.user`;
     let rulesLoaded = false;
     let namespaced = false;
-    let ownedByUserns = false;
+    let owner: NamespaceOwner | undefined;
     const logging = spec.onLog && spec.rules.some((r) => r.log) ? kernelLog.follow(spec.id.slice(0, 64), spec.onLog) : undefined;
     const stopLogging = once(() => logging?.());
     const release = once(async () => {
@@ -159,7 +168,12 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       // veth goes with its namespace, which the kernel tears down in the background once the
       // file is unmounted and the container's processes are gone.
       if (namespaced) span("unmount namespace", () => tryQuietly(() => removeNamespace(netnsPath), opts.logger));
-      if (ownedByUserns) tryQuietly(() => removeNamespace(usernsPath), opts.logger);
+      if (owner) {
+        tryQuietly(() => removeNamespace(usernsPath), opts.logger);
+        // The next container with this mapping (ids are reused lowest first) finds it made.
+        const { hostId, size } = owner;
+        void hostHelper().spareNetns(hostId, size).catch((err: unknown) => opts.logger.debug({ err }, "no spare network namespace"));
+      }
       await span("remove lease files", () => Promise.all([
         unlink(path.join(dirs.leases, entry.address)).catch(() => undefined),
         ...entry.published.map((p) => unlink(path.join(dirs.ports, String(p.hostPort))).catch(() => undefined)),
@@ -207,15 +221,16 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       address: entry.address,
       resolvConf,
       ports: entry.published,
-      async namespaceFiles(owner) {
+      allowsIcmp: allowsIcmp(spec.rules),
+      async namespaceFiles(userns) {
         if (namespaced) throw new NetworkConfigError(`container ${spec.id}: network namespace already made`);
         namespaced = true;
-        if (!owner) {
+        if (!userns) {
           wire(() => createNamespace(netnsPath, CONTAINER_SYSCTLS));
           return { netns: netnsPath };
         }
-        ownedByUserns = true;
-        await span("make namespaces", () => hostHelper().usernsNetns(owner.hostId, owner.size, netnsPath, usernsPath));
+        owner = userns;
+        await span("make namespaces", () => hostHelper().usernsNetns(userns.hostId, userns.size, netnsPath, usernsPath));
         wire(() => openNamespace(netnsPath, CONTAINER_SYSCTLS));
         return { netns: netnsPath, userns: usernsPath };
       },
@@ -230,6 +245,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     gateway: pool.gateway,
     cellAddress,
     names,
+    resolvConf,
     attach,
     async close() {
       kernelLog.stop();

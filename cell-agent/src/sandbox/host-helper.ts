@@ -173,10 +173,9 @@ sub userns_fd {
 # A new network namespace owned by the user namespace hostid:size, bound on the file netns, and
 # that user namespace bound on the file userns: the runtime joins both, so the container's root
 # holds CAP_NET_RAW (raw sockets, ping) over its network namespace. Making one takes a fork (many
-# ms on a busy machine), so one spare per mapping is made after answering, for the next container.
+# ms on a busy machine): do_spare_netns makes one ahead, off a task's path, for the next container.
 my (%spare_netns, @spare_order);
 my $SPARE_NETNS = 16;
-my @after_reply;
 
 sub make_netns {
   my ($ufd) = @_;
@@ -219,13 +218,16 @@ sub do_userns_netns {
   do_mount('/proc/self/fd/' . fileno($fh), $netns, '', 4096, '', '');
   do_mount("/proc/self/fd/$ufd", $userns, '', 4096, '', '');
   close($fh);
-  push @after_reply, sub {
-    return if $spare_netns{$key};
-    my $spare = eval { make_netns(userns_fd($hostid, $size)) } or return;
-    $spare_netns{$key} = $spare;
-    push @spare_order, $key;
-    close(delete $spare_netns{shift @spare_order}) while @spare_order > $SPARE_NETNS;
-  };
+  return '';
+}
+
+sub do_spare_netns {
+  my ($hostid, $size) = @_;
+  my $key = "$hostid:$size";
+  return '' if $spare_netns{$key};
+  $spare_netns{$key} = make_netns(userns_fd($hostid, $size));
+  push @spare_order, $key;
+  close(delete $spare_netns{shift @spare_order}) while @spare_order > $SPARE_NETNS;
   return '';
 }
 
@@ -358,7 +360,7 @@ my %ops = (
   subid_claim => \&do_subid_claim, subid_release => \&do_subid_release, acl_search => \&do_acl_search,
   mount => \&do_mount, umount => \&do_umount, loop_mount => \&do_loop_mount, extents => \&do_extents,
   oom_watch => \&do_oom_watch, oom_count => \&do_oom_count, oom_unwatch => \&do_oom_unwatch,
-  userns_netns => \&do_userns_netns,
+  userns_netns => \&do_userns_netns, spare_netns => \&do_spare_netns,
 );
 while (my $line = <STDIN>) {
   chomp $line;
@@ -369,7 +371,6 @@ while (my $line = <STDIN>) {
   $out = $@ unless $ok;
   $out =~ s/[\t\n]+/ /g;
   print "$id\t$ok\t$out\n";
-  (shift @after_reply)->() while @after_reply;
 }
 `;
 
@@ -400,6 +401,8 @@ export interface HostHelper {
    * the file netns; that user namespace bound on the file userns. Both files are created here.
    */
   usernsNetns(hostId: number, size: number, netns: string, userns: string): Promise<void>;
+  /** Makes a namespace for the next usernsNetns with this mapping ahead of time (one kept per mapping). */
+  spareNetns(hostId: number, size: number): Promise<void>;
 }
 
 export type CloneTarget = { path: string } | { root: string; rel: string };
@@ -532,6 +535,9 @@ function createHostHelper(): HostHelper {
     },
     usernsNetns: async (hostId, size, netns, userns) => {
       await call("userns_netns", [hostId, size, netns, userns]);
+    },
+    spareNetns: async (hostId, size) => {
+      await call("spare_netns", [hostId, size]);
     },
     aclSearchOnly: async (dir, uids) => {
       await call("acl_search", [dir, ...uids]);

@@ -143,7 +143,7 @@ class OciSandbox implements Sandbox {
     this.assertUsable();
     if (this.ranOnce || this.ranMany) throw new SandboxStateError(`sandbox ${this.id}: runOnce() must be its only process`);
     this.ranOnce = true;
-    const [ociProcess, ns] = await Promise.all([this.processFor(proc), this.namespaces()]);
+    const [ociProcess, ns] = await Promise.all([this.processFor(proc), this.namespaces(false)]);
     const [oomBefore] = await Promise.all([
       this.cgroups.oomEvents(),
       writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(ociProcess, ns))),
@@ -228,11 +228,17 @@ class OciSandbox implements Sandbox {
     });
   }
 
-  /** The container's network (and user) namespace files to join; none without a network. */
-  private namespaces(): Promise<NamespaceFiles | undefined> {
+  /**
+   * The container's network (and user) namespace files to join; none without a network. A
+   * user-namespaced container's root owns its network namespace when processes will be exec'd
+   * into it (runc exec joins the user namespace first) or when it may ping (raw sockets); else
+   * the namespace the cell makes in-process, which is cheaper to start, will do.
+   */
+  private namespaces(withInit: boolean): Promise<NamespaceFiles | undefined> {
     const network = this.spec.network;
     if (!network) return Promise.resolve(undefined);
-    this.netns ??= network.namespaceFiles(this.hostRootUid === 0 ? undefined : { hostId: this.hostRootUid, size: RANGE_SIZE });
+    const owned = this.hostRootUid !== 0 && (withInit || network.allowsIcmp);
+    this.netns ??= network.namespaceFiles(owned ? { hostId: this.hostRootUid, size: RANGE_SIZE } : undefined);
     return this.netns;
   }
 
@@ -252,7 +258,7 @@ class OciSandbox implements Sandbox {
     });
     const none: string[] = [];
     initProcess.capabilities = { bounding: none, effective: none, permitted: none, inheritable: none, ambient: none };
-    const ns = await this.namespaces();
+    const ns = await this.namespaces(true);
     await writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(initProcess, ns, true)));
     const files = { pid: path.join(this.bundle, "init.pid"), log: path.join(this.bundle, "init.log") };
     const child = this.ctx.cli.spawnRun({ id: this.id, bundle: this.bundle, pidFile: files.pid, logFile: files.log });

@@ -41,10 +41,12 @@ export interface SandboxSpec {
 
 /** What the cell's network offers a sandbox (see cell-agent/src/network). */
 export interface SandboxNetwork {
+  /** Some rule allows ICMP: a user-namespaced container's root should own the namespace (ping). */
+  readonly allowsIcmp: boolean;
   /**
    * Makes the container's network namespace, wired and firewalled, for the runtime to join.
-   * A user-namespaced container passes its mapping as `owner`: the namespace then belongs to a
-   * user namespace with that mapping, which the runtime joins too, so the container's root has
+   * With `owner` (a user-namespaced container's mapping) the namespace belongs to a user
+   * namespace with that mapping, which the runtime joins too, so the container's root has
    * CAP_NET_RAW there (ping) and `runc exec` can join the namespace. Once per container.
    */
   namespaceFiles(owner?: NamespaceOwner): Promise<NamespaceFiles>;
