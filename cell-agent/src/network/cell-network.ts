@@ -159,9 +159,11 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     let rulesLoaded = false;
     let namespaced = false;
     let owner: NamespaceOwner | undefined;
+    let released = false;
     const logging = spec.onLog && spec.rules.some((r) => r.log) ? kernelLog.follow(spec.id.slice(0, 64), spec.onLog) : undefined;
     const stopLogging = once(() => logging?.());
     const release = once(async () => {
+      released = true;
       stopLogging();
       if (rulesLoaded) await span("remove rules", () => nft().run(removeContainerScript(names.table, entry)).catch((err: unknown) => warnCleanup(err, opts.logger)));
       // No explicit veth delete: it costs the kernel ~30 ms of RCU waits in this thread. The
@@ -231,6 +233,11 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
         }
         owner = userns;
         await span("make namespaces", () => hostHelper().usernsNetns(userns.hostId, userns.size, netnsPath, usernsPath));
+        if (released) {
+          // Released while the helper worked: nothing else would remove what it just made.
+          for (const f of [netnsPath, usernsPath]) tryQuietly(() => removeNamespace(f), opts.logger);
+          throw new NetworkConfigError(`container ${spec.id}: network released while its namespace was made`);
+        }
         wire(() => openNamespace(netnsPath, CONTAINER_SYSCTLS));
         return { netns: netnsPath, userns: usernsPath };
       },
