@@ -16,7 +16,7 @@ for (let i = 0; i < 40; i++) {
   const n = await net.attach({ id: `s${i}`, rules });
   rows.attachWall.push(performance.now() - w); rows.attachCpu.push(cpu() - c);
   w = performance.now(); c = cpu();
-  n.namespaceFile();
+  await n.namespaceFiles();
   rows.wireWall.push(performance.now() - w); rows.wireCpu.push(cpu() - c);
   w = performance.now(); c = cpu();
   await n.release();

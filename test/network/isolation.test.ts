@@ -1,9 +1,11 @@
+import { createSocket } from "node:dgram";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, setupNetFixture, type NetContainer, type NetFixture } from "./net-fixture.js";
+import { sendUdpFrame } from "./raw-frame.js";
 import { startTestHost, type TestHost } from "./test-host.js";
 
 // Containers with their network namespace, sandbox by sandbox: what one may reach without and
@@ -105,6 +107,9 @@ describe("published ports", () => {
     expect(published).toBeLessThanOrEqual(61999);
     const res = await fetch(`http://${nf.network.cellAddress}:${published}/`);
     expect(await res.text()).toBe("served by a container\n");
+    // From the cell's machine itself, at loopback too.
+    const local = await fetch(`http://127.0.0.1:${published}/`);
+    expect(await local.text()).toBe("served by a container\n");
     const portsDir = path.join(nf.workDir, "network", "ports");
     expect(await readdir(portsDir)).toContain(String(published));
 
@@ -112,5 +117,38 @@ describe("published ports", () => {
     await server.net.release();
     expect(await readdir(portsDir)).not.toContain(String(published));
     await expect(fetch(`http://${nf.network.cellAddress}:${published}/`, { signal: AbortSignal.timeout(1500) })).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${published}/`, { signal: AbortSignal.timeout(1500) })).rejects.toThrow();
+  });
+});
+
+describe("the machine's loopback", () => {
+  // The bridge has route_localnet (for published ports at 127.0.0.1), which would route frames
+  // a container makes by hand to 127.0.0.1 into the machine's loopback services (CVE-2020-8558).
+  it("is out of reach of hand-made frames to 127.0.0.1, even with a rule naming it", async () => {
+    const listen = async (address: string): Promise<{ port: number; got: string[]; next: Promise<string>; close(): void }> => {
+      const sock = createSocket("udp4");
+      const got: string[] = [];
+      const next = new Promise<string>((resolve) => sock.on("message", (m) => (got.push(m.toString()), resolve(m.toString()))));
+      await new Promise<void>((r) => sock.bind(0, address, r));
+      return { port: sock.address().port, got, next, close: () => sock.close() };
+    };
+    const loopback = await listen("127.0.0.1");
+    const bridge = await listen(nf.network.gateway);
+    try {
+      const c = await nf.container({
+        privileged: true, // CAP_NET_RAW, and a namespace the test may enter
+        rules: [{ protocol: "udp", destinations: ["127.0.0.1", nf.network.gateway], ports: [loopback.port, bridge.port] }],
+      });
+      await c.sh("true"); // the namespace is made for the first process
+      const frame = { netns: c.net.netnsPath, bridge: nf.network.bridge, src: c.net.address };
+      sendUdpFrame({ ...frame, dst: "127.0.0.1", dstPort: loopback.port, payload: "to loopback" });
+      // The same kind of frame to the bridge address (which the rule allows) arrives, after it.
+      sendUdpFrame({ ...frame, dst: nf.network.gateway, dstPort: bridge.port, payload: "to the bridge" });
+      expect(await bridge.next).toBe("to the bridge");
+      expect(loopback.got).toEqual([]);
+    } finally {
+      loopback.close();
+      bridge.close();
+    }
   });
 });

@@ -71,6 +71,24 @@ describe("after a task ends", () => {
     expect(done.failed).toBe(false);
     await eventually("no leftovers", async () => JSON.stringify(await leftovers(cellDir)) === JSON.stringify(NONE));
   });
+
+  it("so are the namespace and user namespace files of an unprivileged task that may ping", async () => {
+    const cellDir = path.join(cluster.workDir, cluster.cells[0]!.cellId);
+    const guid = `leftover-icmp-${process.pid}`;
+    const res = await cluster.createTask({
+      task_guid: guid,
+      domain: "net",
+      stack: "lucid64",
+      action: { run: { path: "/bin/sh", args: ["-c", "touch /tmp/started; sleep 2"] } },
+      security_group_rules: [{ protocol: "icmp", destinations: ["10.0.0.0/8"], icmp_info: { type: 8, code: 0 } }],
+    });
+    expect(res.status).toBe(201);
+    await eventually("the task's network", async () => (await leftovers(cellDir)).veths.length === 1, 20_000);
+    // The network namespace and the user namespace owning it: two files and their mounts.
+    expect((await leftovers(cellDir)).netns.length).toBe(4);
+    expect((await cluster.waitCompleted(guid)).failed).toBe(false);
+    await eventually("no leftovers", async () => JSON.stringify(await leftovers(cellDir)) === JSON.stringify(NONE));
+  });
 });
 
 describe("a cell SIGKILLed and restarted on the same work dir", () => {

@@ -4,7 +4,7 @@ import type { TaskResponse } from "../../../src/gen/diego/v1/task_pb.js";
 import { applyUntilDone, InvalidStateTransitionError, TaskNotFoundError, transitions, type Outcome, type StoredTask, type TaskStore } from "../../../src/store/index.js";
 import { executeTask, type DownloadCache } from "../executor/index.js";
 import { createLogStreamer } from "../logs/index.js";
-import type { CellNetwork, ContainerNetwork } from "../network/index.js";
+import { allowsIcmp, type CellNetwork, type ContainerNetwork } from "../network/index.js";
 import type { Sandbox, SandboxRuntime } from "../sandbox/index.js";
 import type { RootfsResolver } from "./rootfs-resolver.js";
 import { containerCreateSeconds, taskStartSeconds } from "../../../src/metrics/index.js";
@@ -99,24 +99,35 @@ async function runInSandbox(
     const endStart = taskStartSeconds.startTimer();
     const root = await deps.rootfs.resolve(task.rootFs, task.stack, signal);
     const id = containerId(task.taskGuid);
-    // The egress rules are loaded before the container exists, so its first process sees them.
     const netLog = logs.source("NETWORK");
-    net = await deps.network?.attach({ id, rules: task.securityGroupRules, onLog: (line) => netLog.line(line) });
     const endCreate = containerCreateSeconds.startTimer();
-    sandbox = await deps.runtime.create({
-      id,
-      network: net,
-      bindMounts: net ? [{ source: net.resolvConf, destination: "/etc/resolv.conf", readonly: true }] : undefined,
-      layers: root.layers,
-      env: [...root.env, ...task.env.map((e) => `${e.name}=${e.value}`)],
-      workdir: root.workdir,
-      privileged: task.privileged,
-      limits: { memoryMb: task.memoryMb, cpuWeight: task.cpuWeight, diskMb: task.diskMb, pids: deps.pidsLimit },
-    });
+    // The egress rules load (in the nftables helper) while the filesystem is prepared; the
+    // sandbox asks for the namespace only when its first process starts, after both.
+    const attaching = deps.network?.attach({ id, rules: task.securityGroupRules, onLog: (line) => netLog.line(line) });
+    const [attached, created] = await Promise.allSettled([
+      attaching,
+      deps.runtime.create({
+        id,
+        network: attaching && {
+          allowsIcmp: allowsIcmp(task.securityGroupRules),
+          namespaceFiles: async (owner) => (await attaching).namespaceFiles(owner),
+        },
+        bindMounts: deps.network ? [{ source: deps.network.resolvConf, destination: "/etc/resolv.conf", readonly: true }] : undefined,
+        layers: root.layers,
+        env: [...root.env, ...task.env.map((e) => `${e.name}=${e.value}`)],
+        workdir: root.workdir,
+        privileged: task.privileged,
+        limits: { memoryMb: task.memoryMb, cpuWeight: task.cpuWeight, diskMb: task.diskMb, pids: deps.pidsLimit },
+      }),
+    ]);
+    if (attached.status === "fulfilled") net = attached.value;
+    if (created.status === "fulfilled") sandbox = created.value;
+    if (attached.status === "rejected") throw attached.reason;
+    if (created.status === "rejected") throw created.reason;
     endCreate();
     endStart();
     outcome = await executeTask(task, {
-      sandbox,
+      sandbox: created.value,
       logs,
       signal,
       logger: log,

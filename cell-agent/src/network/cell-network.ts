@@ -11,9 +11,12 @@ import { addContainerScript, cellTablesScript, dropTablesScript, removeContainer
 import { defaultRouteAddress, hostDnsServers, hostRoutes } from "./host-info.js";
 import { HostPortPool, parsePortRange } from "./host-ports.js";
 import { NetlinkError, RtNetlink } from "./netlink.js";
-import { adoptNamespace, createNamespace, removeNamespace } from "./netns.js";
+import { createNamespace, openNamespace, removeNamespace } from "./netns.js";
+import { hostHelper } from "../sandbox/host-helper.js";
+import type { NamespaceFiles, NamespaceOwner } from "../sandbox/types.js";
 import { watchKernelLog } from "./kernel-log.js";
 import { nft } from "./nft.js";
+import { spans } from "./spans.js";
 
 // The cell's container network: one bridge with the cell's pool, one network namespace per
 // container joined to it by a veth pair, egress denied unless a rule allows it, published ports
@@ -51,13 +54,13 @@ export interface ContainerNetwork {
   resolvConf: string;
   /** Published ports, in the order asked. */
   ports: Array<{ containerPort: number; hostPort: number }>;
-  /** Creates the namespace, wired to the bridge, for the runtime to join; returns its file. */
-  namespaceFile(): string;
+  /** Some rule allows ICMP (protocol icmp or all). */
+  allowsIcmp: boolean;
   /**
-   * Wires the namespace a running process is in instead (one the runtime made): a user-namespaced
-   * container's `runc exec` cannot join a namespace owned by the host's user namespace.
+   * Creates the namespace, wired to the bridge, for the runtime to join. With `owner` it belongs
+   * to a user namespace with that mapping, which the runtime joins too (see SandboxNetwork).
    */
-  wireProcess(pid: number): void;
+  namespaceFiles(owner?: NamespaceOwner): Promise<NamespaceFiles>;
   /** Hands over the last logged connections and stops following the kernel log. */
   stopLogging(): void;
   /** Removes the namespace, veth, chains, lease and port reservations. Idempotent. */
@@ -70,6 +73,8 @@ export interface CellNetwork {
   readonly gateway: string;
   readonly cellAddress: string;
   readonly names: CellNames;
+  /** Host file every container gets read-only at /etc/resolv.conf. */
+  readonly resolvConf: string;
   attach(spec: ContainerNetworkSpec): Promise<ContainerNetwork>;
   /** Removes the bridge, the tables and every container's network. */
   close(): Promise<void>;
@@ -83,6 +88,11 @@ const CONTAINER_SYSCTLS = {
   // Unprivileged containers ping through ICMP datagram sockets.
   "net/ipv4/ping_group_range": "0 2147483647",
 };
+
+/** Whether a rule lets ICMP out: then a user-namespaced container must be able to ping. */
+export function allowsIcmp(rules: SecurityGroupRule[]): boolean {
+  return rules.some((r) => ["icmp", "all"].includes(r.protocol.toLowerCase()));
+}
 
 export function cellNames(workDir: string): CellNames {
   const key = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
@@ -116,15 +126,18 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
   rt.addBridge(names.bridge, bridgeMac(names));
   const bridgeIndex = linkIndex(names.bridge);
   writeFileSync(`/proc/sys/net/ipv6/conf/${names.bridge}/disable_ipv6`, "1");
+  // Published ports at 127.0.0.1 leave through the bridge (see firewall.ts for the guard).
+  writeFileSync(`/proc/sys/net/ipv4/conf/${names.bridge}/route_localnet`, "1");
   rt.addAddress(bridgeIndex, pool.gateway, pool.cidr.prefix);
   rt.setUp(bridgeIndex);
   enableForwarding(opts.logger);
-  nft().run(cellTablesScript({ names, pool: formatCidr(pool.cidr), cellAddress }));
+  await nft().run(cellTablesScript({ names, pool: formatCidr(pool.cidr), cellAddress }));
   opts.logger.info({ pool: formatCidr(pool.cidr), bridge: names.bridge, cellAddress, dns }, "container network ready");
 
   const kernelLog = watchKernelLog(names.logTag, opts.logger);
 
   const attach = async (spec: ContainerNetworkSpec): Promise<ContainerNetwork> => {
+    const span = spans(opts.logger, spec.id);
     const lease = pool.allocate();
     const entry: ContainerEntry = {
       offset: lease.offset,
@@ -135,40 +148,50 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       published: [],
     };
     const netnsPath = path.join(dirs.netns, spec.id);
+    const usernsPath = `${netnsPath}.user`;
     let rulesLoaded = false;
     let namespaced = false;
+    let owner: NamespaceOwner | undefined;
+    let released = false;
     const logging = spec.onLog && spec.rules.some((r) => r.log) ? kernelLog.follow(spec.id.slice(0, 64), spec.onLog) : undefined;
     const stopLogging = once(() => logging?.());
     const release = once(async () => {
+      released = true;
       stopLogging();
-      if (rulesLoaded) tryQuietly(() => nft().run(removeContainerScript(names.table, entry)), opts.logger);
+      if (rulesLoaded) await span("remove rules", () => nft().run(removeContainerScript(names.table, entry)).catch((err: unknown) => warnCleanup(err, opts.logger)));
       // No explicit veth delete: it costs the kernel ~30 ms of RCU waits in this thread. The
       // veth goes with its namespace, which the kernel tears down in the background once the
       // file is unmounted and the container's processes are gone.
-      if (namespaced) tryQuietly(() => removeNamespace(netnsPath), opts.logger);
-      await Promise.all([
+      if (namespaced) span("unmount namespace", () => tryQuietly(() => removeNamespace(netnsPath), opts.logger));
+      if (owner) {
+        tryQuietly(() => removeNamespace(usernsPath), opts.logger);
+        // The next container with this mapping (ids are reused lowest first) finds it made.
+        const { hostId, size } = owner;
+        void hostHelper().spareNetns(hostId, size).catch((err: unknown) => opts.logger.debug({ err }, "no spare network namespace"));
+      }
+      await span("remove lease files", () => Promise.all([
         unlink(path.join(dirs.leases, entry.address)).catch(() => undefined),
         ...entry.published.map((p) => unlink(path.join(dirs.ports, String(p.hostPort))).catch(() => undefined)),
-      ]);
+      ]));
       for (const p of entry.published) hostPorts.release(p.hostPort);
       pool.release(entry.offset);
     });
 
     /** Joins a fresh namespace to the bridge: veth, loopback, address, default route. */
     const wire = (make: () => { fd: number; netlink: RtNetlink }): void => {
-      if (namespaced) throw new NetworkConfigError(`container ${spec.id}: network namespace already made`);
-      const ns = make();
-      namespaced = true;
+      const ns = span("enter namespace", make);
       try {
-        addVeth(rt, entry.veth, bridgeIndex, ns.fd, opts.logger);
+        span("add veth", () => addVeth(rt, entry.veth, bridgeIndex, ns.fd, opts.logger));
         // Isolated ports reach the bridge (the cell) only, never each other: container to
         // container traffic is routed, through the firewall.
-        writeFileSync(`/sys/class/net/${entry.veth}/brport/isolated`, "1");
-        ns.netlink.setUp(1);
-        const eth0 = ns.netlink.linkIndex("eth0");
-        ns.netlink.addAddress(eth0, entry.address, 32);
-        ns.netlink.setUp(eth0);
-        ns.netlink.addDefaultRoute(eth0, pool.gateway);
+        span("isolate port", () => writeFileSync(`/sys/class/net/${entry.veth}/brport/isolated`, "1"));
+        span("address and route", () => {
+          ns.netlink.setUp(1);
+          const eth0 = ns.netlink.linkIndex("eth0");
+          ns.netlink.addAddress(eth0, entry.address, 32);
+          ns.netlink.setUp(eth0);
+          ns.netlink.addDefaultRoute(eth0, pool.gateway);
+        });
       } finally {
         ns.netlink.close();
         closeSync(ns.fd);
@@ -177,12 +200,12 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
 
     try {
       for (const containerPort of spec.ports ?? []) entry.published.push({ containerPort, hostPort: hostPorts.allocate() });
-      await Promise.all([
+      await span("write lease files", () => Promise.all([
         writeFile(path.join(dirs.leases, entry.address), spec.id),
         ...entry.published.map((p) => writeFile(path.join(dirs.ports, String(p.hostPort)), `${spec.id} ${p.containerPort}`)),
-      ]);
+      ]));
       // The rules match the container's address: in force before it has an interface.
-      nft().run(addContainerScript(names.table, names.logTag, entry));
+      await span("load rules", () => nft().run(addContainerScript(names.table, names.logTag, entry)));
       rulesLoaded = true;
     } catch (err) {
       await release();
@@ -193,12 +216,23 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
       address: entry.address,
       resolvConf,
       ports: entry.published,
-      namespaceFile() {
-        if (!namespaced) wire(() => createNamespace(netnsPath, CONTAINER_SYSCTLS));
-        return netnsPath;
-      },
-      wireProcess(pid) {
-        wire(() => adoptNamespace(netnsPath, pid, CONTAINER_SYSCTLS));
+      allowsIcmp: allowsIcmp(spec.rules),
+      async namespaceFiles(userns) {
+        if (namespaced) throw new NetworkConfigError(`container ${spec.id}: network namespace already made`);
+        namespaced = true;
+        if (!userns) {
+          wire(() => createNamespace(netnsPath, CONTAINER_SYSCTLS));
+          return { netns: netnsPath };
+        }
+        owner = userns;
+        await span("make namespaces", () => hostHelper().usernsNetns(userns.hostId, userns.size, netnsPath, usernsPath));
+        if (released) {
+          // Released while the helper worked: nothing else would remove what it just made.
+          for (const f of [netnsPath, usernsPath]) tryQuietly(() => removeNamespace(f), opts.logger);
+          throw new NetworkConfigError(`container ${spec.id}: network released while its namespace was made`);
+        }
+        wire(() => openNamespace(netnsPath, CONTAINER_SYSCTLS));
+        return { netns: netnsPath, userns: usernsPath };
       },
       stopLogging,
       release,
@@ -211,6 +245,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     gateway: pool.gateway,
     cellAddress,
     names,
+    resolvConf,
     attach,
     async close() {
       kernelLog.stop();
@@ -262,7 +297,7 @@ async function removeLeftovers(
   for (const ns of namespaces) tryQuietly(() => removeNamespace(path.join(dirs.netns, ns)), logger);
   const leases = await readdir(dirs.leases).catch(() => []);
   const ports = await readdir(dirs.ports).catch(() => []);
-  tryQuietly(() => nft().run(dropTablesScript(names)), logger);
+  await nft().run(dropTablesScript(names)).catch((err: unknown) => warnCleanup(err, logger));
   tryQuietly(() => rt.deleteLink(names.bridge), logger);
   await Promise.all(Object.values(dirs).map((d) => rm(d, { recursive: true, force: true })));
   if (veths.length + namespaces.length + leases.length + ports.length > 0) {
@@ -274,8 +309,12 @@ function tryQuietly(fn: () => unknown, logger: Logger): void {
   try {
     fn();
   } catch (err) {
-    logger.warn({ err }, "network cleanup step failed");
+    warnCleanup(err, logger);
   }
+}
+
+function warnCleanup(err: unknown, logger: Logger): void {
+  logger.warn({ err }, "network cleanup step failed");
 }
 
 function once<T>(fn: () => T): () => T {

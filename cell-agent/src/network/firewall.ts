@@ -5,6 +5,12 @@ import { formatIpv4, parseDestination, ruleDestinations } from "../../../src/mod
 // sends that is not a reply passes its chain, which accepts what a rule allows and drops the
 // rest; rules are checked last first, as 2015 Diego evaluated them ("the last one takes
 // precedence"), which matters only for which rule logs.
+//
+// Published ports answer at 127.0.0.1 too: the output hook DNATs them, the bridge (only) has
+// route_localnet so such packets may leave through it, and they are masqueraded to the bridge
+// address so the container can answer. route_localnet would also let a container with
+// CAP_NET_RAW reach the machine's loopback services with hand-made frames to 127.0.0.1
+// (CVE-2020-8558): anything new from the bridge to 127.0.0.0/8 is dropped, rules or not.
 
 export interface CellNames {
   /** inet and bridge table name. */
@@ -43,6 +49,7 @@ table inet ${table} {
   chain forward {
     type filter hook forward priority filter; policy accept;
     iifname ${br} ct state established,related accept
+    iifname ${br} ip daddr 127.0.0.0/8 drop
     iifname ${br} ip saddr vmap @egress
     iifname ${br} drop
     oifname ${br} ct state established,related accept
@@ -52,6 +59,7 @@ table inet ${table} {
   chain input {
     type filter hook input priority filter; policy accept;
     iifname ${br} ct state established,related accept
+    iifname ${br} ip daddr 127.0.0.0/8 drop
     iifname ${br} ip saddr vmap @egress
     iifname ${br} drop
   }
@@ -61,11 +69,12 @@ table inet ${table} {
   }
   chain output {
     type nat hook output priority -100; policy accept;
-    ip daddr ${t.cellAddress} tcp dport vmap @published
+    ip daddr { ${t.cellAddress}, 127.0.0.1 } tcp dport vmap @published
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     ip saddr ${t.pool} oifname != ${br} masquerade
+    ip saddr 127.0.0.0/8 oifname ${br} masquerade
   }
 }
 table bridge ${table} {

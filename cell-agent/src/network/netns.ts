@@ -56,13 +56,11 @@ function returnHome(host: number): void {
 }
 
 /**
- * Binds the namespace of a running process to `file` (so it is tracked and removed like ours),
- * writes `sysctls` inside it and opens a netlink socket in it.
+ * Enters a namespace already bound on `file` (one owned by a container's user namespace, made by
+ * the host helper), writes `sysctls` inside it and opens a netlink socket in it.
  */
-export function adoptNamespace(file: string, pid: number, sysctls: Record<string, string>): NewNamespace {
+export function openNamespace(file: string, sysctls: Record<string, string>): NewNamespace {
   const host = hostNamespace();
-  closeSync(openSync(file, "wx", 0o444));
-  bindMount(`/proc/${pid}/ns/net`, file);
   const fd = openSync(file, "r");
   let netlink: RtNetlink | undefined;
   try {
@@ -75,7 +73,6 @@ export function adoptNamespace(file: string, pid: number, sysctls: Record<string
     }
   } catch (err) {
     closeSync(fd);
-    removeNamespace(file);
     throw err;
   }
   return { fd, netlink };

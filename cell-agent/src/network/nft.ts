@@ -1,11 +1,19 @@
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createRequire } from "node:module";
+import type { Socket } from "node:net";
 
-// nftables through libnftables in this process: one `nft -f` transaction (all or nothing) per
-// call, without exec'ing nft (~8 ms a time on a busy 2-core machine; this takes ~0.3 ms).
+// nftables through libnftables, in a small long-lived Node process of its own: one `nft -f`
+// transaction (all or nothing) per call, without exec'ing nft.
+//
+// Why not in the cell's own process (as at first): libnftables (1.0.6) refills its cache before
+// nearly every transaction (any commit, ours included, moves the ruleset's generation) and gives
+// each table on the machine four fresh 128 KiB hash tables, writing every page of them. The cell
+// forks for every `runc`, which makes all its heap pages copy-on-write, so those writes
+// page-faulted: 2 ms per table on this VM, 130 ms of the main thread per transaction with 64
+// tables, twice per container. This process never forks: the same refill costs ~2 ms there,
+// and the cell's event loop does not wait on it.
 
 const require = createRequire(import.meta.url);
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const koffi = require("koffi") as typeof import("koffi");
 
 export class NftError extends Error {
   constructor(message: string) {
@@ -15,37 +23,104 @@ export class NftError extends Error {
 }
 
 export interface Nft {
-  /** Runs a script of nft commands as one transaction; throws NftError with nft's message. */
-  run(script: string): string;
+  /** Runs a script of nft commands as one transaction; rejects with NftError with nft's message. */
+  run(script: string): Promise<string>;
 }
 
-let instance: Nft | undefined;
+// The helper: reads {id, script} lines, answers {id, rc, out, err} lines, in order.
+const HELPER = String.raw`
+const koffi = require(process.argv[1]);
+const lib = koffi.load("libnftables.so.1");
+const ctxNew = lib.func("void *nft_ctx_new(uint32_t flags)");
+const bufferOutput = lib.func("int nft_ctx_buffer_output(void *ctx)");
+const bufferError = lib.func("int nft_ctx_buffer_error(void *ctx)");
+const runCmd = lib.func("int nft_run_cmd_from_buffer(void *ctx, const char *buf)");
+const output = lib.func("const char *nft_ctx_get_output_buffer(void *ctx)");
+const errors = lib.func("const char *nft_ctx_get_error_buffer(void *ctx)");
+const ctx = ctxNew(0);
+if (!ctx) { process.stderr.write("nft_ctx_new failed\n"); process.exit(1); }
+bufferOutput(ctx);
+bufferError(ctx);
+const lines = require("node:readline").createInterface({ input: process.stdin });
+lines.on("line", (line) => {
+  const { id, script } = JSON.parse(line);
+  const rc = runCmd(ctx, script);
+  const out = output(ctx) ?? "";
+  const err = errors(ctx) ?? "";
+  process.stdout.write(JSON.stringify({ id, rc, out, err }) + "\n");
+});
+lines.on("close", () => process.exit(0));
+`;
 
-/** The process's libnftables context (its netlink socket is opened in the host namespace). */
+interface Reply {
+  id: number;
+  rc: number;
+  out: string;
+  err: string;
+}
+
+let shared: Nft | undefined;
+
+/** The process's nftables helper (its netlink socket is in the cell's namespace), started on first use. */
 export function nft(): Nft {
-  instance ??= openNft();
-  return instance;
+  shared ??= createNft();
+  return shared;
 }
 
-function openNft(): Nft {
-  const lib = koffi.load("libnftables.so.1");
-  const ctxNew = lib.func("void *nft_ctx_new(uint32_t flags)");
-  const bufferOutput = lib.func("int nft_ctx_buffer_output(void *ctx)");
-  const bufferError = lib.func("int nft_ctx_buffer_error(void *ctx)");
-  const runCmd = lib.func("int nft_run_cmd_from_buffer(void *ctx, const char *buf)");
-  const output = lib.func("const char *nft_ctx_get_output_buffer(void *ctx)");
-  const errors = lib.func("const char *nft_ctx_get_error_buffer(void *ctx)");
-  const ctx = ctxNew(0);
-  if (!ctx) throw new NftError("libnftables: nft_ctx_new failed");
-  bufferOutput(ctx);
-  bufferError(ctx);
+function createNft(): Nft {
+  const koffiPath = require.resolve("koffi");
+  let child: ChildProcessWithoutNullStreams | undefined;
+  let seq = 0;
+  let buffered = "";
+  let stderr = "";
+  const pending = new Map<number, { resolve(out: string): void; reject(err: Error): void }>();
+
+  // An idle helper does not keep the cell's process alive.
+  const setRef = (on: boolean): void => {
+    if (!child) return;
+    for (const s of [child.stdin, child.stdout, child.stderr] as unknown as Socket[]) (on ? s.ref() : s.unref());
+    if (on) child.ref();
+    else child.unref();
+  };
+
+  const start = (): ChildProcessWithoutNullStreams => {
+    // Spawned from JS, so from the cell's own network namespace (JS never runs in a container's).
+    const c = spawn(process.execPath, ["-e", HELPER, koffiPath], { stdio: ["pipe", "pipe", "pipe"], env: {} });
+    c.stdout.setEncoding("utf8");
+    c.stdout.on("data", (chunk: string) => {
+      buffered += chunk;
+      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+        const reply = JSON.parse(buffered.slice(0, nl)) as Reply;
+        buffered = buffered.slice(nl + 1);
+        const p = pending.get(reply.id);
+        pending.delete(reply.id);
+        if (reply.rc === 0) p?.resolve(reply.out);
+        else p?.reject(new NftError(`nft: ${reply.err.trim() || "failed"}`));
+      }
+      if (pending.size === 0) setRef(false);
+    });
+    c.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    const fail = (why: string): void => {
+      if (child === c) child = undefined;
+      buffered = "";
+      for (const p of pending.values()) p.reject(new NftError(`nftables helper ${why}: ${stderr.trim()}`));
+      pending.clear();
+    };
+    c.on("error", (err) => fail(`failed to start (${err.message})`));
+    c.on("exit", (code, sig) => fail(`exited (${code ?? sig})`));
+    c.stdin.on("error", () => undefined); // reported through "exit"
+    return c;
+  };
+
   return {
     run(script) {
-      const rc = runCmd(ctx, script) as number;
-      const out = (output(ctx) as string | null) ?? "";
-      const err = (errors(ctx) as string | null) ?? "";
-      if (rc !== 0) throw new NftError(`nft: ${err.trim() || "failed"}`);
-      return out;
+      child ??= start();
+      const id = ++seq;
+      return new Promise<string>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        setRef(true);
+        child!.stdin.write(`${JSON.stringify({ id, script })}\n`);
+      });
     },
   };
 }

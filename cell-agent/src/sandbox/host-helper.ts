@@ -10,11 +10,11 @@ import { SandboxError } from "./errors.js";
 
 const SYSCALLS: Record<string, Record<string, number>> = {
   x64: {
-    mount: 165, umount2: 166, eventfd2: 290, unshare: 272, setxattr: 188,
+    mount: 165, umount2: 166, eventfd2: 290, unshare: 272, setxattr: 188, setns: 308,
     open_tree: 428, move_mount: 429, openat2: 437, mount_setattr: 442,
   },
   arm64: {
-    mount: 40, umount2: 39, eventfd2: 19, unshare: 97, setxattr: 5,
+    mount: 40, umount2: 39, eventfd2: 19, unshare: 97, setxattr: 5, setns: 268,
     open_tree: 428, move_mount: 429, openat2: 437, mount_setattr: 442,
   },
 };
@@ -170,6 +170,67 @@ sub userns_fd {
   return fileno($fh);
 }
 
+# A new network namespace owned by the user namespace hostid:size, bound on the file netns, and
+# that user namespace bound on the file userns: the runtime joins both, so the container's root
+# holds CAP_NET_RAW (raw sockets, ping) over its network namespace. Making one takes a fork (many
+# ms on a busy machine): do_spare_netns makes one ahead, off a task's path, for the next container.
+my (%spare_netns, @spare_order);
+my $SPARE_NETNS = 16;
+
+sub make_netns {
+  my ($ufd) = @_;
+  pipe(my $ready_r, my $ready_w) or fail('pipe');
+  pipe(my $done_r, my $done_w) or fail('pipe');
+  my $pid = fork();
+  fail('fork') unless defined $pid;
+  if ($pid == 0) {
+    close($ready_r); close($done_w);
+    my $ok = (syscall($SYS{setns}, $ufd, 0x10000000) == 0 && syscall($SYS{unshare}, 0x40000000) == 0) ? '1' : '0';
+    syswrite($ready_w, $ok);
+    sysread($done_r, my $b, 1);
+    POSIX::_exit(0);
+  }
+  close($ready_w); close($done_r);
+  sysread($ready_r, my $ok, 1);
+  my $fh;
+  my $err = eval {
+    die "joining a user namespace or unshare(CLONE_NEWNET) failed\n" unless defined $ok && $ok eq '1';
+    open($fh, '<', "/proc/$pid/ns/net") or fail('open ns/net');
+    ''
+  };
+  close($done_w);
+  waitpid($pid, 0);
+  die $@ unless defined $err;
+  return $fh;
+}
+
+sub do_userns_netns {
+  my ($hostid, $size, $netns, $userns) = @_;
+  my $key = "$hostid:$size";
+  my $ufd = userns_fd($hostid, $size);
+  my $fh = delete $spare_netns{$key};
+  @spare_order = grep { $_ ne $key } @spare_order;
+  $fh //= make_netns($ufd);
+  for my $f ($netns, $userns) {
+    sysopen(my $file, $f, O_WRONLY | O_CREAT | O_EXCL, 0444) or fail("create $f");
+    close($file);
+  }
+  do_mount('/proc/self/fd/' . fileno($fh), $netns, '', 4096, '', '');
+  do_mount("/proc/self/fd/$ufd", $userns, '', 4096, '', '');
+  close($fh);
+  return '';
+}
+
+sub do_spare_netns {
+  my ($hostid, $size) = @_;
+  my $key = "$hostid:$size";
+  return '' if $spare_netns{$key};
+  $spare_netns{$key} = make_netns(userns_fd($hostid, $size));
+  push @spare_order, $key;
+  close(delete $spare_netns{shift @spare_order}) while @spare_order > $SPARE_NETNS;
+  return '';
+}
+
 # O_PATH fd of root/rel resolved beneath root without symlinks, or of an absolute path.
 sub target_fd {
   my ($root, $rel) = @_;
@@ -299,6 +360,7 @@ my %ops = (
   subid_claim => \&do_subid_claim, subid_release => \&do_subid_release, acl_search => \&do_acl_search,
   mount => \&do_mount, umount => \&do_umount, loop_mount => \&do_loop_mount, extents => \&do_extents,
   oom_watch => \&do_oom_watch, oom_count => \&do_oom_count, oom_unwatch => \&do_oom_unwatch,
+  userns_netns => \&do_userns_netns, spare_netns => \&do_spare_netns,
 );
 while (my $line = <STDIN>) {
   chomp $line;
@@ -334,6 +396,13 @@ export interface HostHelper {
   releaseSubids(user: string, start: number, count: number): Promise<void>;
   /** Sets dir's ACL: full access for its owner, search (x) only for uids, nothing for anyone else. */
   aclSearchOnly(dir: string, uids: number[]): Promise<void>;
+  /**
+   * A new network namespace owned by a user namespace mapping 0..size-1 to hostId.., bound on
+   * the file netns; that user namespace bound on the file userns. Both files are created here.
+   */
+  usernsNetns(hostId: number, size: number, netns: string, userns: string): Promise<void>;
+  /** Makes a namespace for the next usernsNetns with this mapping ahead of time (one kept per mapping). */
+  spareNetns(hostId: number, size: number): Promise<void>;
 }
 
 export type CloneTarget = { path: string } | { root: string; rel: string };
@@ -463,6 +532,12 @@ function createHostHelper(): HostHelper {
     claimSubids: async (user, count, floor) => Number(await call("subid_claim", [user, count, floor])),
     releaseSubids: async (user, start, count) => {
       await call("subid_release", [user, start, count]);
+    },
+    usernsNetns: async (hostId, size, netns, userns) => {
+      await call("userns_netns", [hostId, size, netns, userns]);
+    },
+    spareNetns: async (hostId, size) => {
+      await call("spare_netns", [hostId, size]);
     },
     aclSearchOnly: async (dir, uids) => {
       await call("acl_search", [dir, ...uids]);

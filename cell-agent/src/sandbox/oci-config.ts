@@ -92,6 +92,8 @@ export interface ConfigInput {
   initBinary?: string;
   /** Network namespace file to join instead of a new, empty namespace. */
   netnsPath?: string;
+  /** User namespace file to join (the one owning netnsPath) instead of a new one; needs userns. */
+  usernsPath?: string;
 }
 
 export function buildConfig(input: ConfigInput): Record<string, unknown> {
@@ -109,7 +111,7 @@ export function buildConfig(input: ConfigInput): Record<string, unknown> {
     seccomp: SECCOMP_PROFILE,
   };
   if (input.userns) {
-    namespaces.push({ type: "user" });
+    namespaces.push(input.usernsPath ? { type: "user", path: input.usernsPath } : { type: "user" });
     const map = [{ containerID: 0, hostID: input.userns.hostId, size: input.userns.size }];
     linux.uidMappings = map;
     linux.gidMappings = map;
@@ -126,11 +128,11 @@ export function buildConfig(input: ConfigInput): Record<string, unknown> {
 }
 
 /**
- * sysfs can be mounted only by a namespace's owner: a user-namespaced container joining a network
- * namespace the cell made (owned by the host's user namespace) gets an empty read-only /sys.
+ * sysfs can be mounted only by a network namespace's owner: a user-namespaced container joining
+ * one owned by the host's user namespace gets an empty read-only /sys.
  */
 function sysfsAllowed(input: ConfigInput): boolean {
-  return !(input.userns && input.netnsPath);
+  return !(input.userns && input.netnsPath && !input.usernsPath);
 }
 
 function standardMounts(sysfs: boolean): Record<string, unknown>[] {

@@ -21,7 +21,7 @@ import type { Gates } from "./gates.js";
 import { bundleMounts, claimBundle, prepareFilesystem, teardownFilesystem } from "./sandbox-fs.js";
 import { RANGE_SIZE, type SubidRanges } from "./subids.js";
 import { superviseRuntimeProcess, waitForPid } from "./supervise.js";
-import type { DestroyOptions, ProcessIO, ProcessResult, ProcessSpec, Sandbox, SandboxSpec } from "./types.js";
+import type { DestroyOptions, NamespaceFiles, ProcessIO, ProcessResult, ProcessSpec, Sandbox, SandboxSpec } from "./types.js";
 import { pathExists } from "./path-exists.js";
 import { resolveUser } from "./users.js";
 
@@ -105,6 +105,7 @@ async function removeFilesystem(ctx: SandboxContext, id: string, bundle: string,
 
 class OciSandbox implements Sandbox {
   private init?: Promise<InitHandle>;
+  private netns?: Promise<NamespaceFiles | undefined>;
   private destroying?: Promise<void>;
   private seq = 0;
   private ranOnce = false;
@@ -142,10 +143,10 @@ class OciSandbox implements Sandbox {
     this.assertUsable();
     if (this.ranOnce || this.ranMany) throw new SandboxStateError(`sandbox ${this.id}: runOnce() must be its only process`);
     this.ranOnce = true;
-    const ociProcess = await this.processFor(proc);
+    const [ociProcess, ns] = await Promise.all([this.processFor(proc), this.namespaces(false)]);
     const [oomBefore] = await Promise.all([
       this.cgroups.oomEvents(),
-      writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(ociProcess, false))),
+      writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(ociProcess, ns))),
     ]);
     this.assertUsable(); // destroy() may have started while we prepared
     const files = this.nextFiles("run");
@@ -231,7 +232,7 @@ class OciSandbox implements Sandbox {
     });
   }
 
-  private config(process: OciProcess, withInit: boolean): Record<string, unknown> {
+  private config(process: OciProcess, ns: NamespaceFiles | undefined, withInit = false): Record<string, unknown> {
     return buildConfig({
       rootfs: this.gatedRootfs,
       hostname: this.id.slice(0, 63),
@@ -239,14 +240,23 @@ class OciSandbox implements Sandbox {
       process,
       userns: this.hostRootUid === 0 ? undefined : { hostId: this.hostRootUid, size: RANGE_SIZE },
       initBinary: withInit ? this.ctx.initBinary : undefined,
-      netnsPath: this.joinedNetns(withInit),
+      netnsPath: ns?.netns,
+      usernsPath: ns?.userns,
     });
   }
 
-  /** runc exec joins the init's namespaces, so a user-namespaced init must own its netns. */
-  private joinedNetns(withInit: boolean): string | undefined {
-    if (!this.spec.network || (withInit && this.hostRootUid !== 0)) return undefined;
-    return this.spec.network.namespaceFile();
+  /**
+   * The container's network (and user) namespace files to join; none without a network. A
+   * user-namespaced container's root owns its network namespace when processes will be exec'd
+   * into it (runc exec joins the user namespace first) or when it may ping (raw sockets); else
+   * the namespace the cell makes in-process, which is cheaper to start, will do.
+   */
+  private namespaces(withInit: boolean): Promise<NamespaceFiles | undefined> {
+    const network = this.spec.network;
+    if (!network) return Promise.resolve(undefined);
+    const owned = this.hostRootUid !== 0 && (withInit || network.allowsIcmp);
+    this.netns ??= network.namespaceFiles(owned ? { hostId: this.hostRootUid, size: RANGE_SIZE } : undefined);
+    return this.netns;
   }
 
   private ensureInit(): Promise<InitHandle> {
@@ -265,7 +275,8 @@ class OciSandbox implements Sandbox {
     });
     const none: string[] = [];
     initProcess.capabilities = { bounding: none, effective: none, permitted: none, inheritable: none, ambient: none };
-    await writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(initProcess, true)));
+    const ns = await this.namespaces(true);
+    await writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(initProcess, ns, true)));
     const files = { pid: path.join(this.bundle, "init.pid"), log: path.join(this.bundle, "init.log") };
     const child = this.ctx.cli.spawnRun({ id: this.id, bundle: this.bundle, pidFile: files.pid, logFile: files.log });
     let alive = true;
@@ -274,8 +285,6 @@ class OciSandbox implements Sandbox {
     await waitForReady(child, files.log, this.id);
     const pid = await waitForPid(files.pid, () => !alive);
     if (pid === undefined) throw new SandboxError(`sandbox ${this.id}: container init exited at start`);
-    // Before any process of the task runs: the idle init is ours.
-    if (this.spec.network && this.hostRootUid !== 0) this.spec.network.wireProcess(pid);
     // Keep draining so a chatty init can never block on a full pipe.
     child.stdout?.resume();
     child.stderr?.resume();

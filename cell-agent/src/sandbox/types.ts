@@ -41,13 +41,26 @@ export interface SandboxSpec {
 
 /** What the cell's network offers a sandbox (see cell-agent/src/network). */
 export interface SandboxNetwork {
-  /** A namespace file, wired and firewalled, for the runtime to join. */
-  namespaceFile(): string;
+  /** Some rule allows ICMP: a user-namespaced container's root should own the namespace (ping). */
+  readonly allowsIcmp: boolean;
   /**
-   * Wires the namespace the runtime made for a running process (the idle init) instead: a
-   * user-namespaced container's exec cannot join a namespace owned by the host's user namespace.
+   * Makes the container's network namespace, wired and firewalled, for the runtime to join.
+   * With `owner` (a user-namespaced container's mapping) the namespace belongs to a user
+   * namespace with that mapping, which the runtime joins too, so the container's root has
+   * CAP_NET_RAW there (ping) and `runc exec` can join the namespace. Once per container.
    */
-  wireProcess(pid: number): void;
+  namespaceFiles(owner?: NamespaceOwner): Promise<NamespaceFiles>;
+}
+
+export interface NamespaceOwner {
+  hostId: number;
+  size: number;
+}
+
+export interface NamespaceFiles {
+  netns: string;
+  /** The user namespace owning netns, when an owner was given. */
+  userns?: string;
 }
 
 export interface ProcessSpec {
