@@ -12,8 +12,7 @@ import { defaultRouteAddress, hostDnsServers, hostRoutes } from "./host-info.js"
 import { HostPortPool, parsePortRange } from "./host-ports.js";
 import { NetlinkError, RtNetlink } from "./netlink.js";
 import { createNamespace, openNamespace, removeNamespace } from "./netns.js";
-import { hostHelper } from "../sandbox/host-helper.js";
-import type { NamespaceFiles, NamespaceOwner } from "../sandbox/types.js";
+import { hostHelper, type NamespaceFiles, type NamespaceOwner } from "../sandbox/index.js";
 import { watchKernelLog } from "./kernel-log.js";
 import { nft } from "./nft.js";
 import { spans } from "./spans.js";

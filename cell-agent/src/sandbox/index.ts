@@ -2,6 +2,8 @@
 // Start with createSandboxRuntime(); types.ts is the contract with the executor.
 export type {
   SandboxNetwork,
+  NamespaceFiles,
+  NamespaceOwner,
   BindMount,
   ProcessIO,
   ProcessResult,
@@ -27,3 +29,4 @@ export {
   SandboxStateError,
   UnknownUserError,
 } from "./errors.js";
+export { hostHelper } from "./host-helper.js";
