@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startConverger, type Converger, type ConvergerOptions } from "../../src/converger/index.js";
 import { CellPresenceSchema } from "../../src/gen/diego/v1/cell_pb.js";
 import { ActualLrpState as S, type ActualLRP } from "../../src/gen/diego/v1/lrp_pb.js";
+import { registry as metrics } from "../../src/metrics/index.js";
 import { decodeDesiredLRPCreateRequest } from "../../src/model/lrp-json.js";
 import { connectNats, openCellsBucket, openLrpBuckets, subjects } from "../../src/nats/index.js";
 import { createCellRegistry, createLrpStore, crashPolicyFrom, nowNanos, type CellRegistry, type LrpStore } from "../../src/store/index.js";
@@ -107,6 +108,12 @@ async function crashUntil(e: Env, guid: string, index: number, count: number): P
   }
 }
 
+async function gauge(name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const metric = (await metrics.getMetricsAsJSON()).find((m) => m.name === name);
+  const sample = metric?.values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want));
+  return sample?.value;
+}
+
 const actual = async (e: Env, guid: string, index: number): Promise<ActualLRP | undefined> => (await e.store.getActual(guid, index))?.value;
 const msSince = (since: bigint): number => Number((nowNanos() - since) / MS);
 
@@ -126,6 +133,10 @@ describe("LRP convergence", () => {
     expect(made.map((a) => a.state)).toEqual([S.UNCLAIMED, S.UNCLAIMED]);
     await waitFor("an auction kick", () => kicks.length > 0);
     expect((await e.store.listActuals({ processGuid: "web" })).map((a) => a.index).sort()).toEqual([0, 1, 2]);
+    // The converger's gauges (this process's registry) show what its last pass read.
+    await waitFor("the gauges of a pass after the creation", async () => (await gauge("diego_lrp_actual_instances", { state: "UNCLAIMED" })) === 3);
+    expect(await gauge("diego_lrp_desired_instances")).toBe(3);
+    expect(await gauge("diego_lrp_actual_instances", { state: "RUNNING" })).toBe(0);
   });
 
   it("retires an extra instance only once its domain is fresh, asking its cell to stop it", async () => {
