@@ -8,7 +8,7 @@ import { startDispatcher, type dispatcherSettings } from "../dispatcher/index.js
 import { startConverger, type convergerSettings } from "../converger/index.js";
 import { InvalidMetricsListenError, startMetricsServer } from "../metrics/index.js";
 import type { SettingsOf } from "../settings/index.js";
-import type { cellTtlSettings } from "../store/index.js";
+import { crashPolicyFrom, type cellTtlSettings } from "../store/index.js";
 import { runAuctioneer, runCell } from "./cell-commands.js";
 import type { ParsedRun } from "./parse-args.js";
 import { natsAuthFrom, natsAuthGiven } from "./nats-settings.js";
@@ -125,6 +125,9 @@ const convergerOptions = (s: SettingsOf<typeof convergerSettings>) => ({
   retryIntervalMs: s.callbackRetryInterval,
   lockTtlMs: s.lockTtl,
   cellTtlMs: s.cellTtl,
+  crashPolicy: crashPolicyFrom(s),
+  staleUnclaimedMs: s.staleUnclaimedTimeout,
+  evacuationTimeoutMs: s.evacuationTimeout,
 });
 
 /** With --metrics-listen, the process also serves /metrics there (stopped with it). */

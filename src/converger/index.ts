@@ -1,4 +1,5 @@
 export { startConverger, type Converger, type ConvergerOptions } from "./start-converger.js";
+export { lrpConvergePass, nextDueAt, stopMessage, type LrpPassReport, type LrpCells, type LrpPassDeps } from "./lrp-pass.js";
 export { convergePass, type PassReport, type PassDeps } from "./converge-pass.js";
 export {
   decide,

@@ -104,6 +104,9 @@ export async function applyLrpActions(store: LrpStore, actions: LrpAction[], des
           if (err instanceof T.ActualLRPTransitionError) return undefined; // replaced by a later evacuation
           throw err;
         })) !== undefined;
+        // A live draining cell still runs the container: it stops it (its remove of the instance
+        // record is then refused, the replacement holding it).
+        if (done && ctx.cells.has(e.cellId)) result.stops.push({ processGuid: e.processGuid, index: e.index, cellId: e.cellId, instanceGuid: e.instanceGuid });
         break;
       }
     }

@@ -14,6 +14,8 @@ import { DEFAULT_CRASH_POLICY, shouldRestart, type CrashPolicy } from "../model/
 //   c. CRASHED and its backoff is over                    -> restart (unclaim, auction)
 //   d. UNCLAIMED for longer than staleUnclaimedMs         -> auction again
 // A record without a DesiredLRP: a. as above; else retired only when its domain is fresh.
+// An evacuating copy is dropped when its cell is gone, it is older than the evacuation timeout,
+// or the instance it stands in for is RUNNING again.
 // Only destruction is gated on freshness (5.3); a missing cell is judged only when the view of
 // cells is trusted (current for a whole cell TTL), or a converger that just started would
 // replace every instance.
@@ -78,11 +80,20 @@ export function decideActual(a: ActualLRP, desired: DesiredLRPResponse | undefin
   return undefined;
 }
 
-/** What a pass does about one evacuating copy. */
-export function decideEvacuating(e: ActualLRP, input: Pick<LrpConvergeInput, "cells" | "cellsTrusted" | "now" | "settings">): LrpAction | undefined {
+/**
+ * What a pass does about one evacuating copy: dropped when its cell is gone, its time is up, or
+ * the instance record it stands in for is RUNNING again (the replacement serves; the draining
+ * cell normally drops the copy itself, this is the backstop should it die first).
+ */
+export function decideEvacuating(
+  e: ActualLRP,
+  input: Pick<LrpConvergeInput, "cells" | "cellsTrusted" | "now" | "settings">,
+  instance?: ActualLRP,
+): LrpAction | undefined {
   const cellGone = input.cellsTrusted && !input.cells.has(e.cellId);
   const expired = input.now - e.since > BigInt(input.settings.evacuationTimeoutMs) * 1_000_000n;
-  return cellGone || expired ? { kind: "remove-evacuating", actual: e } : undefined;
+  const replaced = instance?.state === ActualLrpState.RUNNING && instance.instanceGuid !== e.instanceGuid;
+  return cellGone || expired || replaced ? { kind: "remove-evacuating", actual: e } : undefined;
 }
 
 /** Every action of one pass: missing indices first, then the records', in guid and index order. */
@@ -99,8 +110,9 @@ export function decideLrps(input: LrpConvergeInput): LrpAction[] {
     const action = decideActual(a, desiredByGuid.get(a.processGuid), input);
     if (action) actions.push(action);
   }
+  const instances = new Map(input.actuals.map((a) => [`${a.processGuid}\u0000${a.index}`, a]));
   for (const e of [...input.evacuating].sort(byKey)) {
-    const action = decideEvacuating(e, input);
+    const action = decideEvacuating(e, input, instances.get(`${e.processGuid}\u0000${e.index}`));
     if (action) actions.push(action);
   }
   return actions;

@@ -2,17 +2,24 @@ import { randomUUID } from "node:crypto";
 import os from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import pino, { type Logger } from "pino";
-import { connectNats, type NatsAuth, openCellsBucket, openLocksBucket, openTasksBucket, createLeaderLock } from "../nats/index.js";
-import { createCellRegistry, createTaskIndex, createTaskStore, nanosFromMs } from "../store/index.js";
+import type { CrashPolicy } from "../model/index.js";
+import { connectNats, type NatsAuth, openCellsBucket, openLocksBucket, openLrpBuckets, openTasksBucket, createLeaderLock } from "../nats/index.js";
+import { createCellRegistry, createLrpStore, createTaskIndex, createTaskStore, crashPolicyFrom, nanosFromMs } from "../store/index.js";
 import { watchForLostCells } from "./cell-watch.js";
 import { confirmHeldTasks } from "./confirm-held.js";
 import { convergePass, type PassReport } from "./converge-pass.js";
 import type { ConvergeLimits, LiveCells } from "./decide.js";
 import { ConvergerOptionsError } from "./errors.js";
+import type { LrpConvergeSettings } from "./lrp-decide.js";
+import { lrpConvergePass, type LrpCells, type LrpPassReport } from "./lrp-pass.js";
+import { createDueTimer, watchCrashes } from "./lrp-wake.js";
 import { CONVERGER_DEFAULTS as D } from "./settings.js";
 
-// The converger: timeouts, reaping, lost cells, re-auction. One instance acts at a time (leader
-// lock "converger"); the others stand by with the same watch-fed view, ready to take over.
+// The converger: timeouts, reaping, lost cells, re-auction, for tasks and LRPs. One instance acts
+// at a time (leader lock "converger"); the others stand by with the same watch-fed view, ready to
+// take over. Each pass converges tasks and LRPs side by side (as 2015 did), on one interval; a
+// crash backoff, stale UNCLAIMED record or evacuation timeout that ends sooner gets a pass of its
+// own (lrp-wake.ts).
 
 export interface ConvergerOptions {
   natsUrl?: string;
@@ -40,6 +47,12 @@ export interface ConvergerOptions {
   natsWaitMs?: number;
   /** How often the cell view is checked for cells that went away (a pass follows at once). */
   cellCheckMs?: number;
+  /** The LRP crash restart policy (default 2015's). */
+  crashPolicy?: CrashPolicy;
+  /** An LRP instance UNCLAIMED longer than this is auctioned again. */
+  staleUnclaimedMs?: number;
+  /** An evacuating LRP copy older than this is dropped. */
+  evacuationTimeoutMs?: number;
 }
 
 export interface Converger {
@@ -48,6 +61,8 @@ export interface Converger {
   passes(): number;
   /** Runs a pass now if this instance is the leader (tests, operators). */
   convergeNow(): Promise<PassReport | undefined>;
+  /** What the last LRP pass did (undefined before one). */
+  lastLrpReport(): LrpPassReport | undefined;
   stop(): Promise<void>;
 }
 
@@ -58,6 +73,14 @@ function limitsFrom(opts: ConvergerOptions): ConvergeLimits {
     claimTimeoutNanos: nanosFromMs(opts.claimTimeoutMs ?? D.claimTimeout),
     completedTtlNanos: nanosFromMs(opts.completedTtlMs ?? D.completedTtl),
     retryIntervalNanos: nanosFromMs(opts.retryIntervalMs ?? D.callbackRetryInterval),
+  };
+}
+
+function lrpSettingsFrom(opts: ConvergerOptions): LrpConvergeSettings {
+  return {
+    crashPolicy: opts.crashPolicy ?? crashPolicyFrom(D),
+    staleUnclaimedMs: opts.staleUnclaimedMs ?? D.staleUnclaimedTimeout,
+    evacuationTimeoutMs: opts.evacuationTimeoutMs ?? D.evacuationTimeout,
   };
 }
 
@@ -79,6 +102,8 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
   const index = await createTaskIndex(kv, store, { nc, logger });
   const registry = await createCellRegistry(await openCellsBucket(nc, cellTtlMs, buckets), cellTtlMs, { nc, logger });
   await Promise.all([index.ready(), registry.ready()]);
+  const lrpSettings = lrpSettingsFrom(opts);
+  const lrpStore = createLrpStore(nc, await openLrpBuckets(nc, buckets), { crashPolicy: lrpSettings.crashPolicy });
 
   // After a start, a reconnect or a stalled watch the view of heartbeats is stale until cells
   // beat again: no cell is declared dead (and its tasks failed) before both views have been
@@ -88,14 +113,42 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
     trusted: () => registry.trusted(),
     confirmGone: (cellId, sessionId) => registry.confirmGone(cellId, sessionId),
   };
+  const lrpCells: LrpCells = {
+    live: () => new Set(registry.listInView().map((p) => p.cellId)),
+    trusted: () => registry.trusted(),
+    confirmGone: (cellId) => registry.confirmGone(cellId),
+  };
   const stopping = new AbortController();
+  let lastLrpReport: LrpPassReport | undefined;
 
   let passCount = 0;
   let running: Promise<PassReport | undefined> | undefined;
   let again = false;
   let stopped = false;
+  const due = createDueTimer(() => void requestPass());
 
+  const runLrpPass = async (): Promise<void> => {
+    const started = Date.now();
+    try {
+      const report = await lrpConvergePass({ store: lrpStore, nc, cells: lrpCells, settings: lrpSettings, logger });
+      lastLrpReport = report;
+      if (report.nextDueAt !== undefined) due.at(report.nextDueAt);
+      const { nextDueAt: _due, ...counts } = report;
+      const changed = Object.values(counts).some((n) => n > 0);
+      logger[changed ? "info" : "debug"]({ report: counts, ms: Date.now() - started }, "LRP convergence pass");
+    } catch (err) {
+      logger.warn({ err }, "LRP convergence pass failed");
+    }
+  };
+
+  /** Tasks and LRPs side by side; the pass is over when both are. */
   const runPass = async (): Promise<PassReport> => {
+    const [tasks] = await Promise.allSettled([runTaskPass(), runLrpPass()]);
+    if (tasks.status === "rejected") throw tasks.reason;
+    return tasks.value;
+  };
+
+  const runTaskPass = async (): Promise<PassReport> => {
     const started = Date.now();
     const report = await convergePass({ store, index, cells, nc, limits, logger, signal: stopping.signal, retryMs: Math.max(intervalMs, 5_000) });
     const notHeld = await confirmHeldTasks({ store, index, cells, nc, logger, confirmAfterNanos: nanosFromMs(confirmAfterMs), signal: stopping.signal });
@@ -140,6 +193,7 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
     },
   });
   const interval = setInterval(() => void requestPass(), intervalMs);
+  const crashes = watchCrashes(nc, () => lrpSettings.crashPolicy, (at) => due.at(at));
   const cellWatch = watchForLostCells(registry, opts.cellCheckMs ?? Math.min(1000, Math.max(50, cellTtlMs / 4)), (lost) => {
     logger.info({ cells: lost }, "cells disappeared; converging now");
     void requestPass();
@@ -160,16 +214,20 @@ export async function startConverger(opts: ConvergerOptions): Promise<Converger>
     isLeader: () => lock.isLeader(),
     passes: () => passCount,
     convergeNow: requestPass,
+    lastLrpReport: () => lastLrpReport,
     async stop() {
       if (stopped) return;
       stopped = true;
       stopping.abort();
       clearInterval(interval);
       clearInterval(trustWatch);
+      due.stop();
+      crashes.stop();
       cellWatch.stop();
       await running;
       await lock.stop();
       registry.stop();
+      lrpStore.close();
       await index.stop();
       if (ownsConnection) await nc.drain().catch(() => undefined);
     },

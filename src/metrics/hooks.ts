@@ -1,4 +1,4 @@
-import { auctionBatchSize, auctionSeconds, auctionTasks, callbackAttempts } from "./metrics.js";
+import { auctionBatchSize, auctionSeconds, auctionTasks, callbackAttempts, lrpActualInstances, lrpConvergenceActions, lrpDesiredInstances } from "./metrics.js";
 
 // One-line calls for the control loops, so their files only gain a line each.
 
@@ -16,4 +16,12 @@ export function recordCallback(outcome: CallbackOutcome): void {
   const label =
     outcome.kind !== "response" ? outcome.kind : outcome.status === 503 || outcome.status === 504 ? String(outcome.status) : `${Math.floor(outcome.status / 100)}xx`;
   callbackAttempts.inc({ outcome: label });
+}
+
+/** One LRP convergence pass: what it read (instances desired, records by state) and what it did. */
+export function recordLrpConvergence(stats: { desiredInstances: number; actualByState: Record<string, number>; actions: Record<string, number> }): void {
+  lrpDesiredInstances.set(stats.desiredInstances);
+  lrpActualInstances.reset();
+  for (const [state, n] of Object.entries(stats.actualByState)) lrpActualInstances.set({ state }, n);
+  for (const [action, n] of Object.entries(stats.actions)) if (n > 0) lrpConvergenceActions.inc({ action }, n);
 }

@@ -1,7 +1,7 @@
 export * from "./metrics.js";
 export { observeApiRequest, routeOf } from "./api-metrics.js";
 export { registerCellLedger, registerTaskStates } from "./gauges.js";
-export { recordAuction, recordCallback } from "./hooks.js";
+export { recordAuction, recordCallback, recordLrpConvergence } from "./hooks.js";
 export { countReconnects } from "./nats-metrics.js";
 export { metricsHandler, startMetricsServer, InvalidMetricsListenError, type MetricsServer } from "./http.js";
 export { metricsSettings } from "./settings.js";

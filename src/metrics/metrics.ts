@@ -71,3 +71,20 @@ export const natsReconnects = new client.Counter({
   help: "times a NATS connection of this process was lost and then reconnected, by connection name",
   labelNames: ["connection"] as const,
 });
+
+export const lrpDesiredInstances = new client.Gauge({
+  name: "diego_lrp_desired_instances",
+  help: "LRP instances desired (the sum of every DesiredLRP's instances), as of the converger's last pass",
+});
+
+export const lrpActualInstances = new client.Gauge({
+  name: "diego_lrp_actual_instances",
+  help: "LRP instance records by state (UNCLAIMED, CLAIMED, RUNNING, CRASHED, EVACUATING), as of the converger's last pass",
+  labelNames: ["state"] as const,
+});
+
+export const lrpConvergenceActions = new client.Counter({
+  name: "diego_lrp_convergence_actions_total",
+  help: "what LRP convergence did, by action (create, replace, retire, restart, auction, remove-evacuating)",
+  labelNames: ["action"] as const,
+});

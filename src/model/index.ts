@@ -24,6 +24,6 @@ export { FastReader } from "./fast-reader.js";
 export { FastWriter } from "./fast-writer.js";
 export { capFailureReason, maxNewRecordBytes, RecordTooLargeError, MAX_FAILURE_REASON_BYTES } from "./record-limits.js";
 export * as lrpTransitions from "./lrp-transitions.js";
-export { DEFAULT_CRASH_POLICY, shouldRestart, type CrashPolicy } from "./lrp-crash-policy.js";
+export { DEFAULT_CRASH_POLICY, shouldRestart, restartAt, type CrashPolicy } from "./lrp-crash-policy.js";
 export { MAX_ROUTES_BYTES } from "./validate-lrp.js";
 export { DEFAULT_MAX_PAYLOAD } from "./record-limits.js";

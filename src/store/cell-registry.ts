@@ -34,9 +34,10 @@ export interface CellRegistry {
   listInView(): CellPresence[];
   /**
    * Reads the cell's presence from the bucket itself: true only if it is absent, of another
-   * session, or older than the TTL. A failed read is not proof: false.
+   * session, or older than the TTL. A failed read is not proof: false. Without a session (an
+   * LRP record names only its cell), any fresh presence of the cell counts as alive.
    */
-  confirmGone(cellId: string, sessionId: string): Promise<boolean>;
+  confirmGone(cellId: string, sessionId?: string): Promise<boolean>;
   ready(): Promise<void>;
   stop(): void;
 }
@@ -113,7 +114,7 @@ export async function createCellRegistry(kv: KV, ttlMs: number, opts: CellRegist
         if (Date.now() - asked > Math.min(1_000, ttlMs / 4)) return false;
         if (!e || e.operation !== "PUT" || e.length === 0) return true;
         const p = fromBinary(CellPresenceSchema, e.value);
-        return p.sessionId !== sessionId || !alive(p);
+        return (sessionId !== undefined && p.sessionId !== sessionId) || !alive(p);
       } catch {
         return false;
       }

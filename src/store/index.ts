@@ -18,7 +18,7 @@ export { TaskNotFoundError, TaskExistsError, TaskContentionError } from "./error
 export { nowNanos, nanosFromMs } from "./clock.js";
 export { createCellRegistry, type CellRegistry } from "./cell-registry.js";
 export { applyUntilDone, removeUntilDone } from "./apply-until-done.js";
-export { cellTtlSettings, completionSettings } from "./settings.js";
+export { cellTtlSettings, completionSettings, lrpCrashSettings, evacuationSettings, crashPolicyFrom } from "./settings.js";
 export { createLrpStore, actualKey, evacuatingKey, isFresh, resolveActuals, type LrpStore, type LrpStoreOptions, type StopRequest, type ListActualsFilter, type Stored as StoredLrp, type Change as LrpChange } from "./lrp-store.js";
 export { ActualLRPExistsError, ActualLRPNotFoundError, DesiredLRPExistsError, DesiredLRPNotFoundError, DesiredLRPTooLargeError, LrpContentionError } from "./lrp-errors.js";
 export { startLrpWatch, lrpEventDomain, type LrpWatch, type LrpEventListener } from "./lrp-watch.js";

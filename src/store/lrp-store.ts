@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { KV } from "@nats-io/kv";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   ActualLRPSchema,
@@ -173,8 +173,11 @@ export function resolveActuals(instances: ActualLRP[], evacuating: ActualLRP[]):
   return [...byIndex.values()];
 }
 
-/** `buckets` from openLrpBuckets: reads and writes go straight to their streams (kv-client.ts), listings through nats.js. */
-export function createLrpStore(nc: NatsConnection, buckets: LrpBuckets, opts: LrpStoreOptions = {}): LrpStore {
+/**
+ * `_buckets` from openLrpBuckets, which proves the buckets exist: reads and writes go straight to
+ * their streams (kv-client.ts), listings ask the streams for their subjects.
+ */
+export function createLrpStore(nc: NatsConnection, _buckets: LrpBuckets, opts: LrpStoreOptions = {}): LrpStore {
   const desiredKv = createKvClient(nc, DESIRED_LRPS_BUCKET);
   const actualKv = createKvClient(nc, ACTUAL_LRPS_BUCKET);
   const domainsClient = createKvClient(nc, DOMAINS_BUCKET);
@@ -294,15 +297,24 @@ export function createLrpStore(nc: NatsConnection, buckets: LrpBuckets, opts: Lr
     return { removed: results.flatMap((r) => r.removed), stops: results.flatMap((r) => r.stops) };
   };
 
-  const listKeys = async (kv: KV, filter: string): Promise<string[]> => {
-    const keys: string[] = [];
-    for await (const k of await kv.keys(filter)) keys.push(k);
-    return keys;
+  // The keys of a bucket from its stream's per-subject counts (one request, paged by nats.js),
+  // not kv.keys(): that one's ordered consumer, racing a key being rewritten, can list the key
+  // twice or miss the end of the listing and wait ~30 s for an idle heartbeat. Deleted keys are
+  // listed too (their delete marker is a message); the reads that follow drop them.
+  let manager: Promise<JetStreamManager> | undefined;
+  const listKeys = async (bucket: string, filter: string): Promise<string[]> => {
+    manager ??= jetstreamManager(nc).catch((err: unknown) => {
+      manager = undefined;
+      throw err;
+    });
+    const prefix = `$KV.${bucket}.`;
+    const info = await (await manager).streams.info(`KV_${bucket}`, { subjects_filter: prefix + filter });
+    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
   };
 
   const listActualRecords = async (filter: ListActualsFilter, evacuating: boolean): Promise<ActualLRP[]> => {
     const subject = `${filter.processGuid ?? "*"}.*${evacuating ? ".evacuating" : ""}`;
-    const keys = await listKeys(buckets.actual, subject);
+    const keys = await listKeys(ACTUAL_LRPS_BUCKET, subject);
     const records = await Promise.all(keys.map((k) => read(actualKv, k, decodeActual)));
     return records.flatMap((r) => (r && (filter.domain === undefined || filter.domain === "" || r.value.domain === filter.domain) ? [r.value] : []));
   };
@@ -325,7 +337,7 @@ export function createLrpStore(nc: NatsConnection, buckets: LrpBuckets, opts: Lr
     getDesired: (guid) => read(desiredKv, guid, decodeDesired),
 
     async listDesired(domain) {
-      const keys = await listKeys(buckets.desired, ">");
+      const keys = await listKeys(DESIRED_LRPS_BUCKET, ">");
       const records = await Promise.all(keys.map((k) => read(desiredKv, k, decodeDesired)));
       return records.flatMap((r) => (r && (!domain || r.value.domain === domain) ? [r.value] : []));
     },
@@ -432,7 +444,7 @@ export function createLrpStore(nc: NatsConnection, buckets: LrpBuckets, opts: Lr
     },
 
     async freshDomains() {
-      const keys = await listKeys(buckets.domains, ">");
+      const keys = await listKeys(DOMAINS_BUCKET, ">");
       const records = await Promise.all(keys.map((k) => read(domainsClient, k, (b) => fromBinary(DomainFreshnessSchema, b))));
       const t = now();
       return records.flatMap((r) => (r && isFresh(r.value, t) ? [r.value.domain] : []));

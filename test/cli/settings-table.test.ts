@@ -2,6 +2,8 @@ import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { CONVERGER_DEFAULTS } from "../../src/converger/index.js";
 import { DISPATCHER_DEFAULTS } from "../../src/dispatcher/index.js";
+import { DEFAULT_CRASH_POLICY } from "../../src/model/index.js";
+import { crashPolicyFrom } from "../../src/store/index.js";
 import { parseSettings, usage } from "../../src/cli/parse-args.js";
 import { configurationTable, withConfigurationTable } from "../../src/cli/settings-doc.js";
 
@@ -45,7 +47,18 @@ describe("the settings tables", () => {
       completedTtl: 120_000,
       callbackRetryInterval: 30_000,
       cellTtl: 10_000,
+      staleUnclaimedTimeout: 30_000,
+      crashImmediateRestarts: 2,
+      crashBackoff: 30_000,
+      crashBackoffMax: 960_000,
+      crashMaxRestarts: 200,
+      crashResetAfter: 300_000,
+      evacuationTimeout: 600_000,
     });
+    // The defaults are 2015's crash policy; flags change it.
+    expect(crashPolicyFrom(CONVERGER_DEFAULTS)).toEqual(DEFAULT_CRASH_POLICY);
+    const scaled = parseSettings("converger", ["--crash-backoff", "2s", "--crash-immediate-restarts", "0"], { DIEGO_CRASH_MAX_RESTARTS: "5" }).settings;
+    expect(crashPolicyFrom(scaled)).toEqual({ ...DEFAULT_CRASH_POLICY, immediateRestarts: 1, minBackoffMs: 2_000, maxRestarts: 5 });
     expect(DISPATCHER_DEFAULTS).toEqual({ callbackTimeout: 10_000, callbackConcurrency: 100, completedTtl: up.completedTtl, callbackRetryInterval: up.callbackRetryInterval });
   });
 

@@ -74,6 +74,8 @@ const cases: Array<[string, Partial<LrpConvergeInput>, string[]]> = [
   ["a lost cell comes before an extra", { desired: [desired("p", 0)], actuals: [actual("p", 0, S.RUNNING, { cellId: "gone" })] }, ["replace p/0 (not recreated)"]],
   ["an evacuating copy is kept while its cell lives and its time lasts", { evacuating: [actual("p", 0, S.RUNNING, { evacuating: true, since: NOW - 599_000n * MS })], desired: [desired("p", 1)], actuals: [actual("p", 0, S.UNCLAIMED)] }, []],
   ["an evacuating copy past the evacuation timeout is removed", { evacuating: [actual("p", 0, S.RUNNING, { evacuating: true, since: NOW - 600_001n * MS })], desired: [desired("p", 1)], actuals: [actual("p", 0, S.RUNNING, { cellId: "cell-1" })] }, ["remove-evacuating p/0"]],
+  ["an evacuating copy is kept while its replacement is only CLAIMED", { evacuating: [actual("p", 0, S.RUNNING, { evacuating: true })], desired: [desired("p", 1)], actuals: [actual("p", 0, S.CLAIMED, { cellId: "cell-1", instanceGuid: "new" })] }, []],
+  ["an evacuating copy whose replacement is RUNNING is removed", { evacuating: [actual("p", 0, S.RUNNING, { evacuating: true })], desired: [desired("p", 1)], actuals: [actual("p", 0, S.RUNNING, { cellId: "cell-1", instanceGuid: "new" })] }, ["remove-evacuating p/0"]],
   ["an evacuating copy on a lost cell is removed", { evacuating: [actual("p", 0, S.RUNNING, { evacuating: true, cellId: "gone" })], desired: [desired("p", 1)], actuals: [actual("p", 0, S.RUNNING)] }, ["remove-evacuating p/0"]],
   [
     "several LRPs: missing first, then the records in guid and index order",
