@@ -1,10 +1,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import net from "node:net";
 import type { Logger } from "pino";
-import { createApiAuth, createOperationsRoutes, createReadiness, createTaskApi, startReceptorServer, taskJsonView, type AuthOptions, type TlsFiles } from "../api/index.js";
+import { createApiAuth, createLrpApi, createOperationsRoutes, createReadiness, createTaskApi, startReceptorServer, taskJsonView, type AuthOptions, type TlsFiles } from "../api/index.js";
 import { registerTaskStates, metricsHandler, collectProcessMetrics } from "../metrics/index.js";
-import { connectNats, type NatsAuth, openCellsBucket, openTasksBucket } from "../nats/index.js";
-import { createCellRegistry, createTaskIndex, createTaskStore } from "../store/index.js";
+import { connectNats, type NatsAuth, openCellsBucket, openLrpBuckets, openTasksBucket } from "../nats/index.js";
+import { createCellRegistry, createLrpStore, createTaskIndex, createTaskStore, startLrpWatch } from "../store/index.js";
 
 export interface ReceptorOptions {
   natsUrl: string;
@@ -64,10 +64,16 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const unregisterTaskStates = registerTaskStates(index);
   collectProcessMetrics();
   const cells = await createCellRegistry(cellsKv, opts.cellTtlMs, { nc, logger: opts.logger });
-  await Promise.all([index.ready(), cells.ready()]);
+  const lrpBuckets = await openLrpBuckets(nc, buckets);
+  const lrpStore = createLrpStore(nc, lrpBuckets);
+  // Feeds the LRP events of /v1/events and WatchLRPs.
+  const lrpWatch = await startLrpWatch(lrpBuckets, { nc, logger: opts.logger });
+  await Promise.all([index.ready(), cells.ready(), lrpWatch.ready()]);
   const api = createTaskApi({ store, index, cells, nc, logger: opts.logger, streamBacklog: opts.streamBacklog });
+  const lrpApi = createLrpApi({ store: lrpStore, watch: lrpWatch, nc, logger: opts.logger, streamBacklog: opts.streamBacklog });
   const server = await startReceptorServer({
     api,
+    lrpApi,
     host: opts.host,
     port: opts.port,
     logger: opts.logger,
@@ -101,6 +107,8 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
       unregisterTaskStates();
       await index.stop();
       cells.stop();
+      lrpWatch.stop();
+      lrpStore.close();
       await nc.drain().catch(() => undefined);
     },
   };
