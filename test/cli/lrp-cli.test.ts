@@ -83,4 +83,36 @@ describe("diego lrp", () => {
     expect(unknown.stderr).toContain("unknown command 'lrp frobnicate'");
     expect(unknown.stderr).toContain("diego lrp scale GUID N");
   });
+
+  it("keeps LRP events out of 'diego task watch --json'", async () => {
+    const child = spawn(process.execPath, [DIEGO_BIN, "task", "watch", "--json"], { env: { ...process.env, DIEGO_API: receptor.url }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    const seen = (re: RegExp, read: () => string, stream: NodeJS.ReadableStream) =>
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (re.test(read())) {
+            stream.off("data", check);
+            resolve();
+          }
+        };
+        stream.on("data", check);
+        check();
+      });
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const exited = once(child, "exit");
+    try {
+      await seen(/watching task changes/, () => stderr, child.stderr);
+      expect((await diego(["lrp", "create", "-f", "-"], lrp.replace("cli-lrp", "watched-lrp"))).code).toBe(0);
+      const task = JSON.stringify({ task_guid: "watched-task", domain: "cli", stack: "lucid64", action: { run: { path: "/bin/true" } } });
+      expect((await diego(["task", "create", "-f", "-"], task)).code).toBe(0);
+      await seen(/watched-task/, () => stdout, child.stdout);
+    } finally {
+      child.kill("SIGINT");
+      await exited;
+    }
+    const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string });
+    expect(lines.map((l) => l.event)).toEqual(["task_created"]);
+  });
 });
