@@ -60,11 +60,11 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store, { warm: [taskJsonView], nc, logger: opts.logger });
   const cellsKv = await openCellsBucket(nc, opts.cellTtlMs, buckets);
-  const readiness = createReadiness({ nc, buckets: { tasksBucket: kv, cellsBucket: cellsKv }, indexReady: index.ready() });
+  const lrpBuckets = await openLrpBuckets(nc, buckets);
+  const readiness = createReadiness({ nc, buckets: { tasksBucket: kv, cellsBucket: cellsKv, desiredLrpsBucket: lrpBuckets.desired, actualLrpsBucket: lrpBuckets.actual }, indexReady: index.ready() });
   const unregisterTaskStates = registerTaskStates(index);
   collectProcessMetrics();
   const cells = await createCellRegistry(cellsKv, opts.cellTtlMs, { nc, logger: opts.logger });
-  const lrpBuckets = await openLrpBuckets(nc, buckets);
   const lrpStore = createLrpStore(nc, lrpBuckets);
   // Feeds the LRP events of /v1/events and WatchLRPs.
   const lrpWatch = await startLrpWatch(lrpBuckets, { nc, logger: opts.logger });

@@ -333,3 +333,15 @@ describe("events", () => {
     }
   });
 });
+
+describe("metrics", () => {
+  it("counts LRP requests by route pattern, not by guid", async () => {
+    const guid = uniqueGuid("metrics");
+    expect((await post(lrp(guid))).status).toBe(201);
+    expect((await api.request("GET", `/v1/actual_lrps/${guid}/index/0`)).status).toBe(200);
+    const text = (await api.request("GET", "/metrics")).text;
+    expect(text).toContain('route="/v1/desired_lrps"');
+    expect(text).toContain('route="/v1/actual_lrps/:guid/index/:index"');
+    expect(text).not.toContain(guid);
+  });
+});
