@@ -345,3 +345,27 @@ describe("metrics", () => {
     expect(text).not.toContain(guid);
   });
 });
+
+describe("authentication", () => {
+  it("guards the LRP routes and LRPService like every other call", async () => {
+    const guarded = await startTestReceptor(nats.url, { auth: { user: "lrp-user", password: "lrp-secret" } });
+    try {
+      const anonymous = createRestClient(guarded.url);
+      const guid = uniqueGuid("auth");
+      const refused = await anonymous.request("POST", "/v1/desired_lrps", ...json(lrp(guid)));
+      expect(refused.status).toBe(401);
+      expect(refused.json<ErrorBody>().name).toBe("Unauthorized");
+      expect((await anonymous.request("DELETE", `/v1/actual_lrps/${guid}/index/0`)).status).toBe(401);
+      expect((await anonymous.request("PUT", "/v1/domains/d")).status).toBe(401);
+      const rpc = await fetch(`${guarded.url}/diego.v1.LRPService/ListDomains`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+      expect(rpc.status).toBe(401);
+
+      const basic = `Basic ${Buffer.from("lrp-user:lrp-secret").toString("base64")}`;
+      const user = createRestClient(guarded.url, { headers: { Authorization: basic } });
+      expect((await user.request("POST", "/v1/desired_lrps", ...json(lrp(guid)))).status).toBe(201);
+      expect((await user.request("GET", `/v1/desired_lrps/${guid}`)).status).toBe(200);
+    } finally {
+      await guarded.stop();
+    }
+  });
+});
