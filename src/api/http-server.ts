@@ -19,6 +19,7 @@ import { observeApiRequest } from "../metrics/index.js";
 import { createUnaryHandlers, unaryHandlersByPath } from "./core/unary-handlers.js";
 import { createRestRoutes } from "./rest/router.js";
 import type { TaskApi } from "./core/task-api.js";
+import type { LrpApi } from "./core/lrp-api.js";
 
 // One listening address for everything. In cleartext, the first bytes of a connection tell HTTP/2
 // with prior knowledge (gRPC, h2c) from HTTP/1.1 (curl, Connect JSON, gRPC-Web), and each goes to
@@ -51,6 +52,8 @@ export interface TlsFiles {
 
 export async function startReceptorServer(opts: {
   api: TaskApi;
+  /** The LRP API (REST routes, LRPService, LRP events); none: tasks only. */
+  lrpApi?: LrpApi;
   host: string;
   port: number;
   logger?: Logger;
@@ -71,10 +74,10 @@ export async function startReceptorServer(opts: {
   /** Operator endpoints: probes and metrics over HTTP, health and reflection over gRPC. */
   operations?: OperationsRoutes;
 }): Promise<ReceptorServer> {
-  const rest = createRestRoutes(opts.api, opts.logger, { streamKeepAliveMs: opts.streamKeepAliveMs });
+  const rest = createRestRoutes(opts.api, opts.logger, { streamKeepAliveMs: opts.streamKeepAliveMs, lrp: opts.lrpApi });
   const connect = connectNodeAdapter({
     routes: (router) => {
-      createConnectRoutes(opts.api, opts.logger)(router);
+      createConnectRoutes(opts.api, opts.logger, opts.lrpApi)(router);
       opts.operations?.routes(router);
     },
     readMaxBytes: MAX_BODY_BYTES,

@@ -4,6 +4,7 @@
 // protocol); http/ is what all share on HTTP (reading a body, errors before any handler).
 export { createTaskApi, type TaskApi, type TaskApiDeps } from "./core/task-api.js";
 export type { TaskEvent, TaskEventKind } from "./core/events.js";
+export { createLrpApi, lrpStopMessage, type LrpApi, type LrpApiDeps } from "./core/lrp-api.js";
 export { apiFailure, type ApiFailure } from "./core/errors.js";
 export { taskBinaryView } from "./core/task-binary-view.js";
 export { createRestRoutes } from "./rest/router.js";

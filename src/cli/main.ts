@@ -3,7 +3,7 @@ import type { Running } from "./commands.js";
 
 async function main(): Promise<void> {
   // The user commands (task, cells) talk REST only: they never load the server code below.
-  if (process.argv[2] === "task" || process.argv[2] === "cells") {
+  if (process.argv[2] === "task" || process.argv[2] === "lrp" || process.argv[2] === "cells") {
     const { runUserCommand } = await import("./user/run-user-command.js");
     // Exit at once: fetch's idle keep-alive sockets would hold the process a few seconds.
     process.exit(await runUserCommand(process.argv.slice(2), process.env));

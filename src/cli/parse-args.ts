@@ -67,6 +67,7 @@ export function usage(command?: string): string {
     ["converger", "enforces timeouts, reaps and re-auctions tasks (one active, others standby)"],
     ["cell", "a cell-agent: bids for tasks and runs them in OCI containers"],
     ["task", "create, list, watch, run tasks and follow their logs through the API ('diego task --help')"],
+    ["lrp", "desire, list, scale, kill and delete long-running processes through the API ('diego lrp --help')"],
     ["cells", "list the live cells through the API"],
   ];
   if (command && isServerCommand(command)) {

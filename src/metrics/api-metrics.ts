@@ -16,10 +16,17 @@ const REST_ROUTES: Array<[RegExp, string]> = [
   [/^\/v1\/cells\/?$/, "/v1/cells"],
   [/^\/v1\/events\/?$/, "/v1/events"],
   [/^\/v1\/logs\/[^/]+\/?$/, "/v1/logs/:log_guid"],
+  [/^\/v1\/desired_lrps\/?$/, "/v1/desired_lrps"],
+  [/^\/v1\/desired_lrps\/[^/]+\/?$/, "/v1/desired_lrps/:guid"],
+  [/^\/v1\/actual_lrps\/?$/, "/v1/actual_lrps"],
+  [/^\/v1\/actual_lrps\/[^/]+\/?$/, "/v1/actual_lrps/:guid"],
+  [/^\/v1\/actual_lrps\/[^/]+\/index\/[^/]*$/, "/v1/actual_lrps/:guid/index/:index"],
+  [/^\/v1\/domains\/?$/, "/v1/domains"],
+  [/^\/v1\/domains\/[^/]*$/, "/v1/domains/:domain"],
   [/^\/(healthz|readyz|metrics)$/, ""],
 ];
 
-const RPC_PATH = /^\/(diego\.v1\.(TaskService|CellService)|grpc\.health\.v1\.Health|grpc\.reflection\.v1(alpha)?\.ServerReflection)\/[A-Za-z]+$/;
+const RPC_PATH = /^\/(diego\.v1\.(TaskService|CellService|LRPService)|grpc\.health\.v1\.Health|grpc\.reflection\.v1(alpha)?\.ServerReflection)\/[A-Za-z]+$/;
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
 

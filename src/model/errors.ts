@@ -9,6 +9,13 @@ export type DiegoErrorName =
   | "TaskNotFound"
   | "TaskNotDeletable"
   | "TaskNotCancelable"
+  /** LRPs (contract section 7, the 2015 receptor's names). */
+  | "InvalidLRP"
+  | "DesiredLRPAlreadyExists"
+  | "DesiredLRPNotFound"
+  | "ActualLRPIndexNotFound"
+  /** Too many writers changed one record at once; the client may retry. */
+  | "ResourceConflict"
   | "RequestTooLarge"
   /** A stream's reader fell too far behind; the stream ends (the client may reconnect). */
   | "StreamTooSlow"

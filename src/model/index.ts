@@ -27,3 +27,16 @@ export * as lrpTransitions from "./lrp-transitions.js";
 export { DEFAULT_CRASH_POLICY, shouldRestart, restartAt, type CrashPolicy } from "./lrp-crash-policy.js";
 export { MAX_ROUTES_BYTES } from "./validate-lrp.js";
 export { DEFAULT_MAX_PAYLOAD } from "./record-limits.js";
+export {
+  decodeDesiredLRPCreateRequest,
+  decodeDesiredLRPUpdateRequest,
+  desiredLRPToJson,
+  actualLRPToJson,
+  desiredLRPFromJson,
+  actualLRPFromJson,
+  lrpEventToSse,
+  type LrpSse,
+} from "./lrp-json.js";
+export { validateDesiredLRPCreateRequest, validateDesiredLRPUpdateRequest, MAX_LRP_INSTANCES } from "./validate-lrp.js";
+export { parseDomainMaxAge, domainProblem, type MaxAge } from "./domain-freshness.js";
+export { parseActualIndex, type ParsedIndex } from "./lrp-index.js";

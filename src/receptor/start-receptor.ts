@@ -1,10 +1,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import net from "node:net";
 import type { Logger } from "pino";
-import { createApiAuth, createOperationsRoutes, createReadiness, createTaskApi, startReceptorServer, taskJsonView, type AuthOptions, type TlsFiles } from "../api/index.js";
+import { createApiAuth, createLrpApi, createOperationsRoutes, createReadiness, createTaskApi, startReceptorServer, taskJsonView, type AuthOptions, type TlsFiles } from "../api/index.js";
 import { registerTaskStates, metricsHandler, collectProcessMetrics } from "../metrics/index.js";
-import { connectNats, type NatsAuth, openCellsBucket, openTasksBucket } from "../nats/index.js";
-import { createCellRegistry, createTaskIndex, createTaskStore } from "../store/index.js";
+import { connectNats, type NatsAuth, openCellsBucket, openLrpBuckets, openTasksBucket } from "../nats/index.js";
+import { createCellRegistry, createLrpStore, createTaskIndex, createTaskStore, startLrpWatch } from "../store/index.js";
 
 export interface ReceptorOptions {
   natsUrl: string;
@@ -60,14 +60,20 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
   const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store, { warm: [taskJsonView], nc, logger: opts.logger });
   const cellsKv = await openCellsBucket(nc, opts.cellTtlMs, buckets);
-  const readiness = createReadiness({ nc, buckets: { tasksBucket: kv, cellsBucket: cellsKv }, indexReady: index.ready() });
+  const lrpBuckets = await openLrpBuckets(nc, buckets);
+  const readiness = createReadiness({ nc, buckets: { tasksBucket: kv, cellsBucket: cellsKv, desiredLrpsBucket: lrpBuckets.desired, actualLrpsBucket: lrpBuckets.actual }, indexReady: index.ready() });
   const unregisterTaskStates = registerTaskStates(index);
   collectProcessMetrics();
   const cells = await createCellRegistry(cellsKv, opts.cellTtlMs, { nc, logger: opts.logger });
-  await Promise.all([index.ready(), cells.ready()]);
+  const lrpStore = createLrpStore(nc, lrpBuckets);
+  // Feeds the LRP events of /v1/events and WatchLRPs.
+  const lrpWatch = await startLrpWatch(lrpBuckets, { nc, logger: opts.logger });
+  await Promise.all([index.ready(), cells.ready(), lrpWatch.ready()]);
   const api = createTaskApi({ store, index, cells, nc, logger: opts.logger, streamBacklog: opts.streamBacklog });
+  const lrpApi = createLrpApi({ store: lrpStore, watch: lrpWatch, nc, logger: opts.logger, streamBacklog: opts.streamBacklog });
   const server = await startReceptorServer({
     api,
+    lrpApi,
     host: opts.host,
     port: opts.port,
     logger: opts.logger,
@@ -101,6 +107,8 @@ export async function startReceptor(opts: ReceptorOptions): Promise<Receptor> {
       unregisterTaskStates();
       await index.stop();
       cells.stop();
+      lrpWatch.stop();
+      lrpStore.close();
       await nc.drain().catch(() => undefined);
     },
   };

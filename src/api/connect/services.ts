@@ -1,18 +1,21 @@
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { LRPService } from "../../gen/diego/v1/lrp_pb.js";
 import { CellService, LogStream, TaskEventType, TaskService } from "../../gen/diego/v1/service_pb.js";
+import type { LrpApi } from "../core/lrp-api.js";
 import type { TaskApi } from "../core/task-api.js";
 import { createUnaryHandlers } from "../core/unary-handlers.js";
+import { DiegoError } from "../core/errors.js";
 import { toConnectError } from "./errors.js";
 
 const eventTypes = { created: TaskEventType.CREATED, changed: TaskEventType.CHANGED, removed: TaskEventType.REMOVED };
 
-/** Registers TaskService and CellService on a Connect router (gRPC, gRPC-Web, Connect). */
-export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: ConnectRouter) => void {
+/** Registers TaskService, CellService and (given its API) LRPService on a Connect router (gRPC, gRPC-Web, Connect). */
+export function createConnectRoutes(api: TaskApi, logger?: Logger, lrp?: LrpApi): (router: ConnectRouter) => void {
   const unary = createUnaryHandlers(api);
   const mapped = (err: unknown): ConnectError => {
     const ce = toConnectError(err);
-    if (ce.code === Code.Internal) logger?.error({ err }, "task api failure");
+    if (ce.code === Code.Internal) logger?.error({ err }, "api failure");
     return ce;
   };
   const guard = async <T>(ctx: HandlerContext, fn: () => Promise<T> | T): Promise<T> => {
@@ -56,6 +59,28 @@ export function createConnectRoutes(api: TaskApi, logger?: Logger): (router: Con
     });
     router.service(CellService, {
       listCells: (req, ctx) => guard(ctx, () => unary.listCells.handle(req)),
+    });
+    if (!lrp) return;
+    // Not on the binary fast path (grpc/unary.ts): its compiled codecs have no map fields (routes).
+    router.service(LRPService, {
+      createDesiredLRP: (req, ctx) => guard(ctx, async () => (await lrp.createDesiredLrp(req), {})),
+      getDesiredLRP: (req, ctx) => guard(ctx, () => lrp.getDesiredLrp(req.processGuid)),
+      listDesiredLRPs: (req, ctx) => guard(ctx, async () => ({ desiredLrps: await lrp.listDesiredLrps(req.domain) })),
+      updateDesiredLRP: (req, ctx) =>
+        guard(ctx, async () => {
+          if (!req.update) throw new DiegoError("InvalidRequest", "update missing from request");
+          await lrp.updateDesiredLrp(req.processGuid, req.update);
+          return {};
+        }),
+      deleteDesiredLRP: (req, ctx) => guard(ctx, async () => (await lrp.deleteDesiredLrp(req.processGuid), {})),
+      listActualLRPs: (req, ctx) => guard(ctx, async () => ({ actualLrps: await lrp.listActualLrps({ processGuid: req.processGuid, domain: req.domain }) })),
+      getActualLRP: (req, ctx) => guard(ctx, () => lrp.getActualLrp(req.processGuid, req.index)),
+      killActualLRP: (req, ctx) => guard(ctx, async () => (await lrp.killActualLrp(req.processGuid, req.index), {})),
+      upsertDomain: (req, ctx) => guard(ctx, async () => (await lrp.upsertDomain(req.domain, req.ttlSeconds), {})),
+      listDomains: (_req, ctx) => guard(ctx, async () => ({ domains: await lrp.listDomains() })),
+      async *watchLRPs(req, ctx) {
+        yield* guardStream(lrp.watchLrps(req.domain, ctx.signal));
+      },
     });
   };
 }

@@ -17,24 +17,43 @@ export interface TaskEvent {
   task: TaskResponse;
 }
 
-/** Pushes index changes into an async iterator until the signal aborts. */
-export async function* watchTasks(index: TaskIndex, domain: string, signal: AbortSignal, backlog: number): AsyncIterable<TaskEvent> {
-  const queue = createQueue<TaskEvent>(signal, backlog);
-  const unsubscribe = index.subscribe((_guid, before, after) => {
-    const entry = after ?? before;
-    // The domain is known without decoding the record: watchers of other domains skip it.
-    if (!entry || (domain && entry.domain !== domain)) return;
-    const task = entry.record.task;
-    if (!task) return;
-    const kind: TaskEventKind = !before ? "created" : !after ? "removed" : "changed";
-    queue.push({ kind, task: create(TaskResponseSchema, task) });
-  });
+/** Something that pushes events until the returned unsubscribe is called. */
+export type EventSource<T> = (push: (event: T) => void) => () => void;
+
+/** A source's events, each made into another (to fan several kinds into one stream). */
+export const mapSource =
+  <T, U>(source: EventSource<T>, f: (event: T) => U): EventSource<U> =>
+  (push) =>
+    source((e) => push(f(e)));
+
+/** The task index's changes (of one domain; "" all) as events. */
+export const taskEventSource =
+  (index: TaskIndex, domain: string): EventSource<TaskEvent> =>
+  (push) =>
+    index.subscribe((_guid, before, after) => {
+      const entry = after ?? before;
+      // The domain is known without decoding the record: watchers of other domains skip it.
+      if (!entry || (domain && entry.domain !== domain)) return;
+      const task = entry.record.task;
+      if (!task) return;
+      const kind: TaskEventKind = !before ? "created" : !after ? "removed" : "changed";
+      push({ kind, task: create(TaskResponseSchema, task) });
+    });
+
+/** The events of every source in one iterator, in the order they happen, until the signal aborts. */
+export async function* fanIn<T>(sources: EventSource<T>[], signal: AbortSignal, backlog: number): AsyncIterable<T> {
+  const queue = createQueue<T>(signal, backlog);
+  const unsubscribes = sources.map((source) => source((e) => queue.push(e)));
   try {
     yield* queue.iterate();
   } finally {
-    unsubscribe();
+    for (const u of unsubscribes) u();
   }
 }
+
+/** Pushes index changes into an async iterator until the signal aborts. */
+export const watchTasks = (index: TaskIndex, domain: string, signal: AbortSignal, backlog: number): AsyncIterable<TaskEvent> =>
+  fanIn([taskEventSource(index, domain)], signal, backlog);
 
 /** A log_guid's lines as cells publish them, until the signal aborts. */
 export async function* streamLogs(nc: NatsConnection, logGuid: string, signal: AbortSignal, backlog: number): AsyncIterable<LogMessage> {

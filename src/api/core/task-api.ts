@@ -7,7 +7,7 @@ import { DiegoError, isValidTaskGuid, RecordTooLargeError, stateName, taskAlread
 import { subjects } from "../../nats/index.js";
 import { TaskExistsError, transitions, type CellRegistry, type IndexedTask, type TaskIndex, type TaskStore } from "../../store/index.js";
 import { fromStoreError } from "./errors.js";
-import { streamLogs, watchTasks, type TaskEvent } from "./events.js";
+import { streamLogs, taskEventSource, watchTasks, type EventSource, type TaskEvent } from "./events.js";
 
 // The Task API, independent of any protocol: REST, gRPC and Connect all call this and map
 // DiegoError names to their own statuses (rest/errors.ts, grpc/errors.ts, connect/errors.ts).
@@ -21,6 +21,10 @@ export interface TaskApi {
   deleteTask(guid: string): Promise<void>;
   listCells(): CellPresence[];
   watchTasks(domain: string, signal: AbortSignal): AsyncIterable<TaskEvent>;
+  /** Task changes as a source, for a stream that also carries other events (/v1/events). */
+  taskEvents(domain: string): EventSource<TaskEvent>;
+  /** How many events a stream holds for a slow reader before it ends with StreamTooSlow. */
+  readonly streamBacklog: number;
   streamLogs(logGuid: string, signal: AbortSignal): AsyncIterable<LogMessage>;
 }
 
@@ -97,6 +101,10 @@ export function createTaskApi(deps: TaskApiDeps): TaskApi {
     listCells: () => cells.list(),
 
     watchTasks: (domain, signal) => watchTasks(index, domain, signal, backlog),
+
+    taskEvents: (domain) => taskEventSource(index, domain),
+
+    streamBacklog: backlog,
 
     streamLogs: (logGuid, signal) => streamLogs(nc, logGuid, signal, backlog),
   };

@@ -9,23 +9,20 @@ import { sendJsonArray } from "./list.js";
 import { send, sendJson } from "./reply.js";
 import { streamEvents, streamLogLines } from "./sse.js";
 import { taskJsonView } from "./task-json-view.js";
+import type { LrpApi } from "../core/lrp-api.js";
+import { lrpRoutes } from "./lrp-routes.js";
+import type { Route } from "./route.js";
 
 // The receptor's REST routes (contract section 3): JSON in and out, every error as
 // {"name","message"} (errors.ts).
-
-interface Route {
-  method: string;
-  pattern: RegExp;
-  /** Server-Sent Events: no HEAD, which would hold the stream open for nothing. */
-  streams?: boolean;
-  handle(req: Req, res: Res, params: string[], query: URLSearchParams): Promise<void>;
-}
 
 export type RestHandler = (req: Req, res: Res) => Promise<boolean>;
 
 export interface RestRoutesOptions {
   /** An idle event stream gets a comment line this often, so proxies do not cut it (15 s). */
   streamKeepAliveMs?: number;
+  /** The LRP API: its routes, and its events on /v1/events (contract section 7). */
+  lrp?: LrpApi;
 }
 
 const STREAM_KEEP_ALIVE_MS = 15_000;
@@ -94,7 +91,7 @@ export function createRestRoutes(api: TaskApi, logger?: Logger, opts: RestRoutes
       pattern: /^\/v1\/events\/?$/,
       streams: true,
       async handle(req, res, _p, query) {
-        await streamEvents(req, res, keepAliveMs, api, query.get("domain") ?? "");
+        await streamEvents(req, res, keepAliveMs, api, opts.lrp, query.get("domain") ?? "");
       },
     },
     {
@@ -105,6 +102,7 @@ export function createRestRoutes(api: TaskApi, logger?: Logger, opts: RestRoutes
         await streamLogLines(req, res, keepAliveMs, api, logGuid!);
       },
     },
+    ...(opts.lrp ? lrpRoutes(opts.lrp) : []),
   ];
 
   return async (req, res) => {

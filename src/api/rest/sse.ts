@@ -1,5 +1,8 @@
-import { taskResponseToJson, writeJson } from "../../model/index.js";
+import type { WatchLRPsResponse } from "../../gen/diego/v1/lrp_pb.js";
+import { lrpEventToSse, taskResponseToJson, writeJson } from "../../model/index.js";
 import { DiegoError } from "../core/errors.js";
+import { fanIn, mapSource, type EventSource, type TaskEvent } from "../core/events.js";
+import type { LrpApi } from "../core/lrp-api.js";
 import type { TaskApi } from "../core/task-api.js";
 import type { Req, Res } from "../http/types.js";
 import { errorEventData } from "./errors.js";
@@ -57,14 +60,21 @@ async function sendStream<T>(
   res.end();
 }
 
-export const streamEvents = (req: Req, res: Res, keepAliveMs: number, api: TaskApi, domain: string): Promise<void> =>
-  sendStream(
-    req,
-    res,
-    keepAliveMs,
-    (signal) => api.watchTasks(domain, signal),
-    (e) => `event: task_${e.kind}\ndata: {"task":${taskResponseToJson(e.task)}}`,
-  );
+/** What /v1/events carries: task changes and (with the LRP API) the 2015 LRP events. */
+type ApiEvent = { task: TaskEvent; lrp?: undefined } | { lrp: WatchLRPsResponse; task?: undefined };
+
+function eventFrame(e: ApiEvent): string {
+  if (e.task) return `event: task_${e.task.kind}\ndata: {"task":${taskResponseToJson(e.task.task)}}`;
+  const sse = lrpEventToSse(e.lrp!)!;
+  return `event: ${sse.name}\ndata: ${sse.data}`;
+}
+
+export function streamEvents(req: Req, res: Res, keepAliveMs: number, api: TaskApi, lrp: LrpApi | undefined, domain: string): Promise<void> {
+  const sources: EventSource<ApiEvent>[] = [mapSource(api.taskEvents(domain), (task): ApiEvent => ({ task }))];
+  if (lrp) sources.push(mapSource(lrp.lrpEvents(domain), (e): ApiEvent => ({ lrp: e })));
+  // One queue for both, so a slow reader is ended once, whichever kind overflowed it.
+  return sendStream(req, res, keepAliveMs, (signal) => fanIn(sources, signal, api.streamBacklog), eventFrame);
+}
 
 export const streamLogLines = (req: Req, res: Res, keepAliveMs: number, api: TaskApi, logGuid: string): Promise<void> =>
   sendStream(req, res, keepAliveMs, (signal) => api.streamLogs(logGuid, signal), (m) => {

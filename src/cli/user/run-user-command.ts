@@ -2,6 +2,7 @@ import { createApiClient } from "./api-client.js";
 import { cells } from "./cells-command.js";
 import type { Context, UserCommand } from "./context.js";
 import { exitCodeOf, UsageError } from "./errors.js";
+import { LRP_COMMANDS } from "./lrp-commands.js";
 import { DEFAULT_API, GLOBAL_OPTIONS, globalSettings, parseLine } from "./options.js";
 import { cancel, create, del, get, list } from "./task-crud.js";
 import { run } from "./task-run.js";
@@ -10,9 +11,11 @@ import { logs, watch } from "./task-streams.js";
 // `diego task ...` and `diego cells`: the Task API's REST routes for people and scripts. This
 // module and its imports must stay free of the server code, so that the CLI starts fast.
 
-export const USER_COMMANDS = ["task", "cells"];
+export const USER_COMMANDS = ["task", "lrp", "cells"];
 
 const TASK_COMMANDS: Record<string, UserCommand> = { create, get, list, cancel, delete: del, watch, logs, run };
+/** The command groups: `diego task ...`, `diego lrp ...`. */
+const GROUPS: Record<string, Record<string, UserCommand>> = { task: TASK_COMMANDS, lrp: LRP_COMMANDS };
 
 const GLOBAL_HELP = `global flags:
   --api URL              the receptor [env DIEGO_API, default ${DEFAULT_API}]
@@ -22,9 +25,9 @@ const GLOBAL_HELP = `global flags:
   --json                 machine-readable output on stdout: one JSON document (JSON lines for watch and logs)
   -h, --help             this help`;
 
-function taskHelp(): string {
-  const lines = Object.values(TASK_COMMANDS).map((c) => `  ${c.synopsis}`);
-  return `usage: diego task <command> [flags]\n\ncommands:\n${lines.join("\n")}\n\n${GLOBAL_HELP}\n\nRun 'diego task <command> --help' for one command. Docs: docs/cli.md\n`;
+function groupHelp(group = "task"): string {
+  const lines = Object.values(GROUPS[group] ?? TASK_COMMANDS).map((c) => `  ${c.synopsis}`);
+  return `usage: diego ${group} <command> [flags]\n\ncommands:\n${lines.join("\n")}\n\n${GLOBAL_HELP}\n\nRun 'diego ${group} <command> --help' for one command. Docs: docs/cli.md\n`;
 }
 
 function commandHelp(c: UserCommand): string {
@@ -44,7 +47,7 @@ function wrap(text: string, width: number): string {
   return [...lines, line].join("\n");
 }
 
-/** Runs `diego task ...` or `diego cells ...`; resolves to the exit code. */
+/** Runs `diego task ...`, `diego lrp ...` or `diego cells ...`; resolves to the exit code. */
 export async function runUserCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const interrupt = new AbortController();
   const onSignal = (): void => interrupt.abort();
@@ -53,7 +56,7 @@ export async function runUserCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
   try {
     const { name, command, args } = pick(argv);
     if (!command) {
-      process.stdout.write(taskHelp());
+      process.stdout.write(groupHelp(name));
       return 0;
     }
     const { values, positionals } = parseLine(args, command.options, name);
@@ -75,7 +78,8 @@ export async function runUserCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
     return await command.run(ctx);
   } catch (err) {
     process.stderr.write(`diego: ${(err as Error).message}\n`);
-    if (err instanceof UsageError && /^'diego task' needs|^unknown command/.test(err.message)) process.stderr.write(`\n${taskHelp()}`);
+    const group = argv[0] === "lrp" ? "lrp" : "task";
+    if (err instanceof UsageError && /^'diego (task|lrp)' needs|^unknown command/.test(err.message)) process.stderr.write(`\n${groupHelp(group)}`);
     return exitCodeOf(err);
   } finally {
     process.off("SIGINT", onSignal);
@@ -89,15 +93,16 @@ export async function runUserCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
  */
 function pick(argv: string[]): { name: string; command?: UserCommand; args: string[] } {
   if (argv[0] === "cells") return { name: "cells", command: cells, args: argv.slice(1) };
+  const group = argv[0] === "lrp" ? "lrp" : "task";
   let at = 1;
   while (at < argv.length && argv[at]!.startsWith("-") && argv[at] !== "-h" && argv[at] !== "--help") {
     const flag = argv[at]!.replace(/^--/, "");
     at += GLOBAL_OPTIONS[flag]?.type === "string" ? 2 : 1;
   }
   const sub = argv[at];
-  if (sub === "--help" || sub === "-h" || sub === "help") return { name: "task", args: [] };
-  if (sub === undefined) throw new UsageError("'diego task' needs a command");
-  const command = TASK_COMMANDS[sub];
-  if (!command) throw new UsageError(`unknown command 'task ${sub}'`);
-  return { name: `task ${sub}`, command, args: [...argv.slice(1, at), ...argv.slice(at + 1)] };
+  if (sub === "--help" || sub === "-h" || sub === "help") return { name: group, args: [] };
+  if (sub === undefined) throw new UsageError(`'diego ${group}' needs a command`);
+  const command = GROUPS[group]![sub];
+  if (!command) throw new UsageError(`unknown command '${group} ${sub}'`);
+  return { name: `${group} ${sub}`, command, args: [...argv.slice(1, at), ...argv.slice(at + 1)] };
 }

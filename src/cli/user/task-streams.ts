@@ -29,6 +29,8 @@ export const watch: UserCommand = {
     const opened = (): void => note(ctx)(`watching task changes at ${ctx.client.baseUrl}${path} (Ctrl-C to stop)`);
     for await (const m of followStream(ctx.client, path, ctx.signal, note(ctx), opened)) {
       const event = m.event ?? "message";
+      // The stream also carries LRP events (desired_lrp_created, ...): not task changes.
+      if (!event.startsWith("task_")) continue;
       if (ctx.json) {
         writeLine(ctx.stdout, eventJson(event, m.data));
         continue;
