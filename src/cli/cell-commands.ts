@@ -59,6 +59,7 @@ export async function runCell(s: CellCommandSettings, natsUrl: string, natsAuth:
     zone: s.zone,
     cellTtlMs: s.cellTtl,
     pidsLimit: s.pidsLimit,
+    evacuationTimeoutMs: s.evacuationTimeout,
     dockerRegistry: s.dockerRegistry,
     insecureRegistries: s.insecureRegistries,
     network: {

@@ -1,4 +1,4 @@
-import { choiceSetting, intSetting, listSetting, stringSetting } from "../../../src/settings/index.js";
+import { choiceSetting, durationSetting, intSetting, listSetting, stringSetting } from "../../../src/settings/index.js";
 
 // What a cell offers and how it runs containers: `diego cell` and the cell inside `diego up`.
 
@@ -22,6 +22,13 @@ export const cellSettings = {
     env: "DIEGO_INSECURE_REGISTRIES",
     default: "",
     help: "registries reached over plain http (host:port, comma-separated); loopback always is",
+  }),
+  evacuationTimeout: durationSetting({
+    flag: "evacuation-timeout",
+    env: "DIEGO_EVACUATION_TIMEOUT",
+    default: "10m",
+    min: 1,
+    help: "on SIGTERM, longest a cell keeps a RUNNING LRP instance whose replacement is not RUNNING elsewhere yet",
   }),
   pidsLimit: intSetting({ flag: "pids-limit", env: "DIEGO_PIDS_LIMIT", default: 1024, min: 1, help: "max processes per container" }),
   networkCidr: stringSetting({
