@@ -57,6 +57,8 @@ interface Held {
   evacuated: boolean;
   /** Stop asked: its end is not a crash. */
   stopping: boolean;
+  /** Its store writes, in order: a crash written before its RUNNING would let RUNNING revive it. */
+  writes: Promise<unknown>;
 }
 
 const WRITE_ATTEMPTS = 8;
@@ -126,10 +128,17 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
     nc.publish(subjects.auctionKick, "");
   };
 
+  /** Runs after the instance's earlier writes. */
+  const inOrder = <T>(h: Held, fn: () => Promise<T>): Promise<T> => {
+    const p = h.writes.then(fn);
+    h.writes = p.catch(() => undefined);
+    return p;
+  };
+
   const onRunning = (h: Held, info: RunningInfo): void => {
     if (h.evacuated || h.stopping) return;
     const net = { address: info.address, ports: info.ports.map((p) => ({ containerPort: p.container_port, hostPort: p.host_port })) };
-    void write(() => store.start(h.processGuid, h.index, h.key, net)).catch((err: unknown) => {
+    void inOrder<unknown>(h, () => (h.evacuated || h.stopping ? Promise.resolve() : write(() => store.start(h.processGuid, h.index, h.key, net)))).catch((err: unknown) => {
       // No longer ours (removed, retired, taken): nothing may keep running for it.
       deps.logger.warn({ err, lrp: h.processGuid, index: h.index }, "instance could not be marked RUNNING; stopping it");
       h.stopping = true;
@@ -142,10 +151,10 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
     if (h.stopping) return;
     if (h.evacuated) {
       // Its evacuating copy no longer serves.
-      void write(() => store.removeEvacuating(h.processGuid, h.index, h.key)).catch(() => undefined);
+      void inOrder(h, () => write(() => store.removeEvacuating(h.processGuid, h.index, h.key))).catch(() => undefined);
       return;
     }
-    void write(() => store.crash(h.processGuid, h.index, h.key, reason))
+    void inOrder(h, () => write(() => store.crash(h.processGuid, h.index, h.key, reason)))
       .then((change) => {
         // Restarted at once (crash 1, 2): the auction places it again.
         if (change.after?.state === ActualLrpState.UNCLAIMED) nc.publish(subjects.auctionKick, "");
@@ -155,7 +164,7 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
 
   const launch = (d: DesiredLRPResponse, index: number, key: lrpTransitions.InstanceKey): void => {
     const spec = instanceSpec(d, index, key.instanceGuid);
-    const h: Held = { key, processGuid: d.processGuid, index, evacuated: false, stopping: false, instance: undefined as unknown as LrpInstance };
+    const h: Held = { key, processGuid: d.processGuid, index, evacuated: false, stopping: false, writes: Promise.resolve(), instance: undefined as unknown as LrpInstance };
     held.set(holdKey(d.processGuid, index), h);
     h.instance = startLrpInstance(spec, deps.runner, {
       onRunning: (info) => onRunning(h, info),
@@ -208,7 +217,7 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
     const wasRunning = h.instance.phase() === "running";
     h.evacuated = true;
     try {
-      await write(() => store.evacuate(h.processGuid, h.index, h.key));
+      await inOrder(h, () => write(() => store.evacuate(h.processGuid, h.index, h.key)));
       nc.publish(subjects.auctionKick, "");
     } catch (err) {
       deps.logger.info({ err, lrp: h.processGuid, index: h.index }, "instance not evacuated (the record moved on)");
