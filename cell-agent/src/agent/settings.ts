@@ -28,7 +28,7 @@ export const cellSettings = {
     env: "DIEGO_EVACUATION_TIMEOUT",
     default: "10m",
     min: 1,
-    help: "on SIGTERM, longest a cell keeps a RUNNING LRP instance whose replacement is not RUNNING elsewhere yet",
+    help: "on SIGTERM, longest `diego cell` keeps a RUNNING LRP instance whose replacement is not RUNNING elsewhere yet (`diego up` stops its instances at once)",
   }),
   pidsLimit: intSetting({ flag: "pids-limit", env: "DIEGO_PIDS_LIMIT", default: 1024, min: 1, help: "max processes per container" }),
   networkCidr: stringSetting({
