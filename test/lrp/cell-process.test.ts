@@ -11,10 +11,12 @@ import { startCluster, type TestCluster } from "../fixtures/cluster.js";
 import { spawnDiego, type DiegoProcess } from "../fixtures/receptor.js";
 import { startTestHost, type TestHost } from "../network/test-host.js";
 import { FAST, sh } from "./lrp-fixture.js";
+import { cellLayout, runcList } from "../faults/fault-support.js";
 
-// `diego cell` as its own process, stopped with SIGTERM as a rolling update does: its instance is
+// `diego cell` as its own process. Stopped with SIGTERM as a rolling update does, its instance is
 // handed to the other cell and keeps answering throughout; the process exits once the
-// replacement runs, well before --evacuation-timeout.
+// replacement runs, well before --evacuation-timeout. SIGKILLed and started again on its work
+// dir, it removes the instance containers the killed run left.
 
 let host: TestHost;
 let cluster: TestCluster;
@@ -22,6 +24,7 @@ let nc: NatsConnection;
 let buckets: LrpBuckets;
 let store: LrpStore;
 let cell: DiegoProcess | undefined;
+let restarted: DiegoProcess | undefined;
 let dataDir: string;
 
 beforeAll(async () => {
@@ -36,6 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // SIGTERM, never SIGKILL: the cell then removes its containers and network itself.
   await cell?.kill("SIGTERM");
+  await restarted?.kill("SIGTERM");
   store?.close();
   await nc?.drain().catch(() => undefined);
   await cluster?.stop();
@@ -44,14 +48,22 @@ afterAll(async () => {
 }, 120_000);
 
 async function waitRunning(processGuid: string, timeoutMs = 45_000): Promise<ActualLRP> {
+  const a = await waitRecord(processGuid, (r) => r?.state === ActualLrpState.RUNNING, timeoutMs);
+  return a!;
+}
+
+/** Waits (on the bucket's watch) until index 0's record satisfies `ok`. */
+async function waitRecord(processGuid: string, ok: (a: ActualLRP | undefined) => boolean, timeoutMs = 45_000): Promise<ActualLRP | undefined> {
   const watch = await buckets.actual.watch({ key: `${processGuid}.0` });
   const timer = setTimeout(() => watch.stop(), timeoutMs);
   try {
+    const first = (await store.getActual(processGuid, 0))?.value;
+    if (ok(first)) return first;
     for await (const _ of watch) {
       const a = (await store.getActual(processGuid, 0))?.value;
-      if (a?.state === ActualLrpState.RUNNING) return a;
+      if (ok(a)) return a;
     }
-    throw new Error(`${processGuid}/0 not RUNNING within ${timeoutMs} ms`);
+    throw new Error(`${processGuid}/0 not as expected within ${timeoutMs} ms`);
   } finally {
     clearTimeout(timer);
     watch.stop();
@@ -124,4 +136,53 @@ it("SIGTERM drains the cell: the instance moves to the other cell and answers al
   expect(after.cellId).toBe(other.cellId);
   expect(await page(after)).toBe("hello\n");
   expect(await store.listEvacuating({ processGuid })).toEqual([]);
+}, 150_000);
+
+it("a SIGKILLed cell restarted on its work dir removes its instance's container; a stop message then removes the record it held", async () => {
+  const dir = path.join(dataDir, "restart");
+  const args = [
+    "cell",
+    "--nats", cluster.nats.url,
+    "--data-dir", dir,
+    "--cell-id", "restart-cell",
+    "--cell-ttl", "3s",
+    // Only this cell serves the stack: the instance lands here.
+    "--stacks", "lucid64,restartfs",
+    "--memory-mb", "2048",
+    "--disk-mb", "4096",
+    "--cell-address", host.hostAddress,
+    "--host-ports", "61500-61599",
+    "--evacuation-timeout", "5s",
+  ];
+  restarted = await spawnDiego(args);
+  const processGuid = "restart-web";
+  await store.desire(
+    create(DesiredLRPCreateRequestSchema, {
+      processGuid,
+      domain: "test",
+      rootfs: "preloaded:restartfs",
+      instances: 1,
+      setup: sh('mkdir -p /www && echo "hello" > /www/index.html'),
+      action: sh("exec httpd -f -p 8080 -h /www"),
+      monitor: sh("timeout 1 wget -q -O /dev/null http://127.0.0.1:8080/"),
+      ports: [8080],
+      memoryMb: 32,
+    }),
+  );
+  nc.publish(subjects.auctionKick, "");
+  const held = await waitRunning(processGuid);
+  expect(held.cellId).toBe("restart-cell");
+
+  await restarted.kill("SIGKILL");
+  const layout = cellLayout(dir, "restart-cell");
+  // The killed cell's container outlives it, still serving.
+  expect((await runcList(layout)).map((c) => c.id).filter((id) => id.startsWith(processGuid))).toHaveLength(1);
+  expect(await page(held)).toBe("hello\n");
+
+  restarted = await spawnDiego(args);
+  expect(await runcList(layout)).toEqual([]);
+  await expect(page(held)).rejects.toThrow();
+  // The record still names the old instance; its stop is honoured though nothing runs it now.
+  nc.publish(subjects.lrpStop("restart-cell"), JSON.stringify({ process_guid: processGuid, index: 0, instance_guid: held.instanceGuid }));
+  await waitRecord(processGuid, (a) => a === undefined);
 }, 150_000);
