@@ -207,9 +207,10 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   }, Math.max(opts.retryDelayMs, 1000));
   const kicks = nc.subscribe(subjects.auctionKick, {
     callback: (_err, msg) => {
-      // Any kick may be for an LRP instance (created, unclaimed, crashed): look in the store.
-      lrpScan = true;
       const guid = msg.string();
+      // Any kick but a known task's may be for an LRP instance (created, unclaimed, crashed):
+      // look in the store; the task path does not pay for a listing per kick.
+      if (!guid || !index.get(guid)) lrpScan = true;
       // An empty kick: a cell freed room.
       if (guid) enqueue(guid);
       else requeueWaiting();
