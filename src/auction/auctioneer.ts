@@ -3,13 +3,14 @@ import os from "node:os";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { WorkRequestSchema, WorkResponseSchema } from "../gen/diego/v1/internal_pb.js";
+import { LrpStartSchema, WorkRequestSchema, WorkResponseSchema, type LrpStart } from "../gen/diego/v1/internal_pb.js";
 import { TaskState } from "../gen/diego/v1/task_pb.js";
-import { openCellsBucket, openLocksBucket, openTasksBucket, connectNats, type NatsAuth, createLeaderLock, subjects, onNatsStatus } from "../nats/index.js";
+import { openCellsBucket, openLocksBucket, openLrpBuckets, openTasksBucket, connectNats, type NatsAuth, createLeaderLock, subjects, onNatsStatus } from "../nats/index.js";
 import { recordAuction } from "../metrics/index.js";
-import { applyUntilDone, createCellRegistry, createTaskIndex, createTaskStore, InvalidStateTransitionError, TaskNotFoundError, transitions, type TaskIndex, type TaskStore } from "../store/index.js";
+import { applyUntilDone, createCellRegistry, createLrpStore, createTaskIndex, createTaskStore, InvalidStateTransitionError, TaskNotFoundError, transitions, type TaskIndex, type TaskStore } from "../store/index.js";
 import { gatherBids, silentBids } from "./gather-bids.js";
-import type { PlacementRequest } from "../model/index.js";
+import type { LrpPlacementRequest, PlacementRequest } from "../model/index.js";
+import { unclaimedLrpRequests, recordLrpFailures } from "./lrp-intake.js";
 import { schedule } from "./schedule.js";
 
 export interface AuctioneerOptions {
@@ -39,6 +40,10 @@ export interface AuctionStats {
   placed: number;
   failed: number;
   cells: number;
+  /** LRP instances auctioned, placed (sent to a cell) and failed (placement_error written). */
+  lrps?: number;
+  lrpsPlaced?: number;
+  lrpsFailed?: number;
   durationMs: number;
 }
 
@@ -54,6 +59,7 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   const kv = await openTasksBucket(nc, buckets);
   const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store, { nc, logger });
+  const lrpStore = createLrpStore(nc, await openLrpBuckets(nc, buckets));
   const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger });
   const stopping = new AbortController();
   await Promise.all([index.ready(), cells.ready()]);
@@ -64,6 +70,8 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   const retryTimers = new Set<NodeJS.Timeout>();
   let running = false;
   let stopped = false;
+  /** UNCLAIMED LRP instances are looked up in the store on the next auction (a kick, a timer). */
+  let lrpScan = true;
 
   const enqueue = (guid: string): void => {
     if (stopped || !lock.isLeader()) return;
@@ -72,20 +80,29 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   };
   const enqueueAllPending = (): void => {
     for (const t of index.list()) if (t.state === TaskState.PENDING) queue.add(t.guid);
+    lrpScan = true;
+    void pump();
+  };
+  const scanLrps = (): void => {
+    if (stopped || !lock.isLeader()) return;
+    lrpScan = true;
     void pump();
   };
 
   const pump = async (): Promise<void> => {
-    if (running || stopped || queue.size === 0 || !lock.isLeader()) return;
+    if (running || stopped || (queue.size === 0 && !lrpScan) || !lock.isLeader()) return;
     running = true;
     try {
-      while (queue.size > 0 && !stopped && lock.isLeader()) {
+      while ((queue.size > 0 || lrpScan) && !stopped && lock.isLeader()) {
         const batch = [...queue];
         queue.clear();
+        const withLrps = lrpScan;
+        lrpScan = false;
         // Bounded: an auction stuck on a request that never ends must not stop all auctions.
-        await withDeadline(runAuction(batch), AUCTION_DEADLINE_MS).catch((err: unknown) => {
+        await withDeadline(runAuction(batch, withLrps), AUCTION_DEADLINE_MS).catch((err: unknown) => {
           logger.error({ err }, "auction failed; retrying its tasks");
           retryLater(batch);
+          if (withLrps) scanLrpsLater();
         });
       }
     } finally {
@@ -102,10 +119,18 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     retryTimers.add(timer);
   };
 
-  const runAuction = async (guids: string[]): Promise<void> => {
+  const scanLrpsLater = (): void => {
+    const timer = setTimeout(() => {
+      retryTimers.delete(timer);
+      scanLrps();
+    }, opts.retryDelayMs);
+    retryTimers.add(timer);
+  };
+
+  const runAuction = async (guids: string[], withLrps: boolean): Promise<void> => {
     const started = performance.now();
-    const requests = await pendingRequests(store, index, guids);
-    if (requests.length === 0) return;
+    const [requests, lrps] = await Promise.all([pendingRequests(store, index, guids), withLrps ? unclaimedLrpRequests(lrpStore) : []]);
+    if (requests.length === 0 && lrps.length === 0) return;
     const registered = cells.list();
     // Until the cell view has been current for a TTL (after a start or a NATS outage) it may
     // miss live cells: with none in view ask anyway and wait the whole bid time, and fail no
@@ -113,16 +138,24 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     const trusted = cells.trusted();
     const expected = trusted || registered.length > 0 ? registered.length : UNKNOWN_CELL_COUNT;
     const bids = await gatherBids(nc, randomUUID(), expected, opts.bidTimeoutMs ?? 1000);
-    const { placements, failures: found, waiting } = schedule(requests, [...bids, ...silentBids(registered, bids)]);
+    const { placements, failures: found, waiting, lrpPlacements, lrpFailures } = schedule(requests, [...bids, ...silentBids(registered, bids)], lrps);
     const failures = trusted ? found : [];
     if (!trusted) retryLater(found.map((f) => f.taskGuid));
     for (const g of waiting) waitingForRoom.add(g);
     const rejected: string[] = [];
+    let lrpsRejected = 0;
+    const winners = new Set([...placements.keys(), ...lrpPlacements.keys()]);
     await Promise.all(
-      [...placements].map(async ([cellId, taskGuids]) => {
-        rejected.push(...(await sendWork(nc, cellId, taskGuids, logger)));
+      [...winners].map(async (cellId) => {
+        const starts = (lrpPlacements.get(cellId) ?? []).map(lrpStart);
+        const answer = await sendWork(nc, cellId, placements.get(cellId) ?? [], starts, logger);
+        rejected.push(...answer.rejected);
+        lrpsRejected += answer.rejectedLrps.length;
       }),
     );
+    // Instances a cell handed back, or that fit nowhere now, are looked at again later.
+    if (lrpsRejected > 0 || lrpFailures.length > 0) scanLrpsLater();
+    const lrpsFailed = trusted ? await recordLrpFailures(lrpStore, lrpFailures, logger) : 0;
     for (const g of rejected) waitingForRoom.add(g);
     const stillPending = await Promise.all(
       failures.map((f) => recordFailure(store, f.taskGuid, f.reason, opts.maxPlacementAttempts, stopping.signal, logger)),
@@ -133,6 +166,9 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       placed: requests.length - failures.length - rejected.length - waiting.length,
       failed: failures.length,
       cells: bids.length,
+      lrps: lrps.length,
+      lrpsPlaced: lrps.length - lrpFailures.length - lrpsRejected,
+      lrpsFailed,
       durationMs: performance.now() - started,
     };
     logger.debug(stats, "auction done");
@@ -164,10 +200,17 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     for (const g of waiting) enqueue(g);
   };
   // Backstop for a missed "room freed" kick.
-  const roomCheck = setInterval(requeueWaiting, Math.max(opts.retryDelayMs, 1000));
+  const roomCheck = setInterval(() => {
+    requeueWaiting();
+    // Backstop for a lost LRP kick: UNCLAIMED instances are looked for anyway.
+    scanLrps();
+  }, Math.max(opts.retryDelayMs, 1000));
   const kicks = nc.subscribe(subjects.auctionKick, {
     callback: (_err, msg) => {
       const guid = msg.string();
+      // Any kick but a known task's may be for an LRP instance (created, unclaimed, crashed):
+      // look in the store; the task path does not pay for a listing per kick.
+      if (!guid || !index.get(guid)) lrpScan = true;
       // An empty kick: a cell freed room.
       if (guid) enqueue(guid);
       else requeueWaiting();
@@ -192,6 +235,7 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       unsubscribe();
       await lock.stop();
       await index.stop();
+      lrpStore.close();
       cells.stop();
       await nc.drain().catch(() => undefined);
     },
@@ -218,19 +262,29 @@ async function pendingRequests(
   return out;
 }
 
-async function sendWork(nc: NatsConnection, cellId: string, taskGuids: string[], logger: Logger): Promise<string[]> {
+const lrpStart = (l: LrpPlacementRequest): LrpStart => create(LrpStartSchema, { processGuid: l.processGuid, index: l.index });
+
+async function sendWork(
+  nc: NatsConnection,
+  cellId: string,
+  taskGuids: string[],
+  lrpStarts: LrpStart[],
+  logger: Logger,
+): Promise<{ rejected: string[]; rejectedLrps: LrpStart[] }> {
   try {
     const reply = await nc.request(
       subjects.cellWork(cellId),
-      toBinary(WorkRequestSchema, create(WorkRequestSchema, { taskGuids })),
+      toBinary(WorkRequestSchema, create(WorkRequestSchema, { taskGuids, lrpStarts })),
       // Short: a cell that died mid-request must not hold up the next auction for long.
       { timeout: 5_000 },
     );
-    return fromBinary(WorkResponseSchema, reply.data).rejected;
+    const answer = fromBinary(WorkResponseSchema, reply.data);
+    return { rejected: answer.rejected, rejectedLrps: answer.rejectedLrps };
   } catch (err) {
-    // The cell may or may not have claimed them: re-auctioning only touches still-PENDING tasks.
-    logger.warn({ err, cellId, tasks: taskGuids.length }, "cell did not take its work");
-    return taskGuids;
+    // The cell may or may not have claimed them: re-auctioning only touches still-PENDING tasks
+    // and still-UNCLAIMED instances (a claim is a compare-and-swap).
+    logger.warn({ err, cellId, tasks: taskGuids.length, lrps: lrpStarts.length }, "cell did not take its work");
+    return { rejected: taskGuids, rejectedLrps: lrpStarts };
   }
 }
 

@@ -40,6 +40,9 @@ export function bidFromPresence(p: CellPresence): CellBid {
     total: { memoryMb: p.capacity?.memoryMb ?? 0, diskMb: p.capacity?.diskMb ?? 0, containers: p.capacity?.containers ?? 0 },
     available: { memoryMb: p.available?.memoryMb ?? 0, diskMb: p.available?.diskMb ?? 0, containers: p.available?.containers ?? 0 },
     taskCount: p.taskCount,
+    zone: p.zone,
+    evacuating: p.evacuating,
+    lrpInstances: { ...p.lrpInstances },
   };
 }
 

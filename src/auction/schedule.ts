@@ -3,11 +3,13 @@
 // where score = mean fraction of memory, disk and containers used after placement + task count.
 // Unlike 2015, a task that would fit an empty cell is not failed when the cells are merely busy:
 // it waits for room (a burst queues instead of failing); one bigger than every cell fails.
+// LRP instances go with them in the 2015 order (reference 6.2): every index 0 first, then the
+// tasks, then the other indices; each is placed by schedule-lrp.ts. A draining cell gets nothing.
 
-import type { CellBid, PlacementRequest, Room } from "../model/index.js";
+import type { CellBid, LrpPlacementRequest, PlacementRequest, Room } from "../model/index.js";
+import { commitLrp, INSUFFICIENT_RESOURCES, NO_COMPATIBLE_CELL, placeLrp } from "./schedule-lrp.js";
 
-export const NO_COMPATIBLE_CELL = "found no compatible cell";
-export const INSUFFICIENT_RESOURCES = "insufficient resources";
+export { INSUFFICIENT_RESOURCES, NO_COMPATIBLE_CELL };
 
 export interface ScheduleResult {
   /** cellId -> task guids placed there, in placement order. */
@@ -16,6 +18,10 @@ export interface ScheduleResult {
   failures: Array<{ taskGuid: string; reason: string }>;
   /** Tasks that fit an empty compatible cell but not the room left now: they wait for room. */
   waiting: string[];
+  /** cellId -> LRP instances placed there. */
+  lrpPlacements: Map<string, LrpPlacementRequest[]>;
+  /** LRP instances that fit no cell now, with the 2015 placement_error. */
+  lrpFailures: Array<{ lrp: LrpPlacementRequest; reason: string }>;
 }
 
 export function isCompatible(cell: CellBid, task: PlacementRequest): boolean {
@@ -44,13 +50,32 @@ export function score(cell: CellBid, task: PlacementRequest): number {
   return mean + cell.taskCount;
 }
 
-export function schedule(tasks: PlacementRequest[], cells: CellBid[]): ScheduleResult {
+const NO_ROOM: Room = { memoryMb: 0, diskMb: 0, containers: 0 };
+
+export function schedule(tasks: PlacementRequest[], cells: CellBid[], lrps: LrpPlacementRequest[] = []): ScheduleResult {
   // Work on copies: each placement must see the room earlier ones took.
-  const live = cells.map((c) => ({ ...c, available: { ...c.available } }));
+  const live = cells.map((c) => ({ ...c, available: c.evacuating ? { ...NO_ROOM } : { ...c.available }, lrpInstances: { ...c.lrpInstances } }));
   const ordered = [...tasks].sort((a, b) => b.memoryMb - a.memoryMb);
   const placements = new Map<string, string[]>();
   const failures: ScheduleResult["failures"] = [];
   const waiting: string[] = [];
+  const lrpPlacements = new Map<string, LrpPlacementRequest[]>();
+  const lrpFailures: ScheduleResult["lrpFailures"] = [];
+  const byIndex = [...lrps].sort((a, b) => a.index - b.index || b.memoryMb - a.memoryMb);
+  const placeLrps = (batch: LrpPlacementRequest[]): void => {
+    for (const lrp of batch) {
+      const placed = placeLrp(live, lrp);
+      if ("error" in placed) {
+        lrpFailures.push({ lrp, reason: placed.error });
+        continue;
+      }
+      commitLrp(placed.cell, lrp);
+      const list = lrpPlacements.get(placed.cell.cellId) ?? [];
+      list.push(lrp);
+      lrpPlacements.set(placed.cell.cellId, list);
+    }
+  };
+  placeLrps(byIndex.filter((l) => l.index === 0));
   for (const task of ordered) {
     const compatible = live.filter((c) => isCompatible(c, task));
     if (compatible.length === 0) {
@@ -80,5 +105,6 @@ export function schedule(tasks: PlacementRequest[], cells: CellBid[]): ScheduleR
     list.push(task.taskGuid);
     placements.set(best.cellId, list);
   }
-  return { placements, failures, waiting };
+  placeLrps(byIndex.filter((l) => l.index !== 0));
+  return { placements, failures, waiting, lrpPlacements, lrpFailures };
 }

@@ -6,7 +6,7 @@ import { NetworkConfigError, startCellAgent, type CellAgent, type cellSettings }
 import { startAuctioneer, type Auctioneer, type auctioneerSettings } from "../auction/index.js";
 import type { NatsAuth } from "../nats/index.js";
 import type { SettingsOf } from "../settings/index.js";
-import type { cellTtlSettings } from "../store/index.js";
+import { crashPolicyFrom, type cellTtlSettings } from "../store/index.js";
 import { InvalidSettingError, type dataDirSettings } from "./settings.js";
 
 // The auctioneer and cell-agent processes, as `diego auctioneer`, `diego cell` and inside `diego up`.
@@ -59,6 +59,8 @@ export async function runCell(s: CellCommandSettings, natsUrl: string, natsAuth:
     zone: s.zone,
     cellTtlMs: s.cellTtl,
     pidsLimit: s.pidsLimit,
+    evacuationTimeoutMs: s.evacuationTimeout,
+    crashPolicy: crashPolicyFrom(s),
     dockerRegistry: s.dockerRegistry,
     insecureRegistries: s.insecureRegistries,
     network: {

@@ -17,6 +17,8 @@ import { InvalidSettingError, type CommandSettings, type ServerCommand } from ".
 export interface Running {
   readyLine: string;
   stop(): Promise<void>;
+  /** Longest stop() may take before the process exits anyway (default 15 s). */
+  stopBudgetMs?: number;
 }
 
 /** `given`: the settings the user set (by flag or environment), not left at their defaults. */
@@ -135,7 +137,7 @@ async function withMetrics(s: { metricsListen: string }, running: Running): Prom
   if (!s.metricsListen) return running;
   try {
     const m = await startMetricsServer(s.metricsListen);
-    return { readyLine: `${running.readyLine}, metrics on ${m.address}`, stop: stack([running, m]) };
+    return { readyLine: `${running.readyLine}, metrics on ${m.address}`, stop: stack([running, m]), stopBudgetMs: running.stopBudgetMs };
   } catch (err) {
     await running.stop();
     throw err instanceof InvalidMetricsListenError ? new InvalidSettingError(err.message) : err;
@@ -163,7 +165,12 @@ const auctioneer: Command<"auctioneer"> = async (s, logger, given) => {
 const cell: Command<"cell"> = async (s, logger, given) => {
   const natsUrl = requireNats(s);
   const c = await runCell(s, natsUrl, await natsAuthFrom(s), logger, natsFleetOptions(s, given));
-  return { readyLine: `diego cell ${c.cellId} ready (nats ${redactNatsUrl(natsUrl)})`, stop: c.stop };
+  // SIGTERM (a rolling update) drains: LRP instances move to other cells first.
+  const stop = async (): Promise<void> => {
+    await c.evacuate();
+    await c.stop();
+  };
+  return { readyLine: `diego cell ${c.cellId} ready (nats ${redactNatsUrl(natsUrl)})`, stop, stopBudgetMs: s.evacuationTimeout + 15_000 };
 };
 
 /**

@@ -54,7 +54,7 @@ function installShutdown(running: Running, logger: Logger): void {
     }
     stopping = true;
     logger.info({ signal }, "shutting down");
-    const force = setTimeout(() => process.exit(1), 15_000);
+    const force = setTimeout(() => process.exit(1), running.stopBudgetMs ?? 15_000);
     force.unref();
     running
       .stop()

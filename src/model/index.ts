@@ -17,7 +17,7 @@ export {
 } from "./task-json.js";
 export { jsonReaderFor, jsonWriterFor, type JsonReader, type JsonWriter } from "./compile-json.js";
 export { writeJson, type JsonValue } from "./json-writer.js";
-export type { CellBid, PlacementRequest, Room } from "./placement.js";
+export type { CellBid, LrpPlacementRequest, PlacementRequest, Room } from "./placement.js";
 export { formatIpv4, parseDestination, parseIpv4, ruleDestinations, type AddressRange } from "./validate-rules.js";
 export { decoderFor, encoderFor } from "./codecs.js";
 export { FastReader } from "./fast-reader.js";

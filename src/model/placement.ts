@@ -16,12 +16,28 @@ export interface CellBid {
   total: Room;
   available: Room;
   taskCount: number;
+  /** The cell's availability zone (LRP instances are spread across zones). */
+  zone?: string;
+  /** A draining cell: it takes no new work. */
+  evacuating?: boolean;
+  /** process_guid -> instances of that LRP on the cell. */
+  lrpInstances?: Record<string, number>;
 }
 
 /** What placing a task needs. */
 export interface PlacementRequest {
   taskGuid: string;
   stack: string;
+  rootFs: string;
+  memoryMb: number;
+  diskMb: number;
+}
+
+/** What placing one LRP instance (an UNCLAIMED ActualLRP) needs. */
+export interface LrpPlacementRequest {
+  processGuid: string;
+  index: number;
+  /** `preloaded:<stack>` or `docker://...`. */
   rootFs: string;
   memoryMb: number;
   diskMb: number;

@@ -38,5 +38,5 @@ export function crashPolicyFrom(s: SettingsOf<typeof lrpCrashSettings>): CrashPo
 // How long a draining cell keeps an instance that has no running replacement yet; the converger
 // drops an evacuating copy older than this.
 export const evacuationSettings = {
-  evacuationTimeout: durationSetting({ flag: "evacuation-timeout", env: "DIEGO_EVACUATION_TIMEOUT", default: "10m", min: 1, help: "a draining cell keeps an LRP instance this long at most, waiting for its replacement to run" }),
+  evacuationTimeout: durationSetting({ flag: "evacuation-timeout", env: "DIEGO_EVACUATION_TIMEOUT", default: "10m", min: 1, help: "a draining cell (SIGTERM to `diego cell`) keeps a RUNNING LRP instance this long at most, waiting for its replacement to run elsewhere; the converger drops evacuating copies older than this (`diego up` stops its instances at once)" }),
 } as const;

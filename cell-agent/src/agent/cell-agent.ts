@@ -8,8 +8,9 @@ import type { Logger } from "pino";
 import { CellPresenceSchema } from "../../../src/gen/diego/v1/cell_pb.js";
 import { WorkRequestSchema, WorkResponseSchema } from "../../../src/gen/diego/v1/internal_pb.js";
 import { TaskState } from "../../../src/gen/diego/v1/task_pb.js";
-import { openCellsBucket, openTasksBucket, connectNats, type NatsAuth, subjects, onNatsStatus } from "../../../src/nats/index.js";
-import { applyUntilDone, createCellRegistry, createTaskStore, transitions, type StoredTask, type TaskStore } from "../../../src/store/index.js";
+import { openCellsBucket, openLrpBuckets, openTasksBucket, connectNats, type NatsAuth, subjects, onNatsStatus } from "../../../src/nats/index.js";
+import { applyUntilDone, createCellRegistry, createLrpStore, createTaskStore, transitions, type StoredTask, type TaskStore } from "../../../src/store/index.js";
+import type { CrashPolicy } from "../../../src/model/index.js";
 import { createResourceLedger, type ResourceLedger } from "../capacity/index.js";
 import { createDownloadCache } from "../executor/index.js";
 import { createImageStore } from "../images/index.js";
@@ -18,6 +19,8 @@ import { ensureBusyboxRootfs } from "../rootfs/index.js";
 import { startCellNetwork, type CellNetwork } from "../network/index.js";
 import { createSandboxRuntime } from "../sandbox/index.js";
 import { createRootfsResolver } from "./rootfs-resolver.js";
+import { createLrpHost, parseStopMessage, type LrpHost } from "./lrp-host.js";
+import type { LrpTiming } from "../lrp/index.js";
 import { runClaimedTask, type TaskRunnerDeps } from "./task-runner.js";
 import { claimWorkDir, type WorkDirClaim } from "./work-dir-claim.js";
 import { registerCellLedger } from "../../../src/metrics/index.js";
@@ -48,6 +51,12 @@ export interface CellAgentOptions {
   natsWaitMs?: number;
   /** Replicas of the buckets (a NATS cluster); see src/nats/buckets.ts. */
   replicas?: number;
+  /** LRP monitor intervals and stop grace (tests shorten them); default the 2015 ones. */
+  lrpTiming?: Partial<LrpTiming>;
+  /** How long an evacuating cell keeps a RUNNING instance whose replacement is not up (default 10 min). */
+  evacuationTimeoutMs?: number;
+  /** The LRP crash policy the cell applies when it writes a crash (the converger uses the same). */
+  crashPolicy?: CrashPolicy;
 }
 
 export interface NetworkSettings {
@@ -62,10 +71,19 @@ export interface CellAgent {
   readonly sessionId: string;
   /** Guids of tasks this cell is running now. */
   running(): string[];
+  /** LRP instances on this cell now. */
+  lrpInstances(): number;
+  /**
+   * SIGTERM's drain: takes no new work, hands its LRP instances to other cells and keeps each
+   * RUNNING one until its replacement runs (or --evacuation-timeout). Call stop() afterwards.
+   */
+  evacuate(): Promise<void>;
   stop(): Promise<void>;
 }
 
 const CANCEL_CHECK_MS = 2_000;
+/** 2015's rep evacuation_timeout_in_seconds default. */
+const DEFAULT_EVACUATION_TIMEOUT_MS = 600_000;
 
 export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent> {
   const workDir = path.resolve(opts.workDir);
@@ -95,6 +113,7 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
   const buckets = { replicas: opts.replicas, logger };
   await openTasksBucket(nc, buckets); // creates the bucket on first use
   const store = createTaskStore(nc);
+  const lrpStore = createLrpStore(nc, await openLrpBuckets(nc, buckets), { crashPolicy: opts.crashPolicy });
   const registry = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger });
   const ledger = createResourceLedger(await machineCapacity(opts, workDir));
   const unregisterLedger = registerCellLedger(opts.cellId, ledger);
@@ -105,7 +124,14 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
     zone: opts.zone,
     rootfsSchemes: ["docker"],
   };
-  const presence = () => currentPresence(identity, ledger);
+  let evacuating = false;
+  let lrps: LrpHost | undefined;
+  const presence = () => {
+    const p = currentPresence(identity, ledger);
+    p.evacuating = evacuating;
+    p.lrpInstances = lrps?.counts() ?? {};
+    return p;
+  };
   const stopping = new AbortController();
   const deps: TaskRunnerDeps = {
     cellId: opts.cellId,
@@ -125,6 +151,24 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
       nc.publish(subjects.auctionKick, "");
     },
   };
+  const lrpHost = createLrpHost({
+    cellId: opts.cellId,
+    store: lrpStore,
+    nc,
+    ledger,
+    logger,
+    runner: {
+      runtime,
+      rootfs: deps.rootfs,
+      network,
+      nc,
+      pidsLimit: opts.pidsLimit,
+      downloadCache: deps.downloadCache,
+      logger,
+      timing: opts.lrpTiming,
+    },
+  });
+  lrps = lrpHost;
   const tasks = new Map<string, { abort: AbortController; done: Promise<void> }>();
   /** Tasks whose claim is being written: held too, though not running yet. */
   const claiming = new Set<string>();
@@ -150,9 +194,18 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
     }),
     nc.subscribe(subjects.cellWork(opts.cellId), {
       callback: (_err, msg) => {
-        void takeWork(msg.data, { store, ledger, id: identity, launch, claiming, isRunning: (g) => tasks.has(g), stopping: stopping.signal, logger }).then((rejected) =>
-          msg.respond(toBinary(WorkResponseSchema, create(WorkResponseSchema, { rejected }))),
-        );
+        const { taskGuids, lrpStarts } = fromBinary(WorkRequestSchema, msg.data);
+        void Promise.all([
+          evacuating ? taskGuids : takeWork(taskGuids, { store, ledger, id: identity, launch, claiming, isRunning: (g) => tasks.has(g), stopping: stopping.signal, logger }),
+          lrpHost.take(lrpStarts),
+        ]).then(([rejected, rejectedLrps]) => msg.respond(toBinary(WorkResponseSchema, create(WorkResponseSchema, { rejected, rejectedLrps }))));
+      },
+    }),
+    nc.subscribe(subjects.lrpStop(opts.cellId), {
+      callback: (_err, msg) => {
+        const stop = parseStopMessage(msg.data);
+        if (stop) void lrpHost.stop(stop);
+        else logger.warn({ body: msg.string().slice(0, 200) }, "LRP stop message without process_guid, index and instance_guid ignored");
       },
     }),
     nc.subscribe(subjects.cellCancel(opts.cellId), {
@@ -188,6 +241,13 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
     cellId: opts.cellId,
     sessionId: identity.sessionId,
     running: () => [...tasks.keys()],
+    lrpInstances: () => lrpHost.size(),
+    async evacuate() {
+      evacuating = true;
+      logger.info({ instances: lrpHost.size() }, "evacuating");
+      await heartbeat.beat().catch(() => undefined);
+      await lrpHost.evacuate(opts.evacuationTimeoutMs ?? DEFAULT_EVACUATION_TIMEOUT_MS);
+    },
     async stop() {
       clearInterval(cancelCheck);
       stopStatus();
@@ -197,7 +257,9 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
       // Tasks stopped by a shutdown fail through the converger (`cell disappeared before completion`).
       for (const t of tasks.values()) t.abort.abort();
       stopping.abort();
-      await Promise.all([...tasks.values()].map((t) => t.done));
+      // Instances still here (no evacuation) are replaced through the converger.
+      await Promise.all([...[...tasks.values()].map((t) => t.done), lrpHost.shutdown()]);
+      lrpStore.close();
       await registry.withdraw(opts.cellId).catch(() => undefined);
       registry.stop();
       await nc.drain().catch(() => undefined);
@@ -219,9 +281,8 @@ interface WorkDeps {
 }
 
 /** Claims what fits of the work the auction sent; returns the guids it could not take. */
-async function takeWork(data: Uint8Array, deps: WorkDeps): Promise<string[]> {
+async function takeWork(taskGuids: string[], deps: WorkDeps): Promise<string[]> {
   const { store, ledger, id, launch, claiming, isRunning, logger } = deps;
-  const { taskGuids } = fromBinary(WorkRequestSchema, data);
   const records = await Promise.all(taskGuids.map((g) => store.get(g).catch(() => null)));
   const rejected: string[] = [];
   const toClaim: StoredTask[] = [];

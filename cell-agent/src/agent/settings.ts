@@ -1,4 +1,5 @@
-import { choiceSetting, intSetting, listSetting, stringSetting } from "../../../src/settings/index.js";
+import { evacuationSettings, lrpCrashSettings } from "../../../src/store/index.js";
+import { choiceSetting, durationSetting, intSetting, listSetting, stringSetting } from "../../../src/settings/index.js";
 
 // What a cell offers and how it runs containers: `diego cell` and the cell inside `diego up`.
 
@@ -23,6 +24,9 @@ export const cellSettings = {
     default: "",
     help: "registries reached over plain http (host:port, comma-separated); loopback always is",
   }),
+  // Shared with the converger: both must apply the same crash policy and evacuation timeout.
+  ...evacuationSettings,
+  ...lrpCrashSettings,
   pidsLimit: intSetting({ flag: "pids-limit", env: "DIEGO_PIDS_LIMIT", default: 1024, min: 1, help: "max processes per container" }),
   networkCidr: stringSetting({
     flag: "network-cidr",

@@ -2,7 +2,6 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Action, EnvironmentVariable } from "../../../src/gen/diego/v1/actions_pb.js";
 import type { SecurityGroupRule } from "../../../src/gen/diego/v1/task_pb.js";
-import type { RootfsResolver } from "../agent/index.js";
 import type { DownloadCache } from "../executor/index.js";
 import type { CellNetwork } from "../network/index.js";
 import type { SandboxRuntime } from "../sandbox/index.js";
@@ -71,6 +70,14 @@ export interface LrpTiming {
 }
 
 export const DEFAULT_LRP_TIMING: LrpTiming = { unhealthyIntervalMs: 500, healthyIntervalMs: 30_000, stopGraceMs: 10_000 };
+
+/**
+ * Turns a root_fs into overlay layers (the cell's rootfs resolver has this shape; declared here
+ * so the cell's agent can import this module without a cycle).
+ */
+export interface RootfsResolver {
+  resolve(rootFs: string, stack: string, signal?: AbortSignal): Promise<{ layers: string[]; env: string[]; workdir: string; user: string }>;
+}
 
 /** What the cell shares with every instance it runs. */
 export interface LrpRunnerDeps {

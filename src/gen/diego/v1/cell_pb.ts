@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file diego/v1/cell.proto.
  */
 export const file_diego_v1_cell: GenFile = /*@__PURE__*/
-  fileDesc("ChNkaWVnby92MS9jZWxsLnByb3RvEghkaWVnby52MSJDCglSZXNvdXJjZXMSEQoJbWVtb3J5X21iGAEgASgFEg8KB2Rpc2tfbWIYAiABKAUSEgoKY29udGFpbmVycxgDIAEoBSLiAQoMQ2VsbFByZXNlbmNlEg8KB2NlbGxfaWQYASABKAkSDgoGc3RhY2tzGAIgAygJEiUKCGNhcGFjaXR5GAMgASgLMhMuZGllZ28udjEuUmVzb3VyY2VzEiYKCWF2YWlsYWJsZRgEIAEoCzITLmRpZWdvLnYxLlJlc291cmNlcxISCgp0YXNrX2NvdW50GAUgASgFEgwKBHpvbmUYBiABKAkSFgoOcm9vdGZzX3NjaGVtZXMYByADKAkSFAoMaGVhcnRiZWF0X2F0GAggASgDEhIKCnNlc3Npb25faWQYCSABKAliBnByb3RvMw");
+  fileDesc("ChNkaWVnby92MS9jZWxsLnByb3RvEghkaWVnby52MSJDCglSZXNvdXJjZXMSEQoJbWVtb3J5X21iGAEgASgFEg8KB2Rpc2tfbWIYAiABKAUSEgoKY29udGFpbmVycxgDIAEoBSLsAgoMQ2VsbFByZXNlbmNlEg8KB2NlbGxfaWQYASABKAkSDgoGc3RhY2tzGAIgAygJEiUKCGNhcGFjaXR5GAMgASgLMhMuZGllZ28udjEuUmVzb3VyY2VzEiYKCWF2YWlsYWJsZRgEIAEoCzITLmRpZWdvLnYxLlJlc291cmNlcxISCgp0YXNrX2NvdW50GAUgASgFEgwKBHpvbmUYBiABKAkSFgoOcm9vdGZzX3NjaGVtZXMYByADKAkSFAoMaGVhcnRiZWF0X2F0GAggASgDEhIKCnNlc3Npb25faWQYCSABKAkSEgoKZXZhY3VhdGluZxgKIAEoCBI/Cg1scnBfaW5zdGFuY2VzGAsgAygLMiguZGllZ28udjEuQ2VsbFByZXNlbmNlLkxycEluc3RhbmNlc0VudHJ5GjMKEUxycEluc3RhbmNlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBToCOAFiBnByb3RvMw");
 
 /**
  * @generated from message diego.v1.Resources
@@ -95,6 +95,20 @@ export type CellPresence = Message<"diego.v1.CellPresence"> & {
    * @generated from field: string session_id = 9;
    */
   sessionId: string;
+
+  /**
+   * The cell is draining (SIGTERM): it takes no new work.
+   *
+   * @generated from field: bool evacuating = 10;
+   */
+  evacuating: boolean;
+
+  /**
+   * process_guid -> instances of that LRP on the cell (the auction spreads them).
+   *
+   * @generated from field: map<string, int32> lrp_instances = 11;
+   */
+  lrpInstances: { [key: string]: number };
 };
 
 /**

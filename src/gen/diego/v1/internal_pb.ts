@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file diego/v1/internal.proto.
  */
 export const file_diego_v1_internal: GenFile = /*@__PURE__*/
-  fileDesc("ChdkaWVnby92MS9pbnRlcm5hbC5wcm90bxIIZGllZ28udjEilwEKClRhc2tSZWNvcmQSJAoEdGFzaxgBIAEoCzIWLmRpZWdvLnYxLlRhc2tSZXNwb25zZRISCgp1cGRhdGVkX2F0GAIgASgDEhoKEmZpcnN0X2NvbXBsZXRlZF9hdBgDIAEoAxIXCg9jZWxsX3Nlc3Npb25faWQYBCABKAkSGgoScGxhY2VtZW50X2F0dGVtcHRzGAUgASgFIiYKEENlbGxTdGF0ZVJlcXVlc3QSEgoKYXVjdGlvbl9pZBgBIAEoCSIhCgtXb3JrUmVxdWVzdBISCgp0YXNrX2d1aWRzGAEgAygJIiAKDFdvcmtSZXNwb25zZRIQCghyZWplY3RlZBgBIAMoCSJ6CgpMb2dNZXNzYWdlEhAKCGxvZ19ndWlkGAEgASgJEhMKC3NvdXJjZV9uYW1lGAIgASgJEg4KBnN0cmVhbRgDIAEoBRIPCgdtZXNzYWdlGAQgASgJEhEKCXRpbWVzdGFtcBgFIAEoAxIRCgl0YXNrX2d1aWQYBiABKAliBnByb3RvMw", [file_diego_v1_task]);
+  fileDesc("ChdkaWVnby92MS9pbnRlcm5hbC5wcm90bxIIZGllZ28udjEilwEKClRhc2tSZWNvcmQSJAoEdGFzaxgBIAEoCzIWLmRpZWdvLnYxLlRhc2tSZXNwb25zZRISCgp1cGRhdGVkX2F0GAIgASgDEhoKEmZpcnN0X2NvbXBsZXRlZF9hdBgDIAEoAxIXCg9jZWxsX3Nlc3Npb25faWQYBCABKAkSGgoScGxhY2VtZW50X2F0dGVtcHRzGAUgASgFIiYKEENlbGxTdGF0ZVJlcXVlc3QSEgoKYXVjdGlvbl9pZBgBIAEoCSJJCgtXb3JrUmVxdWVzdBISCgp0YXNrX2d1aWRzGAEgAygJEiYKCmxycF9zdGFydHMYAiADKAsyEi5kaWVnby52MS5McnBTdGFydCIvCghMcnBTdGFydBIUCgxwcm9jZXNzX2d1aWQYASABKAkSDQoFaW5kZXgYAiABKAUiSwoMV29ya1Jlc3BvbnNlEhAKCHJlamVjdGVkGAEgAygJEikKDXJlamVjdGVkX2xycHMYAiADKAsyEi5kaWVnby52MS5McnBTdGFydCJ6CgpMb2dNZXNzYWdlEhAKCGxvZ19ndWlkGAEgASgJEhMKC3NvdXJjZV9uYW1lGAIgASgJEg4KBnN0cmVhbRgDIAEoBRIPCgdtZXNzYWdlGAQgASgJEhEKCXRpbWVzdGFtcBgFIAEoAxIRCgl0YXNrX2d1aWQYBiABKAliBnByb3RvMw", [file_diego_v1_task]);
 
 /**
  * What the store keeps per task in the KV bucket: the public view plus bookkeeping.
@@ -90,6 +90,13 @@ export type WorkRequest = Message<"diego.v1.WorkRequest"> & {
    * @generated from field: repeated string task_guids = 1;
    */
   taskGuids: string[];
+
+  /**
+   * LRP instances (UNCLAIMED ActualLRPs) to claim and run.
+   *
+   * @generated from field: repeated diego.v1.LrpStart lrp_starts = 2;
+   */
+  lrpStarts: LrpStart[];
 };
 
 /**
@@ -98,6 +105,30 @@ export type WorkRequest = Message<"diego.v1.WorkRequest"> & {
  */
 export const WorkRequestSchema: GenMessage<WorkRequest> = /*@__PURE__*/
   messageDesc(file_diego_v1_internal, 2);
+
+/**
+ * One LRP instance the auction placed: the cell reads its DesiredLRP and ActualLRP from the store.
+ *
+ * @generated from message diego.v1.LrpStart
+ */
+export type LrpStart = Message<"diego.v1.LrpStart"> & {
+  /**
+   * @generated from field: string process_guid = 1;
+   */
+  processGuid: string;
+
+  /**
+   * @generated from field: int32 index = 2;
+   */
+  index: number;
+};
+
+/**
+ * Describes the message diego.v1.LrpStart.
+ * Use `create(LrpStartSchema)` to create a new message.
+ */
+export const LrpStartSchema: GenMessage<LrpStart> = /*@__PURE__*/
+  messageDesc(file_diego_v1_internal, 3);
 
 /**
  * @generated from message diego.v1.WorkResponse
@@ -109,6 +140,13 @@ export type WorkResponse = Message<"diego.v1.WorkResponse"> & {
    * @generated from field: repeated string rejected = 1;
    */
   rejected: string[];
+
+  /**
+   * LRP instances the cell could not take (no room left, or evacuating).
+   *
+   * @generated from field: repeated diego.v1.LrpStart rejected_lrps = 2;
+   */
+  rejectedLrps: LrpStart[];
 };
 
 /**
@@ -116,7 +154,7 @@ export type WorkResponse = Message<"diego.v1.WorkResponse"> & {
  * Use `create(WorkResponseSchema)` to create a new message.
  */
 export const WorkResponseSchema: GenMessage<WorkResponse> = /*@__PURE__*/
-  messageDesc(file_diego_v1_internal, 3);
+  messageDesc(file_diego_v1_internal, 4);
 
 /**
  * A log line as it travels on NATS (subject diego.logs.<log_guid>).
@@ -162,5 +200,5 @@ export type LogMessage = Message<"diego.v1.LogMessage"> & {
  * Use `create(LogMessageSchema)` to create a new message.
  */
 export const LogMessageSchema: GenMessage<LogMessage> = /*@__PURE__*/
-  messageDesc(file_diego_v1_internal, 4);
+  messageDesc(file_diego_v1_internal, 5);
 

@@ -31,6 +31,15 @@ export interface CellPresence {
   heartbeatAt: bigint;
   /** A random id per cell process start: tells a restarted cell from a live one. */
   sessionId: string;
+  /** The cell is draining (SIGTERM): it takes no new work. */
+  evacuating: boolean;
+  /** process_guid -> instances of that LRP on the cell (the auction spreads them). */
+  lrpInstances: { [key: string]: number };
+}
+
+export interface CellPresence_LrpInstancesEntry {
+  key: string;
+  value: number;
 }
 
 function createBaseResources(): Resources {
@@ -153,6 +162,8 @@ function createBaseCellPresence(): CellPresence {
     rootfsSchemes: [],
     heartbeatAt: 0n,
     sessionId: "",
+    evacuating: false,
+    lrpInstances: {},
   };
 }
 
@@ -188,6 +199,12 @@ export const CellPresence: MessageFns<CellPresence> = {
     if (message.sessionId !== "") {
       writer.uint32(74).string(message.sessionId);
     }
+    if (message.evacuating !== false) {
+      writer.uint32(80).bool(message.evacuating);
+    }
+    globalThis.Object.entries(message.lrpInstances).forEach(([key, value]: [string, number]) => {
+      CellPresence_LrpInstancesEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
+    });
     return writer;
   },
 
@@ -276,6 +293,25 @@ export const CellPresence: MessageFns<CellPresence> = {
             message.sessionId = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.evacuating = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            const entry11 = CellPresence_LrpInstancesEntry.decode(reader, reader.uint32());
+            if (entry11.value !== undefined) {
+              message.lrpInstances[entry11.key] = entry11.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -319,6 +355,34 @@ export const CellPresence: MessageFns<CellPresence> = {
         : isSet(object.session_id)
         ? globalThis.String(object.session_id)
         : "",
+      evacuating: isSet(object.evacuating) ? globalThis.Boolean(object.evacuating) : false,
+      lrpInstances: isObject(object.lrpInstances)
+        ? (globalThis.Object.entries(object.lrpInstances) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.lrp_instances)
+        ? (globalThis.Object.entries(object.lrp_instances) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -351,6 +415,18 @@ export const CellPresence: MessageFns<CellPresence> = {
     if (message.sessionId !== "") {
       obj.sessionId = message.sessionId;
     }
+    if (message.evacuating !== false) {
+      obj.evacuating = message.evacuating;
+    }
+    if (message.lrpInstances) {
+      const entries = globalThis.Object.entries(message.lrpInstances) as [string, number][];
+      if (entries.length > 0) {
+        obj.lrpInstances = {};
+        entries.forEach(([k, v]) => {
+          obj.lrpInstances[k] = Math.round(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -374,6 +450,103 @@ export const CellPresence: MessageFns<CellPresence> = {
       ? BigInt(object.heartbeatAt)
       : 0n;
     message.sessionId = object.sessionId ?? "";
+    message.evacuating = object.evacuating ?? false;
+    message.lrpInstances = (globalThis.Object.entries(object.lrpInstances ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseCellPresence_LrpInstancesEntry(): CellPresence_LrpInstancesEntry {
+  return { key: "", value: 0 };
+}
+
+export const CellPresence_LrpInstancesEntry: MessageFns<CellPresence_LrpInstancesEntry> = {
+  encode(message: CellPresence_LrpInstancesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).int32(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CellPresence_LrpInstancesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCellPresence_LrpInstancesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CellPresence_LrpInstancesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: CellPresence_LrpInstancesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CellPresence_LrpInstancesEntry>, I>>(base?: I): CellPresence_LrpInstancesEntry {
+    return CellPresence_LrpInstancesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CellPresence_LrpInstancesEntry>, I>>(
+    object: I,
+  ): CellPresence_LrpInstancesEntry {
+    const message = createBaseCellPresence_LrpInstancesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
@@ -389,6 +562,10 @@ export type DeepPartial<T> = T extends bigint ? string | number | bigint
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -35,11 +35,21 @@ export interface CellStateRequest {
 /** Auctioneer -> winning cell: tasks to claim and run. */
 export interface WorkRequest {
   taskGuids: string[];
+  /** LRP instances (UNCLAIMED ActualLRPs) to claim and run. */
+  lrpStarts: LrpStart[];
+}
+
+/** One LRP instance the auction placed: the cell reads its DesiredLRP and ActualLRP from the store. */
+export interface LrpStart {
+  processGuid: string;
+  index: number;
 }
 
 export interface WorkResponse {
   /** Task guids the cell could not take (no room left); they go back to the next auction. */
   rejected: string[];
+  /** LRP instances the cell could not take (no room left, or evacuating). */
+  rejectedLrps: LrpStart[];
 }
 
 /** A log line as it travels on NATS (subject diego.logs.<log_guid>). */
@@ -286,13 +296,16 @@ export const CellStateRequest: MessageFns<CellStateRequest> = {
 };
 
 function createBaseWorkRequest(): WorkRequest {
-  return { taskGuids: [] };
+  return { taskGuids: [], lrpStarts: [] };
 }
 
 export const WorkRequest: MessageFns<WorkRequest> = {
   encode(message: WorkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.taskGuids) {
       writer.uint32(10).string(v!);
+    }
+    for (const v of message.lrpStarts) {
+      LrpStart.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -318,6 +331,14 @@ export const WorkRequest: MessageFns<WorkRequest> = {
             message.taskGuids.push(reader.string());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.lrpStarts.push(LrpStart.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -337,6 +358,11 @@ export const WorkRequest: MessageFns<WorkRequest> = {
         : globalThis.Array.isArray(object?.task_guids)
         ? object.task_guids.map((e: any) => globalThis.String(e))
         : [],
+      lrpStarts: globalThis.Array.isArray(object?.lrpStarts)
+        ? object.lrpStarts.map((e: any) => LrpStart.fromJSON(e))
+        : globalThis.Array.isArray(object?.lrp_starts)
+        ? object.lrp_starts.map((e: any) => LrpStart.fromJSON(e))
+        : [],
     };
   },
 
@@ -344,6 +370,9 @@ export const WorkRequest: MessageFns<WorkRequest> = {
     const obj: any = {};
     if (message.taskGuids?.length) {
       obj.taskGuids = message.taskGuids;
+    }
+    if (message.lrpStarts?.length) {
+      obj.lrpStarts = message.lrpStarts.map((e) => LrpStart.toJSON(e));
     }
     return obj;
   },
@@ -354,18 +383,111 @@ export const WorkRequest: MessageFns<WorkRequest> = {
   fromPartial<I extends Exact<DeepPartial<WorkRequest>, I>>(object: I): WorkRequest {
     const message = createBaseWorkRequest();
     message.taskGuids = object.taskGuids?.map((e) => e) || [];
+    message.lrpStarts = object.lrpStarts?.map((e) => LrpStart.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseLrpStart(): LrpStart {
+  return { processGuid: "", index: 0 };
+}
+
+export const LrpStart: MessageFns<LrpStart> = {
+  encode(message: LrpStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.processGuid !== "") {
+      writer.uint32(10).string(message.processGuid);
+    }
+    if (message.index !== 0) {
+      writer.uint32(16).int32(message.index);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LrpStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLrpStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.processGuid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.index = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LrpStart {
+    return {
+      processGuid: isSet(object.processGuid)
+        ? globalThis.String(object.processGuid)
+        : isSet(object.process_guid)
+        ? globalThis.String(object.process_guid)
+        : "",
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+    };
+  },
+
+  toJSON(message: LrpStart): unknown {
+    const obj: any = {};
+    if (message.processGuid !== "") {
+      obj.processGuid = message.processGuid;
+    }
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LrpStart>, I>>(base?: I): LrpStart {
+    return LrpStart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LrpStart>, I>>(object: I): LrpStart {
+    const message = createBaseLrpStart();
+    message.processGuid = object.processGuid ?? "";
+    message.index = object.index ?? 0;
     return message;
   },
 };
 
 function createBaseWorkResponse(): WorkResponse {
-  return { rejected: [] };
+  return { rejected: [], rejectedLrps: [] };
 }
 
 export const WorkResponse: MessageFns<WorkResponse> = {
   encode(message: WorkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.rejected) {
       writer.uint32(10).string(v!);
+    }
+    for (const v of message.rejectedLrps) {
+      LrpStart.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -391,6 +513,14 @@ export const WorkResponse: MessageFns<WorkResponse> = {
             message.rejected.push(reader.string());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rejectedLrps.push(LrpStart.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -406,6 +536,11 @@ export const WorkResponse: MessageFns<WorkResponse> = {
   fromJSON(object: any): WorkResponse {
     return {
       rejected: globalThis.Array.isArray(object?.rejected) ? object.rejected.map((e: any) => globalThis.String(e)) : [],
+      rejectedLrps: globalThis.Array.isArray(object?.rejectedLrps)
+        ? object.rejectedLrps.map((e: any) => LrpStart.fromJSON(e))
+        : globalThis.Array.isArray(object?.rejected_lrps)
+        ? object.rejected_lrps.map((e: any) => LrpStart.fromJSON(e))
+        : [],
     };
   },
 
@@ -413,6 +548,9 @@ export const WorkResponse: MessageFns<WorkResponse> = {
     const obj: any = {};
     if (message.rejected?.length) {
       obj.rejected = message.rejected;
+    }
+    if (message.rejectedLrps?.length) {
+      obj.rejectedLrps = message.rejectedLrps.map((e) => LrpStart.toJSON(e));
     }
     return obj;
   },
@@ -423,6 +561,7 @@ export const WorkResponse: MessageFns<WorkResponse> = {
   fromPartial<I extends Exact<DeepPartial<WorkResponse>, I>>(object: I): WorkResponse {
     const message = createBaseWorkResponse();
     message.rejected = object.rejected?.map((e) => e) || [];
+    message.rejectedLrps = object.rejectedLrps?.map((e) => LrpStart.fromPartial(e)) || [];
     return message;
   },
 };
