@@ -198,20 +198,22 @@ describe.each([
     }
   });
 
+  const UPLOAD_ROUNDS = 80;
   it("upload: never POSTs a host file, while the task swaps its directory with a symlink to the host", async () => {
     const canary = await canaryDir({ out: HOST_SECRET });
     try {
       const sandbox = await h.sandbox({ privileged });
       await startExchanger(sandbox, canary.dir);
       const before = server.requests.length;
-      const uploads = Array.from({ length: 30 }, () => act.try(act.upload({ from: "/d/out", to: `${server.url}/ok` })));
+      // Enough rounds that the swapper, which a loaded machine may starve for a while, meets some.
+      const uploads = Array.from({ length: UPLOAD_ROUNDS }, () => act.try(act.upload({ from: "/d/out", to: `${server.url}/ok` })));
       const { outcome } = await execute(h, taskOf(act.serial(uploads)), { sandbox });
       await sandbox.destroy();
       expect(outcome.failed).toBe(false);
       const bodies = server.requests.slice(before).map((r) => r.body.toString());
       expect(bodies.filter((b) => b.includes(HOST_SECRET))).toEqual([]);
       expect(bodies).toContain(CONTAINER_DATA);
-      expect(bodies.length).toBeLessThan(30); // some reads met the symlink and were refused
+      expect(bodies.length).toBeLessThan(UPLOAD_ROUNDS); // some reads met the symlink and were refused
     } finally {
       await rm(canary.dir, { recursive: true, force: true });
     }
