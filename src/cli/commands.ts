@@ -176,9 +176,9 @@ const auctioneer: Command<"auctioneer"> = async (s, logger, given) => {
   return { readyLine: `diego auctioneer ready (nats ${redactNatsUrl(natsUrl)})`, stop: a.stop };
 };
 
-const router: Command<"router"> = async (s, logger, given) => {
+const router: Command<"router"> = async (s, logger) => {
   const natsUrl = requireNats(s);
-  const r = await startRouterProcess({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...routerOptions(s), ...natsFleetOptions(s, given) });
+  const r = await startRouterProcess({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...routerOptions(s), natsWaitMs: s.natsWait });
   return { readyLine: `diego router ready on ${r.address} (nats ${redactNatsUrl(natsUrl)})`, stop: r.stop };
 };
 

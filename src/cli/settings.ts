@@ -59,7 +59,8 @@ export const COMMAND_SETTINGS = {
   converger: { ...fleetSettings, ...convergerSettings, ...metricsSettings },
   dispatcher: { ...fleetSettings, ...dispatcherSettings, ...metricsSettings },
   cell: { ...fleetSettings, ...cellCommandSettings, ...metricsSettings },
-  router: { ...fleetSettings, ...routerSettings },
+  // Stateless: it reads the LRP buckets others create, so it has no replica setting.
+  router: { ...natsConnectionSettings, ...logSettings, ...routerSettings },
 } as const satisfies Record<string, SettingTable>;
 
 export type ServerCommand = keyof typeof COMMAND_SETTINGS;
