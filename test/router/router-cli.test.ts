@@ -3,6 +3,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCommand } from "../../src/cli/commands.js";
 import { parseArgs, type ParsedRun } from "../../src/cli/parse-args.js";
+import { RouterListenError, startRouter } from "../../src/router/index.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 
 // `diego router` as the CLI starts it: flags parsed against its settings table, then run.
@@ -41,5 +42,17 @@ describe("diego router", () => {
   it("refuses a --router-listen that is not HOST:PORT, naming the flag", async () => {
     await expect(run(["--nats", nats.url, "--router-listen", "8080"])).rejects.toThrow(/--router-listen must be HOST:PORT/);
     expect(() => parseArgs(["router", "--router-register", "maybe"], {})).toThrow(/router-register/);
+  });
+
+  it("takes a free port when its port is taken only if told to (diego up with the default address)", async () => {
+    const first = await startRouter({ natsUrl: nats.url, port: 0, register: false });
+    try {
+      await expect(startRouter({ natsUrl: nats.url, port: first.port, register: false })).rejects.toBeInstanceOf(RouterListenError);
+      const second = await startRouter({ natsUrl: nats.url, port: first.port, register: false, freePortIfTaken: true });
+      expect(second.port).not.toBe(first.port);
+      await second.stop();
+    } finally {
+      await first.stop();
+    }
   });
 });

@@ -234,6 +234,15 @@ describe("router", () => {
     expect(sent["x-cf-applicationid"]).toBe("log-hdr");
     const kept = JSON.parse((await get("hdr.local", "/headers", { "x-vcap-request-id": "given-id" })).body) as Record<string, string>;
     expect(kept["x-vcap-request-id"]).toBe("given-id");
+    // Hop-by-hop headers, and those the client's Connection header names, stay on the client's
+    // hop: a client cannot make the router pass X-Secret on, nor drop the X-Forwarded-For it adds.
+    const hop = JSON.parse(
+      (await get("hdr.local", "/headers", { connection: "keep-alive, x-secret, x-forwarded-for", "x-secret": "1", "proxy-connection": "x", te: "trailers" })).body,
+    ) as Record<string, string>;
+    expect(hop["x-secret"]).toBeUndefined();
+    expect(hop["proxy-connection"]).toBeUndefined();
+    expect(hop.te).toBeUndefined();
+    expect(hop["x-forwarded-for"]).toBe("127.0.0.1");
   });
 
   it("keeps an evacuating instance routable until its replacement runs", async () => {
@@ -280,6 +289,7 @@ describe("router", () => {
     const killedAt = Date.now();
     await store.crash("kill", 0, keyOf("kill", 0), "Exited with status 137");
     const okAtKill = ok;
+    await until("the crashed instance out of the table", () => (router.table.lookup("kill.local")?.endpoints.length === 2 ? true : undefined), 1_000);
     await until("1.5 s of traffic after the kill", () => (Date.now() - killedAt > 1_500 ? true : undefined), 3_000);
     stop = true;
     await Promise.all(loops);
