@@ -86,14 +86,17 @@ export function createProxy(opts: ProxyOptions): Proxy {
   const watchConnect = (preq: http.ClientRequest, ep: Endpoint, onConnected: () => void): (() => boolean) => {
     let connected = false;
     preq.on("socket", (s) => {
-      const go = (): void => {
+      if (!s.connecting) {
+        // A kept-alive connection: nothing to wait for.
+        connected = true;
+        return onConnected();
+      }
+      const timer = setTimeout(() => preq.destroy(new ConnectTimeoutError(`no connection to ${ep.id} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+      s.once("connect", () => {
         connected = true;
         clearTimeout(timer);
         onConnected();
-      };
-      const timer = setTimeout(() => preq.destroy(new ConnectTimeoutError(`no connection to ${ep.id} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
-      if (s.connecting) s.once("connect", go);
-      else go();
+      });
       preq.once("close", () => clearTimeout(timer));
     });
     return () => connected;
@@ -136,11 +139,21 @@ export function createProxy(opts: ProxyOptions): Proxy {
 
       preq.on("response", (pres) => {
         res.writeHead(pres.statusCode ?? 502, pres.statusMessage, responseHeaders(pres.headers));
-        pipeline(pres, res, (err) => {
+        // pipe rather than pipeline: cheaper per request; errors are handled here, and a client
+        // that goes away destroys the instance request (above), which ends this side too.
+        let logged = false;
+        const done = (error?: string): void => {
+          if (logged) return;
+          logged = true;
+          access(req, host, pres.statusCode ?? 502, startNs, ep, tried.size, error);
+        };
+        pres.pipe(res);
+        pres.once("error", (err) => {
           // Headers are gone: a failure now can only cut the client's connection short.
-          if (err && !res.destroyed) res.destroy();
-          access(req, host, pres.statusCode ?? 502, startNs, ep, tried.size, err ? `response cut: ${err.message}` : undefined);
+          res.destroy();
+          done(`response cut: ${err.message}`);
         });
+        res.once("finish", () => done());
       });
       preq.on("error", (err: NodeJS.ErrnoException) => {
         if (res.headersSent || res.destroyed) return;

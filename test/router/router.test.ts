@@ -352,7 +352,8 @@ describe("router", () => {
     } finally {
       clearInterval(sampler);
     }
-    // Router, client and instance share this process; buffering either body would add 256 MiB.
-    expect(peak - rssBefore).toBeLessThan(64 * 1024 * 1024);
+    // Router, client and instance share this process, so RSS also holds their garbage chunks
+    // until a GC (tens of MiB); buffering either body would add its 256 MiB on top.
+    expect(peak - rssBefore).toBeLessThan(128 * 1024 * 1024);
   });
 });
