@@ -220,6 +220,29 @@ describe("router", () => {
     expect(r.headers["x-cf-routererror"]).toBe("endpoint_failure");
   });
 
+  it("cuts the client's connection when the instance fails mid-response, so a partial body never looks whole", async () => {
+    const b = await backend("cut", (_req, res) => {
+      // Chunked, so only a proper last chunk tells a client the body is complete.
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("partial", () => res.socket?.destroy());
+    });
+    await runLrp("cut", ["cut.local"], [b]);
+    await until("cut endpoint", () => (router.table.lookup("cut.local")?.endpoints.length === 1 ? true : undefined));
+    const outcome = await new Promise<string>((resolve) => {
+      http
+        .get({ host: "127.0.0.1", port: router.port, headers: { host: "cut.local" }, agent: false }, (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString()));
+          res.on("end", () => resolve(`complete: ${body}`));
+          res.on("error", () => resolve(`cut after: ${body}`));
+        })
+        .on("error", (err) => resolve(`request error: ${err.message}`));
+    });
+    expect(outcome).toMatch(/^cut after: (partial)?$/);
+    const line = await until("access line", () => accessLines.find((l) => l.route === "cut.local"));
+    expect(line.error).toMatch(/response cut/);
+  });
+
   it("adds X-Forwarded-For/-Proto, X-Request-Start and X-Vcap-Request-Id, keeping a given request id", async () => {
     const b = await backend("hdr");
     await runLrp("hdr", ["hdr.local"], [b]);
