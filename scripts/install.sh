@@ -14,6 +14,7 @@ packages=(
   python3-grpcio python3-protobuf  # the cross-language gRPC test
   nftables libnftables1            # container egress firewall (libnftables is called in-process)
   containernetworking-plugins      # CNI plugins, measured against in docs/networking.md
+  nginx-light      # the reverse proxy bench/router.ts measures the router against
 )
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

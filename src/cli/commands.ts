@@ -7,6 +7,7 @@ import { startReceptor as startReceptorProcess, type Receptor, type ReceptorOpti
 import { startDispatcher, type dispatcherSettings } from "../dispatcher/index.js";
 import { startConverger, type convergerSettings } from "../converger/index.js";
 import { InvalidMetricsListenError, startMetricsServer } from "../metrics/index.js";
+import { RouterListenError, startRouter, type routerSettings } from "../router/index.js";
 import type { SettingsOf } from "../settings/index.js";
 import { crashPolicyFrom, type cellTtlSettings } from "../store/index.js";
 import { runAuctioneer, runCell } from "./cell-commands.js";
@@ -132,6 +133,24 @@ const convergerOptions = (s: SettingsOf<typeof convergerSettings>) => ({
   evacuationTimeoutMs: s.evacuationTimeout,
 });
 
+/** What `router` and `up` give the router. */
+function routerOptions(s: SettingsOf<typeof routerSettings>) {
+  const m = /^(.*):([0-9]+)$/.exec(s.routerListen);
+  if (!m || Number(m[2]) > 65535) throw new InvalidSettingError(`--router-listen must be HOST:PORT with a port up to 65535, got '${s.routerListen}'`);
+  return {
+    host: m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0",
+    port: Number(m[2]),
+    register: s.routerRegister === "on",
+    registerIntervalMs: s.routerRegisterInterval,
+    accessLog: s.routerAccessLog === "on",
+  };
+}
+
+const startRouterProcess = (opts: Parameters<typeof startRouter>[0]) =>
+  startRouter(opts).catch((err: unknown) => {
+    throw err instanceof RouterListenError ? new InvalidSettingError(err.message) : err;
+  });
+
 /** With --metrics-listen, the process also serves /metrics there (stopped with it). */
 async function withMetrics(s: { metricsListen: string }, running: Running): Promise<Running> {
   if (!s.metricsListen) return running;
@@ -160,6 +179,12 @@ const auctioneer: Command<"auctioneer"> = async (s, logger, given) => {
   const natsUrl = requireNats(s);
   const a = await runAuctioneer(s, natsUrl, await natsAuthFrom(s), logger, natsFleetOptions(s, given));
   return { readyLine: `diego auctioneer ready (nats ${redactNatsUrl(natsUrl)})`, stop: a.stop };
+};
+
+const router: Command<"router"> = async (s, logger) => {
+  const natsUrl = requireNats(s);
+  const r = await startRouterProcess({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...routerOptions(s), natsWaitMs: s.natsWait });
+  return { readyLine: `diego router ready on ${r.address} (nats ${redactNatsUrl(natsUrl)})`, stop: r.stop };
 };
 
 const cell: Command<"cell"> = async (s, logger, given) => {
@@ -226,7 +251,9 @@ const up: Command<"up"> = async (s, logger, given) => {
     parts.push(await startConverger({ natsUrl, natsAuth, logger: logger.child({ component: "converger" }), ...convergerOptions(s), ...fleet }));
     parts.push(await runAuctioneer(s, natsUrl, natsAuth, logger.child({ component: "auctioneer" }), fleet));
     parts.push(await runCell(s, natsUrl, natsAuth, logger.child({ component: "cell" }), fleet));
-    return { readyLine: `diego ready on ${r.address} (nats ${redactNatsUrl(natsUrl)}${credentialsNote})`, stop: stack(parts) };
+    const router = await startRouterProcess({ natsUrl, natsAuth, logger: logger.child({ component: "router" }), ...routerOptions(s), ...fleet, freePortIfTaken: !given.has("routerListen") });
+    parts.push(router);
+    return { readyLine: `diego ready on ${r.address} (nats ${redactNatsUrl(natsUrl)}${credentialsNote}, router on ${router.address})`, stop: stack(parts) };
   } catch (err) {
     await stack(parts)();
     throw err;
@@ -246,6 +273,7 @@ const commands: { [C in ServerCommand]: Command<C> } = {
   dispatcher: metered(dispatcher),
   converger: metered(converger),
   cell: metered(cell),
+  router,
 };
 
 /** Starts the parsed command with its settings. */

@@ -60,12 +60,13 @@ export function parseSettings<C extends ServerCommand>(command: C, args: string[
 
 export function usage(command?: string): string {
   const commands = [
-    ["up", "start everything on this machine: nats-server, receptor, auctioneer, dispatcher, converger, one cell"],
+    ["up", "start everything on this machine: nats-server, receptor, auctioneer, dispatcher, converger, one cell, router"],
     ["receptor", "the Task API (gRPC, Connect, REST) against --nats"],
     ["auctioneer", "places pending tasks on cells (one active, others standby)"],
     ["dispatcher", "fires completion callbacks"],
     ["converger", "enforces timeouts, reaps and re-auctions tasks (one active, others standby)"],
     ["cell", "a cell-agent: bids for tasks and runs them in OCI containers"],
+    ["router", "HTTP reverse proxy to LRP instances by Host header; registers routes for a gorouter"],
     ["task", "create, list, watch, run tasks and follow their logs through the API ('diego task --help')"],
     ["lrp", "desire, list, scale, kill and delete long-running processes through the API ('diego lrp --help')"],
     ["cells", "list the live cells through the API"],

@@ -5,6 +5,7 @@ import { dispatcherSettings } from "../dispatcher/index.js";
 import { metricsSettings } from "../metrics/index.js";
 import { embeddedNatsSettings, natsConnectionSettings, replicaSettings } from "../nats/index.js";
 import { receptorSettings } from "../receptor/index.js";
+import { routerSettings } from "../router/index.js";
 import { choiceSetting, stringSetting, type SettingSpec, type SettingsOf, type SettingTable } from "../settings/index.js";
 import { cellTtlSettings } from "../store/index.js";
 
@@ -51,12 +52,15 @@ export const COMMAND_SETTINGS = {
     ...auctioneerSettings,
     ...convergerSettings,
     ...dispatcherSettings,
+    ...routerSettings,
   },
   receptor: { ...receptorSettings, ...fleetSettings },
   auctioneer: { ...fleetSettings, ...auctioneerSettings, ...metricsSettings },
   converger: { ...fleetSettings, ...convergerSettings, ...metricsSettings },
   dispatcher: { ...fleetSettings, ...dispatcherSettings, ...metricsSettings },
   cell: { ...fleetSettings, ...cellCommandSettings, ...metricsSettings },
+  // Stateless: it reads the LRP buckets others create, so it has no replica setting.
+  router: { ...natsConnectionSettings, ...logSettings, ...routerSettings },
 } as const satisfies Record<string, SettingTable>;
 
 export type ServerCommand = keyof typeof COMMAND_SETTINGS;

@@ -1,0 +1,9 @@
+export class RouterListenError extends Error {
+  override readonly name = "RouterListenError";
+}
+
+/** The instance accepted no connection within the connect timeout. */
+export class ConnectTimeoutError extends Error {
+  override readonly name = "ConnectTimeoutError";
+  readonly code = "ETIMEDOUT";
+}
