@@ -42,7 +42,7 @@ export function bidFromPresence(p: CellPresence): CellBid {
     taskCount: p.taskCount,
     zone: p.zone,
     evacuating: p.evacuating,
-    lrpInstances: { ...p.lrpInstances },
+    lrpInstances: Object.fromEntries(p.lrpInstances.map((c) => [c.processGuid, c.count])),
   };
 }
 

@@ -5,7 +5,7 @@ import path from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { CellPresenceSchema } from "../../../src/gen/diego/v1/cell_pb.js";
+import { CellPresenceSchema, LrpInstanceCountSchema } from "../../../src/gen/diego/v1/cell_pb.js";
 import { WorkRequestSchema, WorkResponseSchema } from "../../../src/gen/diego/v1/internal_pb.js";
 import { TaskState } from "../../../src/gen/diego/v1/task_pb.js";
 import { openCellsBucket, openLrpBuckets, openTasksBucket, connectNats, type NatsAuth, subjects, onNatsStatus } from "../../../src/nats/index.js";
@@ -129,7 +129,7 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
   const presence = () => {
     const p = currentPresence(identity, ledger);
     p.evacuating = evacuating;
-    p.lrpInstances = lrps?.counts() ?? {};
+    p.lrpInstances = Object.entries(lrps?.counts() ?? {}).map(([processGuid, count]) => create(LrpInstanceCountSchema, { processGuid, count }));
     return p;
   };
   const stopping = new AbortController();

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file diego/v1/cell.proto.
  */
 export const file_diego_v1_cell: GenFile = /*@__PURE__*/
-  fileDesc("ChNkaWVnby92MS9jZWxsLnByb3RvEghkaWVnby52MSJDCglSZXNvdXJjZXMSEQoJbWVtb3J5X21iGAEgASgFEg8KB2Rpc2tfbWIYAiABKAUSEgoKY29udGFpbmVycxgDIAEoBSLsAgoMQ2VsbFByZXNlbmNlEg8KB2NlbGxfaWQYASABKAkSDgoGc3RhY2tzGAIgAygJEiUKCGNhcGFjaXR5GAMgASgLMhMuZGllZ28udjEuUmVzb3VyY2VzEiYKCWF2YWlsYWJsZRgEIAEoCzITLmRpZWdvLnYxLlJlc291cmNlcxISCgp0YXNrX2NvdW50GAUgASgFEgwKBHpvbmUYBiABKAkSFgoOcm9vdGZzX3NjaGVtZXMYByADKAkSFAoMaGVhcnRiZWF0X2F0GAggASgDEhIKCnNlc3Npb25faWQYCSABKAkSEgoKZXZhY3VhdGluZxgKIAEoCBI/Cg1scnBfaW5zdGFuY2VzGAsgAygLMiguZGllZ28udjEuQ2VsbFByZXNlbmNlLkxycEluc3RhbmNlc0VudHJ5GjMKEUxycEluc3RhbmNlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBToCOAFiBnByb3RvMw");
+  fileDesc("ChNkaWVnby92MS9jZWxsLnByb3RvEghkaWVnby52MSJDCglSZXNvdXJjZXMSEQoJbWVtb3J5X21iGAEgASgFEg8KB2Rpc2tfbWIYAiABKAUSEgoKY29udGFpbmVycxgDIAEoBSKpAgoMQ2VsbFByZXNlbmNlEg8KB2NlbGxfaWQYASABKAkSDgoGc3RhY2tzGAIgAygJEiUKCGNhcGFjaXR5GAMgASgLMhMuZGllZ28udjEuUmVzb3VyY2VzEiYKCWF2YWlsYWJsZRgEIAEoCzITLmRpZWdvLnYxLlJlc291cmNlcxISCgp0YXNrX2NvdW50GAUgASgFEgwKBHpvbmUYBiABKAkSFgoOcm9vdGZzX3NjaGVtZXMYByADKAkSFAoMaGVhcnRiZWF0X2F0GAggASgDEhIKCnNlc3Npb25faWQYCSABKAkSEgoKZXZhY3VhdGluZxgKIAEoCBIxCg1scnBfaW5zdGFuY2VzGAsgAygLMhouZGllZ28udjEuTHJwSW5zdGFuY2VDb3VudCI3ChBMcnBJbnN0YW5jZUNvdW50EhQKDHByb2Nlc3NfZ3VpZBgBIAEoCRINCgVjb3VudBgCIAEoBWIGcHJvdG8z");
 
 /**
  * @generated from message diego.v1.Resources
@@ -104,11 +104,12 @@ export type CellPresence = Message<"diego.v1.CellPresence"> & {
   evacuating: boolean;
 
   /**
-   * process_guid -> instances of that LRP on the cell (the auction spreads them).
+   * Instances of each LRP on the cell (the auction spreads them). A list rather than a map: the
+   * compiled codecs of the API's fast paths have no map fields; on the wire the two are the same.
    *
-   * @generated from field: map<string, int32> lrp_instances = 11;
+   * @generated from field: repeated diego.v1.LrpInstanceCount lrp_instances = 11;
    */
-  lrpInstances: { [key: string]: number };
+  lrpInstances: LrpInstanceCount[];
 };
 
 /**
@@ -117,4 +118,26 @@ export type CellPresence = Message<"diego.v1.CellPresence"> & {
  */
 export const CellPresenceSchema: GenMessage<CellPresence> = /*@__PURE__*/
   messageDesc(file_diego_v1_cell, 1);
+
+/**
+ * @generated from message diego.v1.LrpInstanceCount
+ */
+export type LrpInstanceCount = Message<"diego.v1.LrpInstanceCount"> & {
+  /**
+   * @generated from field: string process_guid = 1;
+   */
+  processGuid: string;
+
+  /**
+   * @generated from field: int32 count = 2;
+   */
+  count: number;
+};
+
+/**
+ * Describes the message diego.v1.LrpInstanceCount.
+ * Use `create(LrpInstanceCountSchema)` to create a new message.
+ */
+export const LrpInstanceCountSchema: GenMessage<LrpInstanceCount> = /*@__PURE__*/
+  messageDesc(file_diego_v1_cell, 2);
 

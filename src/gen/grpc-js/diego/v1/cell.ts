@@ -33,13 +33,16 @@ export interface CellPresence {
   sessionId: string;
   /** The cell is draining (SIGTERM): it takes no new work. */
   evacuating: boolean;
-  /** process_guid -> instances of that LRP on the cell (the auction spreads them). */
-  lrpInstances: { [key: string]: number };
+  /**
+   * Instances of each LRP on the cell (the auction spreads them). A list rather than a map: the
+   * compiled codecs of the API's fast paths have no map fields; on the wire the two are the same.
+   */
+  lrpInstances: LrpInstanceCount[];
 }
 
-export interface CellPresence_LrpInstancesEntry {
-  key: string;
-  value: number;
+export interface LrpInstanceCount {
+  processGuid: string;
+  count: number;
 }
 
 function createBaseResources(): Resources {
@@ -163,7 +166,7 @@ function createBaseCellPresence(): CellPresence {
     heartbeatAt: 0n,
     sessionId: "",
     evacuating: false,
-    lrpInstances: {},
+    lrpInstances: [],
   };
 }
 
@@ -202,9 +205,9 @@ export const CellPresence: MessageFns<CellPresence> = {
     if (message.evacuating !== false) {
       writer.uint32(80).bool(message.evacuating);
     }
-    globalThis.Object.entries(message.lrpInstances).forEach(([key, value]: [string, number]) => {
-      CellPresence_LrpInstancesEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
-    });
+    for (const v of message.lrpInstances) {
+      LrpInstanceCount.encode(v!, writer.uint32(90).fork()).join();
+    }
     return writer;
   },
 
@@ -306,10 +309,7 @@ export const CellPresence: MessageFns<CellPresence> = {
               break;
             }
 
-            const entry11 = CellPresence_LrpInstancesEntry.decode(reader, reader.uint32());
-            if (entry11.value !== undefined) {
-              message.lrpInstances[entry11.key] = entry11.value;
-            }
+            message.lrpInstances.push(LrpInstanceCount.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -356,33 +356,11 @@ export const CellPresence: MessageFns<CellPresence> = {
         ? globalThis.String(object.session_id)
         : "",
       evacuating: isSet(object.evacuating) ? globalThis.Boolean(object.evacuating) : false,
-      lrpInstances: isObject(object.lrpInstances)
-        ? (globalThis.Object.entries(object.lrpInstances) as [string, any][]).reduce(
-          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.Number(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
-            return acc;
-          },
-          {},
-        )
-        : isObject(object.lrp_instances)
-        ? (globalThis.Object.entries(object.lrp_instances) as [string, any][]).reduce(
-          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.Number(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
-            return acc;
-          },
-          {},
-        )
-        : {},
+      lrpInstances: globalThis.Array.isArray(object?.lrpInstances)
+        ? object.lrpInstances.map((e: any) => LrpInstanceCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.lrp_instances)
+        ? object.lrp_instances.map((e: any) => LrpInstanceCount.fromJSON(e))
+        : [],
     };
   },
 
@@ -418,14 +396,8 @@ export const CellPresence: MessageFns<CellPresence> = {
     if (message.evacuating !== false) {
       obj.evacuating = message.evacuating;
     }
-    if (message.lrpInstances) {
-      const entries = globalThis.Object.entries(message.lrpInstances) as [string, number][];
-      if (entries.length > 0) {
-        obj.lrpInstances = {};
-        entries.forEach(([k, v]) => {
-          obj.lrpInstances[k] = Math.round(v);
-        });
-      }
+    if (message.lrpInstances?.length) {
+      obj.lrpInstances = message.lrpInstances.map((e) => LrpInstanceCount.toJSON(e));
     }
     return obj;
   },
@@ -451,35 +423,27 @@ export const CellPresence: MessageFns<CellPresence> = {
       : 0n;
     message.sessionId = object.sessionId ?? "";
     message.evacuating = object.evacuating ?? false;
-    message.lrpInstances = (globalThis.Object.entries(object.lrpInstances ?? {}) as [string, number][]).reduce(
-      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
-        if (value !== undefined) {
-          acc[key] = globalThis.Number(value);
-        }
-        return acc;
-      },
-      {},
-    );
+    message.lrpInstances = object.lrpInstances?.map((e) => LrpInstanceCount.fromPartial(e)) || [];
     return message;
   },
 };
 
-function createBaseCellPresence_LrpInstancesEntry(): CellPresence_LrpInstancesEntry {
-  return { key: "", value: 0 };
+function createBaseLrpInstanceCount(): LrpInstanceCount {
+  return { processGuid: "", count: 0 };
 }
 
-export const CellPresence_LrpInstancesEntry: MessageFns<CellPresence_LrpInstancesEntry> = {
-  encode(message: CellPresence_LrpInstancesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
+export const LrpInstanceCount: MessageFns<LrpInstanceCount> = {
+  encode(message: LrpInstanceCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.processGuid !== "") {
+      writer.uint32(10).string(message.processGuid);
     }
-    if (message.value !== 0) {
-      writer.uint32(16).int32(message.value);
+    if (message.count !== 0) {
+      writer.uint32(16).int32(message.count);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): CellPresence_LrpInstancesEntry {
+  decode(input: BinaryReader | Uint8Array, length?: number): LrpInstanceCount {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -488,7 +452,7 @@ export const CellPresence_LrpInstancesEntry: MessageFns<CellPresence_LrpInstance
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCellPresence_LrpInstancesEntry();
+      const message = createBaseLrpInstanceCount();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -497,7 +461,7 @@ export const CellPresence_LrpInstancesEntry: MessageFns<CellPresence_LrpInstance
               break;
             }
 
-            message.key = reader.string();
+            message.processGuid = reader.string();
             continue;
           }
           case 2: {
@@ -505,7 +469,7 @@ export const CellPresence_LrpInstancesEntry: MessageFns<CellPresence_LrpInstance
               break;
             }
 
-            message.value = reader.int32();
+            message.count = reader.int32();
             continue;
           }
         }
@@ -520,33 +484,35 @@ export const CellPresence_LrpInstancesEntry: MessageFns<CellPresence_LrpInstance
     }
   },
 
-  fromJSON(object: any): CellPresence_LrpInstancesEntry {
+  fromJSON(object: any): LrpInstanceCount {
     return {
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+      processGuid: isSet(object.processGuid)
+        ? globalThis.String(object.processGuid)
+        : isSet(object.process_guid)
+        ? globalThis.String(object.process_guid)
+        : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
     };
   },
 
-  toJSON(message: CellPresence_LrpInstancesEntry): unknown {
+  toJSON(message: LrpInstanceCount): unknown {
     const obj: any = {};
-    if (message.key !== "") {
-      obj.key = message.key;
+    if (message.processGuid !== "") {
+      obj.processGuid = message.processGuid;
     }
-    if (message.value !== 0) {
-      obj.value = Math.round(message.value);
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
     }
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CellPresence_LrpInstancesEntry>, I>>(base?: I): CellPresence_LrpInstancesEntry {
-    return CellPresence_LrpInstancesEntry.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<LrpInstanceCount>, I>>(base?: I): LrpInstanceCount {
+    return LrpInstanceCount.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<CellPresence_LrpInstancesEntry>, I>>(
-    object: I,
-  ): CellPresence_LrpInstancesEntry {
-    const message = createBaseCellPresence_LrpInstancesEntry();
-    message.key = object.key ?? "";
-    message.value = object.value ?? 0;
+  fromPartial<I extends Exact<DeepPartial<LrpInstanceCount>, I>>(object: I): LrpInstanceCount {
+    const message = createBaseLrpInstanceCount();
+    message.processGuid = object.processGuid ?? "";
+    message.count = object.count ?? 0;
     return message;
   },
 };
@@ -562,10 +528,6 @@ export type DeepPartial<T> = T extends bigint ? string | number | bigint
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
-function isObject(value: any): boolean {
-  return typeof value === "object" && value !== null;
-}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
