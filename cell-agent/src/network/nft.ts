@@ -1,6 +1,6 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import type { Socket } from "node:net";
+import { createHelperProcess } from "../sandbox/index.js";
 
 // nftables through libnftables, in a small long-lived Node process of its own: one `nft -f`
 // transaction (all or nothing) per call, without exec'ing nft.
@@ -69,58 +69,15 @@ export function nft(): Nft {
 
 function createNft(): Nft {
   const koffiPath = require.resolve("koffi");
-  let child: ChildProcessWithoutNullStreams | undefined;
-  let seq = 0;
-  let buffered = "";
-  let stderr = "";
-  const pending = new Map<number, { resolve(out: string): void; reject(err: Error): void }>();
-
-  // An idle helper does not keep the cell's process alive.
-  const setRef = (on: boolean): void => {
-    if (!child) return;
-    for (const s of [child.stdin, child.stdout, child.stderr] as unknown as Socket[]) (on ? s.ref() : s.unref());
-    if (on) child.ref();
-    else child.unref();
-  };
-
-  const start = (): ChildProcessWithoutNullStreams => {
+  const helper = createHelperProcess({
+    name: "nftables helper",
     // Spawned from JS, so from the cell's own network namespace (JS never runs in a container's).
-    const c = spawn(process.execPath, ["-e", HELPER, koffiPath], { stdio: ["pipe", "pipe", "pipe"], env: {} });
-    c.stdout.setEncoding("utf8");
-    c.stdout.on("data", (chunk: string) => {
-      buffered += chunk;
-      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-        const reply = JSON.parse(buffered.slice(0, nl)) as Reply;
-        buffered = buffered.slice(nl + 1);
-        const p = pending.get(reply.id);
-        pending.delete(reply.id);
-        if (reply.rc === 0) p?.resolve(reply.out);
-        else p?.reject(new NftError(`nft: ${reply.err.trim() || "failed"}`));
-      }
-      if (pending.size === 0) setRef(false);
-    });
-    c.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-    const fail = (why: string): void => {
-      if (child === c) child = undefined;
-      buffered = "";
-      for (const p of pending.values()) p.reject(new NftError(`nftables helper ${why}: ${stderr.trim()}`));
-      pending.clear();
-    };
-    c.on("error", (err) => fail(`failed to start (${err.message})`));
-    c.on("exit", (code, sig) => fail(`exited (${code ?? sig})`));
-    c.stdin.on("error", () => undefined); // reported through "exit"
-    return c;
-  };
-
-  return {
-    run(script) {
-      child ??= start();
-      const id = ++seq;
-      return new Promise<string>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        setRef(true);
-        child!.stdin.write(`${JSON.stringify({ id, script })}\n`);
-      });
+    spawn: () => spawn(process.execPath, ["-e", HELPER, koffiPath], { stdio: ["pipe", "pipe", "pipe"], env: {} }),
+    parse: (line) => {
+      const reply = JSON.parse(line) as Reply;
+      return { id: reply.id, ok: reply.rc === 0, text: reply.rc === 0 ? reply.out : `nft: ${reply.err.trim() || "failed"}` };
     },
-  };
+    error: (message) => new NftError(message),
+  });
+  return { run: (script) => helper.call((id) => JSON.stringify({ id, script })) };
 }

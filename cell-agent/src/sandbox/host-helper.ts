@@ -1,6 +1,6 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import type { Socket } from "node:net";
+import { spawn } from "node:child_process";
 import { SandboxError } from "./errors.js";
+import { createHelperProcess } from "./helper-process.js";
 
 // Node cannot call mount(2), and spawning `mount` costs an exec per call (several ms here, more
 // on a busy host: exec is the expensive part, not the syscall). So the cell keeps one long-lived
@@ -435,66 +435,31 @@ export function hostHelper(): HostHelper {
 
 function createHostHelper(): HostHelper {
   const numbers = SYSCALLS[process.arch];
-  let child: ChildProcessWithoutNullStreams | undefined;
+  const helper = createHelperProcess({
+    name: "host helper",
+    spawn: () => {
+      if (!numbers) throw new SandboxError(`no mount syscall numbers for architecture ${process.arch}`);
+      const args = Object.entries(numbers).map(([name, n]) => `${name}=${n}`);
+      return spawn("perl", ["-e", HELPER, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    },
+    parse: (line) => {
+      const [id, ok, out] = line.split("\t");
+      return { id: Number(id), ok: ok === "1", text: ok === "1" ? (out ?? "") : (out ?? "host helper failed").trim() };
+    },
+    error: (message) => new SandboxError(message),
+  });
   // OOM watches live in one helper process; a restarted helper must not answer for them.
-  let generation = 0;
-  let seq = 0;
-  let buffered = "";
-  const pending = new Map<number, { resolve(out: string): void; reject(err: Error): void }>();
-
-  const setRef = (on: boolean): void => {
-    if (!child) return;
-    for (const s of [child.stdin, child.stdout, child.stderr] as unknown as Socket[]) (on ? s.ref() : s.unref());
-    if (on) child.ref();
-    else child.unref();
-  };
-
-  const start = (): ChildProcessWithoutNullStreams => {
-    if (!numbers) throw new SandboxError(`no mount syscall numbers for architecture ${process.arch}`);
-    const args = Object.entries(numbers).map(([name, n]) => `${name}=${n}`);
-    const c = spawn("perl", ["-e", HELPER, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    generation++;
-    c.stdout.setEncoding("utf8");
-    c.stdout.on("data", (chunk: string) => {
-      buffered += chunk;
-      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-        const [id, ok, out] = buffered.slice(0, nl).split("\t");
-        buffered = buffered.slice(nl + 1);
-        const p = pending.get(Number(id));
-        pending.delete(Number(id));
-        if (ok === "1") p?.resolve(out ?? "");
-        else p?.reject(new SandboxError((out ?? "host helper failed").trim()));
-      }
-      if (pending.size === 0) setRef(false);
-    });
-    let stderr = "";
-    c.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-    const fail = (why: string): void => {
-      if (child === c) child = undefined;
-      for (const p of pending.values()) p.reject(new SandboxError(`host helper ${why}: ${stderr.trim()}`));
-      pending.clear();
-    };
-    c.on("error", (err) => fail(`failed to start (${err.message})`));
-    c.on("exit", (code, sig) => fail(`exited (${code ?? sig})`));
-    c.stdin.on("error", () => undefined); // reported through "exit"
-    return c;
-  };
+  const generation = helper.generation;
 
   const call = (op: string, args: (string | number)[]): Promise<string> => {
     const fields = args.map(String);
     if (fields.some((f) => /[\t\n]/.test(f))) return Promise.reject(new SandboxError(`${op}: argument contains a tab or newline`));
-    child ??= start();
-    const id = ++seq;
-    return new Promise<string>((resolve, reject) => {
-      pending.set(id, { resolve, reject });
-      setRef(true);
-      child!.stdin.write(`${[id, op, ...fields].join("\t")}\n`);
-    });
+    return helper.call((id) => [id, op, ...fields].join("\t"));
   };
 
   const watchFd = (token: string): string => {
     const [gen, fd] = token.split(":");
-    if (Number(gen) !== generation || !child) throw new SandboxError("host helper restarted: OOM watch lost");
+    if (Number(gen) !== generation() || !helper.running()) throw new SandboxError("host helper restarted: OOM watch lost");
     return fd ?? "";
   };
 
@@ -518,7 +483,7 @@ function createHostHelper(): HostHelper {
     },
     oomWatch: async (memcgDir) => {
       const fd = await call("oom_watch", [memcgDir]);
-      return `${generation}:${fd}`;
+      return `${generation()}:${fd}`;
     },
     oomCount: async (token) => Number(await call("oom_count", [watchFd(token)])),
     oomUnwatch: async (token) => {

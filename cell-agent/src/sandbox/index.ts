@@ -30,3 +30,4 @@ export {
   UnknownUserError,
 } from "./errors.js";
 export { hostHelper } from "./host-helper.js";
+export { createHelperProcess, type HelperProcess } from "./helper-process.js";
