@@ -59,6 +59,11 @@ function fieldSource(f: DescField, writerOf: (m: DescMessage) => number): string
 function presentTest(f: DescField): string {
   if (f.fieldKind === "list") return "v.length !== 0";
   if (f.fieldKind === "message" || f.oneof || f.presence !== IMPLICIT) return "v !== undefined";
+  return nonZeroTest(f as DescField & { fieldKind: "scalar" | "enum" });
+}
+
+/** A JS test that `v`, a scalar or enum value, is not its type's zero value. */
+export function nonZeroTest(f: DescField & { fieldKind: "scalar" | "enum" }): string {
   if (f.fieldKind === "enum") return "v !== 0";
   switch (f.scalar) {
     case ScalarType.STRING:

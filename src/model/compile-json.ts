@@ -1,5 +1,6 @@
 import { ScalarType, type DescEnum, type DescField, type DescMessage, type DescOneof, type Message } from "@bufbuild/protobuf";
 import { scalarZero } from "./compile-decoder.js";
+import { nonZeroTest } from "./compile-encoder.js";
 import { DiegoError } from "./errors.js";
 import { depthLimits, invalidEnumName, nullWhenAbsent, nullWhenEmpty, omitWhenEmpty, rawJsonValues, wrappers } from "./json-rules.js";
 import * as V from "./json-values.js";
@@ -116,7 +117,7 @@ function writerIndex(desc: DescMessage, st: WriterState): number {
     else if (f.fieldKind === "map") test = omitEmpty ? "Object.keys(v).length !== 0" : undefined;
     else if (f.fieldKind === "message") test = nullAbsent ? undefined : "v !== undefined";
     else if (f.presence !== IMPLICIT) test = "v !== undefined";
-    else if (omitEmpty) test = zeroTest(f);
+    else if (omitEmpty) test = nonZeroTest(f);
     const value =
       f.fieldKind === "message" && nullAbsent
         ? `(v === undefined ? "null" : ${valueSource(f, "v", st)})`
@@ -137,20 +138,6 @@ function wrappedField(desc: DescMessage): DescField {
   const only = desc.fields[0];
   if (desc.fields.length !== 1 || !only || only.fieldKind !== "map") throw new Error(`${desc.typeName}: a wrapper must have exactly one field, a map`);
   return only;
-}
-
-function zeroTest(f: DescField & { fieldKind: "scalar" | "enum" }): string {
-  if (f.fieldKind === "enum") return "v !== 0";
-  switch (f.scalar) {
-    case ScalarType.STRING:
-      return `v !== ""`;
-    case ScalarType.BOOL:
-      return "v !== false";
-    case ScalarType.BYTES:
-      return "v.length !== 0";
-    default:
-      return `v !== 0 && v !== 0n && v !== "0"`;
-  }
 }
 
 /** The source of one value of `f` (an element, for lists) as JSON text. */
