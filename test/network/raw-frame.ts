@@ -2,7 +2,7 @@
 // CAP_NET_RAW in that container could send it: the attacks on the cell the firewall must stop.
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { CLONE_NEWNET, closeFd, setns, socket } from "../../cell-agent/src/network/libc.js";
+import { CLONE_NEWNET, closeFd, setns, socket } from "../../cell-agent/src/libc/index.js";
 import { RtNetlink } from "../../cell-agent/src/network/netlink.js";
 
 const require = createRequire(import.meta.url);

@@ -1,7 +1,7 @@
 import { chmod, mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { diegoCommandOf } from "../../../src/process/index.js";
-import { flock, LOCK_EX, LOCK_NB } from "../network/index.js";
+import { flock, LOCK_EX, LOCK_NB } from "../libc/index.js";
 
 // A cell starts by removing the containers a killed run of it left in its work dir. A second cell
 // on the same work dir (the same --data-dir and --cell-id, e.g. `diego cell` beside `diego up`)

@@ -3,4 +3,3 @@ export { NetworkConfigError, NetworkExhaustedError } from "./errors.js";
 export { logPrefix } from "./firewall.js";
 export { watchKernelLog } from "./kernel-log.js";
 export { defaultRouteAddress, hostDnsServers } from "./host-info.js";
-export { flock, LOCK_EX, LOCK_NB } from "./libc.js";

@@ -1,6 +1,6 @@
 import { closeSync, constants, openSync, readSync } from "node:fs";
 import type { Logger } from "pino";
-import { seekEnd } from "./libc.js";
+import { seekEnd } from "../libc/index.js";
 
 // `log: true` rules write the first packet of each new connection to the kernel log (nft `log
 // prefix`). The cell reads /dev/kmsg, picks its own lines by their prefix and hands each to the

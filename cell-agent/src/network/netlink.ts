@@ -1,4 +1,4 @@
-import { AF_NETLINK, closeFd, NETLINK_ROUTE, recv, send, SOCK_CLOEXEC, SOCK_RAW, socket, strerror } from "./libc.js";
+import { AF_NETLINK, closeFd, NETLINK_ROUTE, recv, send, SOCK_CLOEXEC, SOCK_RAW, socket, strerror } from "../libc/index.js";
 
 // A minimal rtnetlink client: the handful of link, address and route requests a container's
 // network needs, each sent and acknowledged synchronously (microseconds, no exec of `ip`).

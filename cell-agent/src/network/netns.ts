@@ -1,5 +1,5 @@
 import { closeSync, openSync, unlinkSync, writeFileSync } from "node:fs";
-import { bindMount, CLONE_NEWNET, MNT_DETACH, setns, SyscallError, umount, unshare } from "./libc.js";
+import { bindMount, CLONE_NEWNET, MNT_DETACH, setns, SyscallError, umount, unshare } from "../libc/index.js";
 import { RtNetlink } from "./netlink.js";
 
 // Network namespaces kept alive by a bind mount on a file (as `ip netns add` does under
