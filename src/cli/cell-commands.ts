@@ -41,7 +41,15 @@ export function cellIdFrom(s: Pick<CellCommandSettings, "cellId">): string {
   return given || `cell-${os.hostname().replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
-export async function runCell(s: CellCommandSettings, natsUrl: string, natsAuth: NatsAuth, logger: Logger, fleet: FleetOptions = {}): Promise<CellAgent> {
+/** `given`: the settings the user set; a --runtime left at its default may fall back to runc. */
+export async function runCell(
+  s: CellCommandSettings,
+  natsUrl: string,
+  natsAuth: NatsAuth,
+  logger: Logger,
+  fleet: FleetOptions = {},
+  given: ReadonlySet<string> = new Set(),
+): Promise<CellAgent> {
   const cellId = cellIdFrom(s);
   await privateDirs(path.resolve(s.dataDir));
   return startCellAgent({
@@ -53,6 +61,8 @@ export async function runCell(s: CellCommandSettings, natsUrl: string, natsAuth:
     rootfs: parseRootfs(s.rootfs),
     workDir: path.resolve(s.dataDir, "cells", cellId),
     runtime: s.runtime,
+    runtimeFallback: !given.has("runtime"),
+    maxStarting: s.maxStarting,
     memoryMb: s.memoryMb,
     diskMb: s.diskMb,
     containers: s.containers,

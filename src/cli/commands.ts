@@ -189,7 +189,7 @@ const router: Command<"router"> = async (s, logger) => {
 
 const cell: Command<"cell"> = async (s, logger, given) => {
   const natsUrl = requireNats(s);
-  const c = await runCell(s, natsUrl, await natsAuthFrom(s), logger, natsFleetOptions(s, given));
+  const c = await runCell(s, natsUrl, await natsAuthFrom(s), logger, natsFleetOptions(s, given), given);
   // SIGTERM (a rolling update) drains: LRP instances move to other cells first.
   const stop = async (): Promise<void> => {
     await c.evacuate();
@@ -250,7 +250,7 @@ const up: Command<"up"> = async (s, logger, given) => {
     parts.push(await startDispatcher({ natsUrl, natsAuth, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s), ...fleet }));
     parts.push(await startConverger({ natsUrl, natsAuth, logger: logger.child({ component: "converger" }), ...convergerOptions(s), ...fleet }));
     parts.push(await runAuctioneer(s, natsUrl, natsAuth, logger.child({ component: "auctioneer" }), fleet));
-    parts.push(await runCell(s, natsUrl, natsAuth, logger.child({ component: "cell" }), fleet));
+    parts.push(await runCell(s, natsUrl, natsAuth, logger.child({ component: "cell" }), fleet, given));
     const router = await startRouterProcess({ natsUrl, natsAuth, logger: logger.child({ component: "router" }), ...routerOptions(s), ...fleet, freePortIfTaken: !given.has("routerListen") });
     parts.push(router);
     return { readyLine: `diego ready on ${r.address} (nats ${redactNatsUrl(natsUrl)}${credentialsNote}, router on ${router.address})`, stop: stack(parts) };

@@ -79,3 +79,46 @@ export function registerCellLedger(cellId: string, ledger: Ledger): () => void {
   cells.set(cellId, ledger);
   return () => cells.delete(cellId);
 }
+
+interface StartQueueSource {
+  state(): { starting: number; queued: number };
+  peak(): number;
+}
+
+const startQueues = new Map<string, StartQueueSource>();
+
+new client.Gauge({
+  name: "diego_cell_containers_starting",
+  help: "containers a cell is creating or starting now (at most its --max-starting), by cell",
+  labelNames: ["cell"] as const,
+  collect() {
+    this.reset();
+    for (const [cell, q] of startQueues) this.set({ cell }, q.state().starting);
+  },
+});
+
+new client.Gauge({
+  name: "diego_cell_containers_starting_peak",
+  help: "the most containers a cell has been creating or starting at once since it started, by cell",
+  labelNames: ["cell"] as const,
+  collect() {
+    this.reset();
+    for (const [cell, q] of startQueues) this.set({ cell }, q.peak());
+  },
+});
+
+new client.Gauge({
+  name: "diego_cell_start_queue_length",
+  help: "claimed tasks and LRP instances waiting for a start slot, by cell",
+  labelNames: ["cell"] as const,
+  collect() {
+    this.reset();
+    for (const [cell, q] of startQueues) this.set({ cell }, q.state().queued);
+  },
+});
+
+/** Shows a cell's start queue at each scrape; returns the unregister. */
+export function registerStartQueue(cellId: string, queue: StartQueueSource): () => void {
+  startQueues.set(cellId, queue);
+  return () => startQueues.delete(cellId);
+}

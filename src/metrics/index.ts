@@ -1,6 +1,6 @@
 export * from "./metrics.js";
 export { observeApiRequest, routeOf } from "./api-metrics.js";
-export { registerCellLedger, registerTaskStates } from "./gauges.js";
+export { registerCellLedger, registerStartQueue, registerTaskStates } from "./gauges.js";
 export { recordAuction, recordCallback, recordLrpConvergence } from "./hooks.js";
 export { countReconnects } from "./nats-metrics.js";
 export { metricsHandler, startMetricsServer, InvalidMetricsListenError, type MetricsServer } from "./http.js";

@@ -17,13 +17,13 @@ import { createImageStore } from "../images/index.js";
 import { startHeartbeat, currentPresence, type CellIdentity } from "../presence/index.js";
 import { ensureBusyboxRootfs } from "../rootfs/index.js";
 import { startCellNetwork, type CellNetwork } from "../network/index.js";
-import { createSandboxRuntime } from "../sandbox/index.js";
+import { createSandboxRuntime, createStartQueue, RuntimeUnavailableError, type SandboxRuntime, type StartQueue } from "../sandbox/index.js";
 import { createRootfsResolver } from "./rootfs-resolver.js";
 import { createLrpHost, parseStopMessage, type LrpHost } from "./lrp-host.js";
 import type { LrpTiming } from "../lrp/index.js";
 import { runClaimedTask, type TaskRunnerDeps } from "./task-runner.js";
 import { claimWorkDir, type WorkDirClaim } from "./work-dir-claim.js";
-import { registerCellLedger } from "../../../src/metrics/index.js";
+import { registerCellLedger, registerStartQueue } from "../../../src/metrics/index.js";
 
 export interface CellAgentOptions {
   natsUrl: string;
@@ -35,6 +35,10 @@ export interface CellAgentOptions {
   rootfs: Map<string, string>;
   workDir: string;
   runtime: "runc" | "crun";
+  /** The runtime was not chosen by the user: when crun is missing or unusable, use runc (and say so). */
+  runtimeFallback?: boolean;
+  /** Most containers created or started at once; the rest wait in order (default 2 per core). */
+  maxStarting?: number;
   /** 0 = detect from the machine. */
   memoryMb: number;
   diskMb: number;
@@ -73,6 +77,8 @@ export interface CellAgent {
   running(): string[];
   /** LRP instances on this cell now. */
   lrpInstances(): number;
+  /** Tasks and LRP instances waiting for, or holding, a container start slot. */
+  readonly starts: StartQueue;
   /**
    * SIGTERM's drain: takes no new work, hands its LRP instances to other cells and keeps each
    * RUNNING one until its replacement runs (or --evacuation-timeout). Call stop() afterwards.
@@ -97,8 +103,8 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
 
 async function startClaimed(opts: CellAgentOptions, workDir: string, claim: WorkDirClaim): Promise<CellAgent> {
   const logger = opts.logger.child({ cell: opts.cellId });
-  const runtime = await createSandboxRuntime({ runtime: opts.runtime, workDir: path.join(workDir, "containers"), logger });
-  await runtime.cleanupStale();
+  const runtime = await usableRuntime(opts, path.join(workDir, "containers"), logger);
+  const starts = createStartQueue(opts.maxStarting || defaultMaxStarting());
   // After the containers: removes the networks a killed cell left, then sets up the bridge.
   const network: CellNetwork | undefined = opts.network === false ? undefined : await startCellNetwork({ ...opts.network, workDir, logger });
   const preloaded = await preloadedRootfs(opts, workDir);
@@ -117,6 +123,23 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
   const registry = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger });
   const ledger = createResourceLedger(await machineCapacity(opts, workDir));
   const unregisterLedger = registerCellLedger(opts.cellId, ledger);
+  const unregisterStarts = registerStartQueue(opts.cellId, starts);
+  // Claims whose container start has not begun (work being claimed, queued for a slot) or is
+  // under way: the cell takes no more than it can start soon, so other cells get the rest.
+  const horizon = starts.limit * START_HORIZON_FACTOR;
+  let admitting = 0;
+  const startRoom = (): number => {
+    const { starting, queued } = starts.state();
+    return Math.max(0, horizon - admitting - starting - queued);
+  };
+  /** Work was declined for want of start room: kick the auction once room frees. */
+  let declined = false;
+  const offStarts = starts.onChange(() => {
+    if (declined && startRoom() > 0) {
+      declined = false;
+      nc.publish(subjects.auctionKick, "");
+    }
+  });
   const identity: CellIdentity = {
     cellId: opts.cellId,
     sessionId: randomUUID(),
@@ -132,6 +155,16 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
     p.lrpInstances = Object.entries(lrps?.counts() ?? {}).map(([processGuid, count]) => create(LrpInstanceCountSchema, { processGuid, count }));
     return p;
   };
+  /** The bid: the presence, offering no more containers than it can start soon. */
+  const bid = () => {
+    const p = presence();
+    const room = startRoom();
+    if (p.available && p.available.containers > room) {
+      p.available.containers = room;
+      declined = true;
+    }
+    return p;
+  };
   const stopping = new AbortController();
   const deps: TaskRunnerDeps = {
     cellId: opts.cellId,
@@ -140,6 +173,7 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
     store,
     nc,
     runtime,
+    starts,
     rootfs: createRootfsResolver(preloaded, images),
     pidsLimit: opts.pidsLimit,
     downloadCache: createDownloadCache({ dir: path.join(workDir, "downloads"), logger }),
@@ -159,6 +193,7 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
     logger,
     runner: {
       runtime,
+      starts,
       rootfs: deps.rootfs,
       network,
       nc,
@@ -190,13 +225,22 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
 
   const subs = [
     nc.subscribe(subjects.auctionBids, {
-      callback: (_err, msg) => void msg.respond(toBinary(CellPresenceSchema, presence())),
+      callback: (_err, msg) => void msg.respond(toBinary(CellPresenceSchema, bid())),
     }),
     nc.subscribe(subjects.cellWork(opts.cellId), {
       callback: (_err, msg) => {
         const { taskGuids, lrpStarts } = fromBinary(WorkRequestSchema, msg.data);
+        // Taken in the auction's order up to the start room; the rest stays PENDING for the
+        // next auction (this cell's or another's).
+        const admitted = evacuating ? [] : taskGuids.slice(0, startRoom());
+        const declinedNow = taskGuids.slice(admitted.length);
+        if (declinedNow.length > 0 && !evacuating) declined = true;
+        admitting += admitted.length;
+        const taking = takeWork(admitted, { store, ledger, id: identity, launch, claiming, isRunning: (g) => tasks.has(g), stopping: stopping.signal, logger }).finally(
+          () => (admitting -= admitted.length),
+        );
         void Promise.all([
-          evacuating ? taskGuids : takeWork(taskGuids, { store, ledger, id: identity, launch, claiming, isRunning: (g) => tasks.has(g), stopping: stopping.signal, logger }),
+          taking.then((rejected) => [...rejected, ...declinedNow]),
           lrpHost.take(lrpStarts),
         ]).then(([rejected, rejectedLrps]) => msg.respond(toBinary(WorkResponseSchema, create(WorkResponseSchema, { rejected, rejectedLrps }))));
       },
@@ -241,6 +285,7 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
     cellId: opts.cellId,
     sessionId: identity.sessionId,
     running: () => [...tasks.keys()],
+    starts,
     lrpInstances: () => lrpHost.size(),
     async evacuate() {
       evacuating = true;
@@ -253,6 +298,8 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
       stopStatus();
       heartbeat.stop();
       unregisterLedger();
+      unregisterStarts();
+      offStarts();
       for (const s of subs) s.unsubscribe();
       // Tasks stopped by a shutdown fail through the converger (`cell disappeared before completion`).
       for (const t of tasks.values()) t.abort.abort();
@@ -350,6 +397,32 @@ function parseHeldRequest(data: Uint8Array): string[] {
     return Array.isArray(body.tasks) ? body.tasks.filter((g): g is string => typeof g === "string") : [];
   } catch {
     return [];
+  }
+}
+
+/** Claims allowed ahead of the starts: the bound itself plus as many queued again. */
+const START_HORIZON_FACTOR = 2;
+
+/** Two starts per core kept this 2-core cell at its best rate (docs/load.md). */
+export function defaultMaxStarting(): number {
+  return Math.max(2, 2 * os.availableParallelism());
+}
+
+/**
+ * The runtime asked for, ready (stale containers removed). crun by default: its start is much
+ * cheaper than runc's; a cell where it is missing or unusable uses runc, unless crun was asked for.
+ */
+async function usableRuntime(opts: CellAgentOptions, workDir: string, logger: Logger): Promise<SandboxRuntime> {
+  const first = createSandboxRuntime({ runtime: opts.runtime, workDir, logger });
+  try {
+    await first.cleanupStale();
+    return first;
+  } catch (err) {
+    if (!(opts.runtimeFallback && opts.runtime === "crun" && err instanceof RuntimeUnavailableError)) throw err;
+    logger.warn({ reason: err.message }, "crun is not usable here; the cell runs containers with runc (set --runtime to choose)");
+    const runc = createSandboxRuntime({ runtime: "runc", workDir, logger });
+    await runc.cleanupStale();
+    return runc;
   }
 }
 

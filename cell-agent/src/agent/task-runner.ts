@@ -5,7 +5,7 @@ import { applyUntilDone, InvalidStateTransitionError, TaskNotFoundError, transit
 import { executeTask, type DownloadCache } from "../executor/index.js";
 import { createLogStreamer } from "../logs/index.js";
 import { allowsIcmp, type CellNetwork, type ContainerNetwork } from "../network/index.js";
-import type { Sandbox, SandboxRuntime } from "../sandbox/index.js";
+import { releaseOnFirstStart, type Sandbox, type SandboxRuntime, type StartQueue, type StartSlot } from "../sandbox/index.js";
 import type { RootfsResolver } from "./rootfs-resolver.js";
 import { containerCreateSeconds, taskStartSeconds } from "../../../src/metrics/index.js";
 
@@ -18,6 +18,8 @@ export interface TaskRunnerDeps {
   store: TaskStore;
   nc: NatsConnection;
   runtime: SandboxRuntime;
+  /** Bounds the containers being created or started at once; tasks wait here in order. */
+  starts: StartQueue;
   rootfs: RootfsResolver;
   pidsLimit: number;
   /** Shared by all tasks of the cell: cache_key downloads and the concurrent-download limit. */
@@ -40,10 +42,27 @@ export interface TaskRunnerDeps {
 export async function runClaimedTask(claimed: StoredTask, deps: TaskRunnerDeps, signal: AbortSignal): Promise<void> {
   const guid = claimed.record.task!.taskGuid;
   const log = deps.logger.child({ task: guid });
+  const giveUp = AbortSignal.any([signal, deps.stopping]);
+  let slot: StartSlot;
+  try {
+    // CLAIMED while it waits: RUNNING means its container is being made.
+    slot = await deps.starts.acquire(giveUp);
+  } catch {
+    log.info("task left the start queue (cancelled, or the cell is stopping)");
+    return;
+  }
+  try {
+    await startAndRun(claimed, deps, signal, giveUp, slot, log);
+  } finally {
+    slot.release();
+  }
+}
+
+async function startAndRun(claimed: StoredTask, deps: TaskRunnerDeps, signal: AbortSignal, giveUp: AbortSignal, slot: StartSlot, log: Logger): Promise<void> {
+  const guid = claimed.record.task!.taskGuid;
   let started: StoredTask;
   try {
     // Swap from the claim this cell just wrote; a change since (a cancel) makes it re-read.
-    const giveUp = AbortSignal.any([signal, deps.stopping]);
     started = await applyUntilDone(deps.store, guid, transitions.start(deps.cellId, deps.sessionId), {
       known: claimed,
       signal: giveUp,
@@ -57,7 +76,7 @@ export async function runClaimedTask(claimed: StoredTask, deps: TaskRunnerDeps, 
     }
     throw err;
   }
-  const { outcome, cleanup } = await runInSandbox(started.record.task!, deps, signal, log);
+  const { outcome, cleanup } = await runInSandbox(started.record.task!, deps, signal, slot, log);
   try {
     if (!signal.aborted) {
       await applyUntilDone(deps.store, guid, transitions.complete(deps.cellId, outcome), {
@@ -80,6 +99,7 @@ async function runInSandbox(
   task: TaskResponse,
   deps: TaskRunnerDeps,
   signal: AbortSignal,
+  slot: StartSlot,
   log: Logger,
 ): Promise<{ outcome: Outcome; cleanup: () => Promise<void> }> {
   let sandbox: Sandbox | undefined;
@@ -127,12 +147,14 @@ async function runInSandbox(
     endCreate();
     endStart();
     outcome = await executeTask(task, {
-      sandbox: created.value,
+      // The start slot goes to the next container once this one's first process runs.
+      sandbox: releaseOnFirstStart(created.value, slot),
       logs,
       signal,
       logger: log,
       defaultUser: root.user,
-      downloadCache: deps.downloadCache,
+      // A download waits on the network, not on the cores: the next container may start.
+      downloadCache: { fetch: (req, use) => (slot.release(), deps.downloadCache.fetch(req, use)) },
     });
   } catch (err) {
     log.warn({ err }, "task could not run");

@@ -3,7 +3,7 @@ import type { Action } from "../../../src/gen/diego/v1/actions_pb.js";
 import { runStep, type StepContext } from "../executor/index.js";
 import type { LogStreamer } from "../logs/index.js";
 import type { ContainerNetwork } from "../network/index.js";
-import type { Sandbox } from "../sandbox/index.js";
+import { releaseOnFirstStart, type Sandbox, type StartSlot } from "../sandbox/index.js";
 import { abortableWait } from "./abortable-wait.js";
 import { instanceContainerId } from "./container-id.js";
 import { CONTAINER_INIT_FAILED, NoNetworkForPortsError } from "./errors.js";
@@ -104,11 +104,16 @@ class InstanceRun implements LrpInstance {
     });
     let reason = CONTAINER_INIT_FAILED;
     let user = "";
+    let slot: StartSlot | undefined;
     try {
+      // The cell's start queue (shared with tasks): held until the first process has started.
+      slot = await this.deps.starts?.acquire(this.kill.signal);
       user = await this.createContainer(logs);
     } catch (err) {
       if (!this.stopRequested) this.log.warn({ err }, "instance container could not be made");
     }
+    if (this.sandbox && slot && !this.stopRequested) this.sandbox = releaseOnFirstStart(this.sandbox, slot);
+    else slot?.release();
     if (this.sandbox && !this.stopRequested) {
       this.steps = runInstanceSteps(this.spec, this.stepContext(this.sandbox, logs, user), {
         unhealthyIntervalMs: this.timing.unhealthyIntervalMs,

@@ -4,7 +4,7 @@ import type { Action, EnvironmentVariable } from "../../../src/gen/diego/v1/acti
 import type { SecurityGroupRule } from "../../../src/gen/diego/v1/task_pb.js";
 import type { DownloadCache } from "../executor/index.js";
 import type { CellNetwork } from "../network/index.js";
-import type { SandboxRuntime } from "../sandbox/index.js";
+import type { SandboxRuntime, StartQueue } from "../sandbox/index.js";
 
 // The cell side of one LRP instance: what it is told to run, what it reports back. The LRP
 // model and store are built elsewhere; this input type stands alone so either can change.
@@ -82,6 +82,8 @@ export interface RootfsResolver {
 /** What the cell shares with every instance it runs. */
 export interface LrpRunnerDeps {
   runtime: SandboxRuntime;
+  /** The cell's start queue: the instance's container waits its turn with the tasks'. Absent: no bound. */
+  starts?: StartQueue;
   rootfs: RootfsResolver;
   /** Absent: containers get an empty network namespace and can publish no ports. */
   network?: CellNetwork;

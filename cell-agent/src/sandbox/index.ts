@@ -31,3 +31,11 @@ export {
 } from "./errors.js";
 export { hostHelper } from "./host-helper.js";
 export { createHelperProcess, type HelperProcess } from "./helper-process.js";
+export {
+  createStartQueue,
+  releaseOnFirstStart,
+  InvalidStartLimitError,
+  type StartQueue,
+  type StartQueueState,
+  type StartSlot,
+} from "./start-queue.js";

@@ -42,6 +42,8 @@ export async function superviseRuntimeProcess(opts: SuperviseOptions): Promise<n
   const onAbort = (): void => {
     void waitForPid(opts.pidFile, () => finished).then((pid) => (pid && !finished ? opts.kill(pid) : undefined));
   };
+  // The runtime writes the pid file once the process exists: its start is done.
+  if (io.onStart) void waitForPid(opts.pidFile, () => finished).then((pid) => (pid ? io.onStart?.() : undefined));
   if (signal?.aborted) onAbort();
   else signal?.addEventListener("abort", onAbort, { once: true });
   try {

@@ -85,6 +85,11 @@ export interface ProcessIO {
    * stream data into a container without writing under its rootfs. Destroyed when the process exits.
    */
   stdin?: Readable;
+  /**
+   * ADDED (start queue): called once the runtime has started the process (it wrote the pid),
+   * not called when it never started.
+   */
+  onStart?(): void;
 }
 
 export interface ProcessResult {
