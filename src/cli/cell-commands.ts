@@ -18,7 +18,7 @@ export interface FleetOptions {
 }
 
 type AuctioneerSettings = SettingsOf<typeof auctioneerSettings>;
-type CellCommandSettings = SettingsOf<typeof cellSettings & typeof dataDirSettings & typeof cellTtlSettings>;
+export type CellCommandSettings = SettingsOf<typeof cellSettings & typeof dataDirSettings & typeof cellTtlSettings>;
 
 export async function runAuctioneer(s: AuctioneerSettings, natsUrl: string, natsAuth: NatsAuth, logger: Logger, fleet: FleetOptions = {}): Promise<Auctioneer> {
   return startAuctioneer({

@@ -11,6 +11,7 @@ import { RouterListenError, startRouter, type routerSettings } from "../router/i
 import type { SettingsOf } from "../settings/index.js";
 import { crashPolicyFrom, type cellTtlSettings } from "../store/index.js";
 import { runAuctioneer, runCell } from "./cell-commands.js";
+import { startForkedCell } from "./forked-cell.js";
 import type { ParsedRun } from "./parse-args.js";
 import { natsAuthFrom, natsAuthGiven } from "./nats-settings.js";
 import { InvalidSettingError, type CommandSettings, type ServerCommand } from "./settings.js";
@@ -250,7 +251,11 @@ const up: Command<"up"> = async (s, logger, given) => {
     parts.push(await startDispatcher({ natsUrl, natsAuth, logger: logger.child({ component: "dispatcher" }), ...dispatcherOptions(s), ...fleet }));
     parts.push(await startConverger({ natsUrl, natsAuth, logger: logger.child({ component: "converger" }), ...convergerOptions(s), ...fleet }));
     parts.push(await runAuctioneer(s, natsUrl, natsAuth, logger.child({ component: "auctioneer" }), fleet));
-    parts.push(await runCell(s, natsUrl, natsAuth, logger.child({ component: "cell" }), fleet, given));
+    parts.push(
+      s.cellProcess === "own"
+        ? await startForkedCell({ settings: s, given: [...given], natsUrl, natsAuth, fleet, logLevel: s.logLevel, logFormat: s.logFormat }, logger.child({ component: "cell" }))
+        : await runCell(s, natsUrl, natsAuth, logger.child({ component: "cell" }), fleet, given),
+    );
     const router = await startRouterProcess({ natsUrl, natsAuth, logger: logger.child({ component: "router" }), ...routerOptions(s), ...fleet, freePortIfTaken: !given.has("routerListen") });
     parts.push(router);
     return { readyLine: `diego ready on ${r.address} (nats ${redactNatsUrl(natsUrl)}${credentialsNote}, router on ${router.address})`, stop: stack(parts) };

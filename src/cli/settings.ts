@@ -35,6 +35,17 @@ export const dataDirSettings = {
   dataDir: stringSetting({ flag: "data-dir", env: "DIEGO_DATA_DIR", default: ".diego", help: "where the embedded nats-server keeps JetStream data and cells keep containers" }),
 } as const;
 
+/** How `diego up` lays out its components. */
+export const upLayoutSettings = {
+  cellProcess: choiceSetting({
+    flag: "cell-process",
+    env: "DIEGO_CELL_PROCESS",
+    default: "shared",
+    choices: ["own", "shared"],
+    help: "run up's cell in a Node process of its own (own) or in up's process with the API (shared); see [docs/load.md](docs/load.md)",
+  }),
+} as const;
+
 /** What every server process reads: NATS, logging, and when a cell counts as gone. */
 const processSettings = { ...natsConnectionSettings, ...logSettings, ...cellTtlSettings } as const;
 /** A process of its own on a NATS cluster: bucket replicas. */
@@ -53,6 +64,7 @@ export const COMMAND_SETTINGS = {
     ...convergerSettings,
     ...dispatcherSettings,
     ...routerSettings,
+    ...upLayoutSettings,
   },
   receptor: { ...receptorSettings, ...fleetSettings },
   auctioneer: { ...fleetSettings, ...auctioneerSettings, ...metricsSettings },

@@ -1,12 +1,36 @@
 import http from "node:http";
 import type http2 from "node:http2";
 import net from "node:net";
+import client from "prom-client";
 import { collectProcessMetrics, registry } from "./metrics.js";
 
 // Prometheus text: on the receptor's /metrics, and on --metrics-listen for the other processes.
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
 type Res = http.ServerResponse | http2.Http2ServerResponse;
+
+/** prom-client's JSON form of a registry's metrics, as another process sends it. */
+export type MetricsJson = Awaited<ReturnType<typeof registry.getMetricsAsJSON>>;
+
+const childSources = new Set<() => Promise<MetricsJson>>();
+
+/**
+ * Adds a child process's metrics to this process's /metrics (`diego up`'s cell in a process of
+ * its own): counters and histograms are summed, process gauges aggregated as prom-client does
+ * for cluster workers. Returns the removal.
+ */
+export function addChildMetrics(source: () => Promise<MetricsJson>): () => void {
+  childSources.add(source);
+  return () => childSources.delete(source);
+}
+
+async function exposition(): Promise<string> {
+  if (childSources.size === 0) return registry.metrics();
+  const own = await registry.getMetricsAsJSON();
+  // A child that does not answer leaves its metrics out of this scrape, not the scrape out.
+  const children = await Promise.all([...childSources].map((s) => s().catch(() => [] as MetricsJson)));
+  return client.AggregatorRegistry.aggregate([own, ...children]).metrics();
+}
 
 /** Answers GET /metrics; returns false for any other request. */
 export function metricsHandler(req: Req, res: Res): boolean {
@@ -17,7 +41,7 @@ export function metricsHandler(req: Req, res: Res): boolean {
     res.end(JSON.stringify({ name: "InvalidRequest", message: `method ${req.method} is not allowed on /metrics` }));
     return true;
   }
-  registry.metrics().then(
+  exposition().then(
     (text) => {
       res.writeHead(200, { "Content-Type": registry.contentType, "Content-Length": String(Buffer.byteLength(text)) });
       res.end(req.method === "HEAD" ? "" : text);
