@@ -11,11 +11,14 @@ const send = (m: FromCell): void => {
   if (process.connected) process.send!(m);
 };
 
+const STOP_BUDGET_MS = 15_000;
 let stopCell: (() => Promise<void>) | undefined;
 let stopping = false;
 const stopAndExit = (): void => {
   if (stopping) return;
   stopping = true;
+  // With up gone its nats-server is too: a stop that waits on NATS must not hold the process.
+  setTimeout(() => process.exit(1), STOP_BUDGET_MS).unref();
   void (stopCell?.() ?? Promise.resolve()).finally(() => process.exit(0));
 };
 

@@ -40,9 +40,9 @@ export const upLayoutSettings = {
   cellProcess: choiceSetting({
     flag: "cell-process",
     env: "DIEGO_CELL_PROCESS",
-    default: "shared",
+    default: "own",
     choices: ["own", "shared"],
-    help: "run up's cell in a Node process of its own (own) or in up's process with the API (shared); see [docs/load.md](docs/load.md)",
+    help: "run up's cell in a Node process of its own (own), which keeps the API responsive while the cell starts containers, or in up's process with the API (shared); see [docs/load.md](docs/load.md)",
   }),
 } as const;
 
