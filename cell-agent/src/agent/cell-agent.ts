@@ -17,7 +17,8 @@ import { createImageStore } from "../images/index.js";
 import { startHeartbeat, currentPresence, type CellIdentity } from "../presence/index.js";
 import { ensureBusyboxRootfs } from "../rootfs/index.js";
 import { startCellNetwork, type CellNetwork } from "../network/index.js";
-import { createSandboxRuntime, createStartQueue, RuntimeUnavailableError, type SandboxRuntime, type StartQueue } from "../sandbox/index.js";
+import { createStartQueue, type StartQueue } from "../sandbox/index.js";
+import { usableRuntime } from "./usable-runtime.js";
 import { createRootfsResolver } from "./rootfs-resolver.js";
 import { createLrpHost, parseStopMessage, type LrpHost } from "./lrp-host.js";
 import type { LrpTiming } from "../lrp/index.js";
@@ -103,7 +104,7 @@ export async function startCellAgent(opts: CellAgentOptions): Promise<CellAgent>
 
 async function startClaimed(opts: CellAgentOptions, workDir: string, claim: WorkDirClaim): Promise<CellAgent> {
   const logger = opts.logger.child({ cell: opts.cellId });
-  const runtime = await usableRuntime(opts, path.join(workDir, "containers"), logger);
+  const runtime = await usableRuntime({ runtime: opts.runtime, fallback: opts.runtimeFallback ?? false, workDir: path.join(workDir, "containers"), logger });
   const starts = createStartQueue(opts.maxStarting || defaultMaxStarting());
   // After the containers: removes the networks a killed cell left, then sets up the bridge.
   const network: CellNetwork | undefined = opts.network === false ? undefined : await startCellNetwork({ ...opts.network, workDir, logger });
@@ -134,8 +135,11 @@ async function startClaimed(opts: CellAgentOptions, workDir: string, claim: Work
   };
   /** Work was declined for want of start room: kick the auction once room frees. */
   let declined = false;
-  const offStarts = starts.onChange(() => {
-    if (declined && startRoom() > 0) {
+  let wasStarting = 0;
+  const offStarts = starts.onChange((s) => {
+    const freed = s.starting < wasStarting;
+    wasStarting = s.starting;
+    if (freed && declined && startRoom() > 0) {
       declined = false;
       nc.publish(subjects.auctionKick, "");
     }
@@ -406,24 +410,6 @@ const START_HORIZON_FACTOR = 2;
 /** Two starts per core kept this 2-core cell at its best rate (docs/load.md). */
 export function defaultMaxStarting(): number {
   return Math.max(2, 2 * os.availableParallelism());
-}
-
-/**
- * The runtime asked for, ready (stale containers removed). crun by default: its start is much
- * cheaper than runc's; a cell where it is missing or unusable uses runc, unless crun was asked for.
- */
-async function usableRuntime(opts: CellAgentOptions, workDir: string, logger: Logger): Promise<SandboxRuntime> {
-  const first = createSandboxRuntime({ runtime: opts.runtime, workDir, logger });
-  try {
-    await first.cleanupStale();
-    return first;
-  } catch (err) {
-    if (!(opts.runtimeFallback && opts.runtime === "crun" && err instanceof RuntimeUnavailableError)) throw err;
-    logger.warn({ reason: err.message }, "crun is not usable here; the cell runs containers with runc (set --runtime to choose)");
-    const runc = createSandboxRuntime({ runtime: "runc", workDir, logger });
-    await runc.cleanupStale();
-    return runc;
-  }
 }
 
 async function preloadedRootfs(opts: CellAgentOptions, workDir: string): Promise<Map<string, string>> {
