@@ -12,8 +12,9 @@ let cluster: TestCluster;
 beforeAll(async () => {
   cluster = await startCluster({
     cells: [
-      { cellId: "placement-a", stacks: ["lucid64"], containers: 24 },
-      { cellId: "placement-b", stacks: ["lucid64", "cflinuxfs2"], containers: 24 },
+      // A start horizon (2 × --max-starting) above the slots: bids here offer every free slot.
+      { cellId: "placement-a", stacks: ["lucid64"], containers: 24, maxStarting: 16 },
+      { cellId: "placement-b", stacks: ["lucid64", "cflinuxfs2"], containers: 24, maxStarting: 16 },
     ],
   });
 });

@@ -15,7 +15,7 @@ describe("the settings tables", () => {
     const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
     expect(withConfigurationTable(readme)).toBe(readme);
     expect(readme).toContain("| `--nats-port` | `DIEGO_NATS_PORT` | `4222` | up |");
-    expect(readme).toContain("| `--runtime` | `DIEGO_RUNTIME` | `runc` | up, cell |");
+    expect(readme).toContain("| `--runtime` | `DIEGO_RUNTIME` | `crun` | up, cell |");
     expect(readme).toContain("| `--api` | `DIEGO_API` | `http://127.0.0.1:8888` | task, cells |");
   });
 
@@ -31,7 +31,7 @@ describe("the settings tables", () => {
   it("give each command typed defaults: milliseconds, whole numbers, lists and choices", () => {
     const { settings, given } = parseSettings("cell", [], {});
     expect(given.size).toBe(0);
-    expect(settings).toMatchObject({ stacks: ["lucid64"], rootfs: [], containers: 256, pidsLimit: 1024, runtime: "runc", cellTtl: 10_000, natsWait: 0, replicas: 1 });
+    expect(settings).toMatchObject({ stacks: ["lucid64"], rootfs: [], containers: 256, pidsLimit: 1024, runtime: "crun", maxStarting: 0, cellTtl: 10_000, natsWait: 0, replicas: 1 });
     expect(parseSettings("receptor", [], {}).settings).toMatchObject({ listen: "127.0.0.1:8888", corsOrigins: [], headersTimeout: 60_000, requestTimeout: 300_000 });
     expect(parseSettings("cell", ["--stacks", "a, b,"], { DIEGO_DNS_SERVERS: "10.0.0.2" }).settings).toMatchObject({ stacks: ["a", "b"], dnsServers: ["10.0.0.2"] });
   });
