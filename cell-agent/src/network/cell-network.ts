@@ -15,6 +15,7 @@ import { createNamespace, openNamespace, removeNamespace } from "./netns.js";
 import { hostHelper, type NamespaceFiles, type NamespaceOwner } from "../sandbox/index.js";
 import { watchKernelLog } from "./kernel-log.js";
 import { nft } from "./nft.js";
+import { spareNamespaces } from "./spare-namespaces.js";
 import { spans } from "./spans.js";
 
 // The cell's container network: one bridge with the cell's pool, one network namespace per
@@ -105,7 +106,7 @@ export function cellNames(workDir: string): CellNames {
 export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNetwork> {
   const names = cellNames(opts.workDir);
   const dir = path.join(path.resolve(opts.workDir), "network");
-  const dirs = { netns: path.join(dir, "netns"), leases: path.join(dir, "leases"), ports: path.join(dir, "ports") };
+  const dirs = { netns: path.join(dir, "netns"), spares: path.join(dir, "spares"), leases: path.join(dir, "leases"), ports: path.join(dir, "ports") };
   const hostPorts = new HostPortPool(parsePortRange(opts.hostPorts || "61000-61999"));
   if (opts.cellAddress && parseIpv4(opts.cellAddress) === undefined) {
     throw new NetworkConfigError(`--cell-address must be an IPv4 address, got '${opts.cellAddress}'`);
@@ -134,6 +135,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
   opts.logger.info({ pool: formatCidr(pool.cidr), bridge: names.bridge, cellAddress, dns }, "container network ready");
 
   const kernelLog = watchKernelLog(names.logTag, opts.logger);
+  const spares = spareNamespaces({ dir: dirs.spares, sysctls: CONTAINER_SYSCTLS, logger: opts.logger });
 
   const attach = async (spec: ContainerNetworkSpec): Promise<ContainerNetwork> => {
     const span = spans(opts.logger, spec.id);
@@ -199,13 +201,19 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
 
     try {
       for (const containerPort of spec.ports ?? []) entry.published.push({ containerPort, hostPort: hostPorts.allocate() });
-      await span("write lease files", () => Promise.all([
-        writeFile(path.join(dirs.leases, entry.address), spec.id),
-        ...entry.published.map((p) => writeFile(path.join(dirs.ports, String(p.hostPort)), `${spec.id} ${p.containerPort}`)),
-      ]));
-      // The rules match the container's address: in force before it has an interface.
-      await span("load rules", () => nft().run(addContainerScript(names.table, names.logTag, entry)));
-      rulesLoaded = true;
+      // The files only record what is in use (a restarted cell removes everything of its own
+      // anyway): written while the rules load. The rules match the container's address: in
+      // force before it has an interface.
+      const [files, rules] = await Promise.allSettled([
+        span("write lease files", () => Promise.all([
+          writeFile(path.join(dirs.leases, entry.address), spec.id),
+          ...entry.published.map((p) => writeFile(path.join(dirs.ports, String(p.hostPort)), `${spec.id} ${p.containerPort}`)),
+        ])),
+        span("load rules", () => nft().run(addContainerScript(names.table, names.logTag, entry))),
+      ]);
+      rulesLoaded = rules.status === "fulfilled";
+      if (rules.status === "rejected") throw rules.reason;
+      if (files.status === "rejected") throw files.reason;
     } catch (err) {
       await release();
       throw err;
@@ -220,7 +228,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
         if (namespaced) throw new NetworkConfigError(`container ${spec.id}: network namespace already made`);
         namespaced = true;
         if (!userns) {
-          wire(() => createNamespace(netnsPath, CONTAINER_SYSCTLS));
+          wire(() => spares.take(netnsPath) ?? createNamespace(netnsPath, CONTAINER_SYSCTLS));
           return { netns: netnsPath };
         }
         owner = userns;
@@ -248,6 +256,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     attach,
     async close() {
       kernelLog.stop();
+      spares.close();
       await removeLeftovers(rt, names, dirs, opts.logger);
       rt.close();
     },
@@ -287,20 +296,22 @@ function enableForwarding(logger: Logger): void {
 async function removeLeftovers(
   rt: RtNetlink,
   names: CellNames,
-  dirs: { netns: string; leases: string; ports: string },
+  dirs: { netns: string; spares: string; leases: string; ports: string },
   logger: Logger,
 ): Promise<void> {
   const veths = existsSync("/sys/class/net") ? readdirSync("/sys/class/net").filter((n) => n.startsWith(names.vethPrefix)) : [];
   for (const v of veths) tryQuietly(() => rt.deleteLink(v), logger);
   const namespaces = await readdir(dirs.netns).catch(() => []);
   for (const ns of namespaces) tryQuietly(() => removeNamespace(path.join(dirs.netns, ns)), logger);
+  const spares = await readdir(dirs.spares).catch(() => []);
+  for (const ns of spares) tryQuietly(() => removeNamespace(path.join(dirs.spares, ns)), logger);
   const leases = await readdir(dirs.leases).catch(() => []);
   const ports = await readdir(dirs.ports).catch(() => []);
   await nft().run(dropTablesScript(names)).catch((err: unknown) => warnCleanup(err, logger));
   tryQuietly(() => rt.deleteLink(names.bridge), logger);
   await Promise.all(Object.values(dirs).map((d) => rm(d, { recursive: true, force: true })));
-  if (veths.length + namespaces.length + leases.length + ports.length > 0) {
-    logger.info({ veths: veths.length, namespaces: namespaces.length, leases: leases.length, ports: ports.length }, "removed stale container networks");
+  if (veths.length + namespaces.length + spares.length + leases.length + ports.length > 0) {
+    logger.info({ veths: veths.length, namespaces: namespaces.length, spares: spares.length, leases: leases.length, ports: ports.length }, "removed stale container networks");
   }
 }
 
