@@ -116,12 +116,14 @@ describe("a cell SIGKILLed and restarted on the same work dir", () => {
     expect(left.leases).toHaveLength(2);
     expect(left.ports).toEqual(["61000"]);
     expect((await spareMounts(workDir)).length).toBeGreaterThanOrEqual(2);
+    expect(vethsWithPrefix(cellNames(workDir).spareVethPrefix).length).toBeGreaterThanOrEqual(2);
 
     const restarted = await startCellNetwork({ workDir, logger: silent });
     try {
       expect(await leftovers(workDir)).toEqual(NONE);
       // A cell makes spares only once it has used one: these would be the killed cell's.
       expect(await spareMounts(workDir)).toEqual([]);
+      expect(vethsWithPrefix(restarted.names.spareVethPrefix)).toEqual([]);
       expect(existsSync(`/sys/class/net/${restarted.bridge}`)).toBe(true);
     } finally {
       await restarted.close();

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, setupNetFixture, type NetFixture } from "./net-fixture.js";
-import { startTestHost, type TestHost } from "./test-host.js";
+import { startTestHost, vethsWithPrefix, type TestHost } from "./test-host.js";
 
 // Once a cell has started a container it keeps a few network namespaces made ahead; the next
 // containers get one of those: it must be wired, firewalled and private like a fresh one.
@@ -53,8 +53,11 @@ describe("spare network namespaces", () => {
 
   it("are removed with the cell's network", async () => {
     await eventually("spare namespaces", () => spareInodes().length >= 1);
+    expect(vethsWithPrefix(nf.network.names.spareVethPrefix).length).toBe(spareInodes().length);
     await nf.network.close();
     const mounts = readFileSync("/proc/self/mountinfo", "utf8");
     expect(mounts).not.toContain(sparesDir);
+    // Their veths go with the namespaces, which the kernel removes in the background.
+    await eventually("no spare veths", () => vethsWithPrefix(nf.network.names.spareVethPrefix).length === 0);
   }, 30_000);
 });

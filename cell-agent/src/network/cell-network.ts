@@ -11,7 +11,7 @@ import { addContainerScript, cellTablesScript, dropTablesScript, removeContainer
 import { defaultRouteAddress, hostDnsServers, hostRoutes } from "./host-info.js";
 import { HostPortPool, parsePortRange } from "./host-ports.js";
 import { NetlinkError, RtNetlink } from "./netlink.js";
-import { createNamespace, openNamespace, removeNamespace } from "./netns.js";
+import { createNamespace, openNamespace, removeNamespace, type NewNamespace } from "./netns.js";
 import { hostHelper, type NamespaceFiles, type NamespaceOwner } from "../sandbox/index.js";
 import { watchKernelLog } from "./kernel-log.js";
 import { nft } from "./nft.js";
@@ -96,7 +96,7 @@ export function allowsIcmp(rules: SecurityGroupRule[]): boolean {
 
 export function cellNames(workDir: string): CellNames {
   const key = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
-  return { table: `diego_${key}`, bridge: `dbr${key}`, vethPrefix: `dv${key}`, logTag: `diego-${key}` };
+  return { table: `diego_${key}`, bridge: `dbr${key}`, vethPrefix: `dv${key}`, spareVethPrefix: `ds${key}`, logTag: `diego-${key}` };
 }
 
 /**
@@ -135,7 +135,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
   opts.logger.info({ pool: formatCidr(pool.cidr), bridge: names.bridge, cellAddress, dns }, "container network ready");
 
   const kernelLog = watchKernelLog(names.logTag, opts.logger);
-  const spares = spareNamespaces({ dir: dirs.spares, sysctls: CONTAINER_SYSCTLS, logger: opts.logger });
+  const spares = spareNamespaces({ dir: dirs.spares, sysctls: CONTAINER_SYSCTLS, rt, bridgeIndex, vethPrefix: names.spareVethPrefix, logger: opts.logger });
 
   const attach = async (spec: ContainerNetworkSpec): Promise<ContainerNetwork> => {
     const span = spans(opts.logger, spec.id);
@@ -179,13 +179,19 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     });
 
     /** Joins a fresh namespace to the bridge: veth, loopback, address, default route. */
-    const wire = (make: () => { fd: number; netlink: RtNetlink }): void => {
+    const wire = (make: () => NewNamespace & { hostIndex?: number }): void => {
       const ns = span("enter namespace", make);
       try {
-        span("add veth", () => addVeth(rt, entry.veth, bridgeIndex, ns.fd, opts.logger));
-        // Isolated ports reach the bridge (the cell) only, never each other: container to
-        // container traffic is routed, through the firewall.
-        span("isolate port", () => writeFileSync(`/sys/class/net/${entry.veth}/brport/isolated`, "1"));
+        if (ns.hostIndex === undefined) {
+          span("add veth", () => addVeth(rt, entry.veth, bridgeIndex, ns.fd, opts.logger));
+          // Isolated ports reach the bridge (the cell) only, never each other: container to
+          // container traffic is routed, through the firewall.
+          span("isolate port", () => writeFileSync(`/sys/class/net/${entry.veth}/brport/isolated`, "1"));
+        } else {
+          // A spare's veth is enslaved and isolated already: it takes the container's name.
+          const hostIndex = ns.hostIndex;
+          span("rename veth", () => renameVeth(rt, hostIndex, entry.veth, opts.logger));
+        }
         span("address and route", () => {
           ns.netlink.setUp(1);
           const eth0 = ns.netlink.linkIndex("eth0");
@@ -275,6 +281,18 @@ function addVeth(rt: RtNetlink, name: string, bridgeIndex: number, nsFd: number,
   }
 }
 
+/** Gives a spare's veth the container's name (replacing a long-gone container's, as addVeth). */
+function renameVeth(rt: RtNetlink, index: number, name: string, logger: Logger): void {
+  try {
+    rt.renameUp(index, name);
+  } catch (err) {
+    if (!(err instanceof NetlinkError && err.errno === 17 /* EEXIST */)) throw err;
+    logger.debug({ veth: name }, "replacing a veth left from an earlier container");
+    rt.deleteLink(name);
+    rt.renameUp(index, name);
+  }
+}
+
 /** A fixed, locally administered unicast address per cell (02:d1 + the cell's key). */
 export function bridgeMac(names: CellNames): Buffer {
   return Buffer.concat([Buffer.from([0x02, 0xd1]), Buffer.from(names.table.slice(-8), "hex")]);
@@ -299,7 +317,8 @@ async function removeLeftovers(
   dirs: { netns: string; spares: string; leases: string; ports: string },
   logger: Logger,
 ): Promise<void> {
-  const veths = existsSync("/sys/class/net") ? readdirSync("/sys/class/net").filter((n) => n.startsWith(names.vethPrefix)) : [];
+  const links = existsSync("/sys/class/net") ? readdirSync("/sys/class/net") : [];
+  const veths = links.filter((n) => n.startsWith(names.vethPrefix) || n.startsWith(names.spareVethPrefix));
   for (const v of veths) tryQuietly(() => rt.deleteLink(v), logger);
   const namespaces = await readdir(dirs.netns).catch(() => []);
   for (const ns of namespaces) tryQuietly(() => removeNamespace(path.join(dirs.netns, ns)), logger);

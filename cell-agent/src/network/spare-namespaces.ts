@@ -1,12 +1,14 @@
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import { bindMount } from "../libc/index.js";
+import type { RtNetlink } from "./netlink.js";
 import { createNamespace, removeNamespace, type NewNamespace } from "./netns.js";
 
-// Network namespaces made ahead, so a container's start only binds one in and adds its veth,
-// address and route: making a namespace (unshare, bind mount, sysctls) is ~2 ms of the main
-// thread, on the task's clock when it is made at the start. A spare taken gets a replacement a
+// Network namespaces made ahead, each with its veth pair (host end enslaved to the bridge,
+// isolated and down; eth0 inside), so a container's start only binds one in, renames and raises
+// the veth and adds the address and route: making a namespace (unshare, bind mount, sysctls) and
+// a veth pair is ~2-3 ms of the main thread, on the task's clock when made at the start. A spare taken gets a replacement a
 // little later, when the container it went to is running (the main thread then waits on runc).
 // None are made before the first start: a cell that runs no container holds none.
 
@@ -15,8 +17,23 @@ const SPARES = 4;
 /** Wait after a spare is taken before making the next (the start that took it goes first). */
 const REFILL_DELAY_MS = 25;
 
-interface Spare extends NewNamespace {
+/** A spare taken: its namespace, and its veth's host end (down, still under its spare name). */
+export interface TakenSpare extends NewNamespace {
+  hostIndex: number;
+}
+
+interface Spare extends TakenSpare {
   file: string;
+}
+
+export interface SpareOptions {
+  dir: string;
+  sysctls: Record<string, string>;
+  /** The cell's netlink socket, its bridge and the name prefix of spare veths. */
+  rt: RtNetlink;
+  bridgeIndex: number;
+  vethPrefix: string;
+  logger: Logger;
 }
 
 export interface SpareNamespaces {
@@ -24,12 +41,12 @@ export interface SpareNamespaces {
    * Binds a ready namespace (loopback up, sysctls written) on `file` instead of its spare file,
    * or returns undefined if none is left (or moving it failed).
    */
-  take(file: string): NewNamespace | undefined;
+  take(file: string): TakenSpare | undefined;
   /** Removes the spares not taken. */
   close(): void;
 }
 
-export function spareNamespaces(opts: { dir: string; sysctls: Record<string, string>; logger: Logger }): SpareNamespaces {
+export function spareNamespaces(opts: SpareOptions): SpareNamespaces {
   const ready: Spare[] = [];
   /** Spare files of namespaces taken: unmounting costs ~1-4 ms (RCU waits), so it waits too. */
   const moved: string[] = [];
@@ -53,11 +70,10 @@ export function spareNamespaces(opts: { dir: string; sysctls: Record<string, str
     timer = undefined;
     unmountMoved();
     if (closed || ready.length >= SPARES) return;
-    const file = path.join(opts.dir, String(++seq));
+    const n = ++seq;
+    const file = path.join(opts.dir, String(n));
     try {
-      const ns = createNamespace(file, opts.sysctls);
-      ns.netlink.setUp(1);
-      ready.push({ ...ns, file });
+      ready.push(makeSpare(file, (n & 0xffff).toString(16), opts));
     } catch (err) {
       opts.logger.warn({ err }, "could not make a spare network namespace");
       return; // the next take tries again
@@ -81,7 +97,7 @@ export function spareNamespaces(opts: { dir: string; sysctls: Record<string, str
         created = true;
         bindMount(spare.file, file);
         moved.push(spare.file);
-        return { fd: spare.fd, netlink: spare.netlink };
+        return { fd: spare.fd, netlink: spare.netlink, hostIndex: spare.hostIndex };
       } catch (err) {
         opts.logger.warn({ err, file }, "could not move a spare network namespace");
         try {
@@ -100,4 +116,21 @@ export function spareNamespaces(opts: { dir: string; sysctls: Record<string, str
       for (const s of ready.splice(0)) discard(s);
     },
   };
+}
+
+function makeSpare(file: string, suffix: string, opts: SpareOptions): Spare {
+  const ns = createNamespace(file, opts.sysctls);
+  try {
+    ns.netlink.setUp(1);
+    const veth = `${opts.vethPrefix}${suffix}`;
+    opts.rt.addVeth(veth, opts.bridgeIndex, "eth0", ns.fd, false);
+    // Isolated ports reach the bridge (the cell) only; the flag stays through the rename.
+    writeFileSync(`/sys/class/net/${veth}/brport/isolated`, "1");
+    return { ...ns, file, hostIndex: opts.rt.linkIndex(veth) };
+  } catch (err) {
+    ns.netlink.close();
+    closeSync(ns.fd);
+    removeNamespace(file); // the veth pair, if made, goes with the namespace
+    throw err;
+  }
 }
