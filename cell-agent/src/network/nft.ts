@@ -67,7 +67,7 @@ lines.on("line", (line) => {
   let results;
   if (scripts.length === 1) results = [run(scripts[0])];
   else {
-    const all = run(scripts.join(""));
+    const all = run(scripts.join("\n"));
     results = all.rc === 0 ? scripts.map(() => all) : scripts.map(run);
   }
   process.stdout.write(JSON.stringify({ id, results }) + "\n");
