@@ -11,6 +11,9 @@ import { createSandboxRuntime } from "../cell-agent/src/sandbox/index.js";
 
 const N = Number(process.env.N ?? 30);
 const privileged = process.env.PRIV === "1";
+// OVERLAP=1: as a cell does, the next container starts while the last one is torn down.
+const overlap = process.env.OVERLAP === "1";
+let teardown: Promise<void> = Promise.resolve();
 const rows: Record<string, Record<string, number[]>> = {};
 const add = (mode: string, step: string, ms: number): void => {
   ((rows[mode] ??= {})[step] ??= []).push(ms);
@@ -31,13 +34,15 @@ const io = { stdout: () => undefined, stderr: () => undefined };
 const runtime = createSandboxRuntime({ runtime: (process.env.RUNTIME as "runc" | "crun") ?? "runc", workDir: path.join(dir, "cell"), logger });
 let seq = 0;
 async function one(m: "none" | "net"): Promise<void> {
+  // With OVERLAP, blocks of one mode: only a container of the same mode is torn down meanwhile.
+  if (m !== mode) await teardown;
   mode = m;
   const id = `tr-${mode}-${seq++}`;
   let t = performance.now();
   const t0 = t;
   const lap = (step: string): void => {
     const now = performance.now();
-    add(mode, step, now - t);
+    add(m, step, now - t);
     t = now;
   };
   // As the cell does: the rules load while the filesystem is prepared.
@@ -54,21 +59,27 @@ async function one(m: "none" | "net"): Promise<void> {
   const r = await sb.runOnce!({ path: "/bin/true", args: [], env: [] }, io);
   if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}`);
   lap("runOnce");
-  add(mode, "TOTAL to result", performance.now() - t0);
-  await sb.destroy();
-  lap("destroy");
-  await net?.release();
-  lap("release");
+  add(m, "TOTAL to result", performance.now() - t0);
+  const down = (async () => {
+    await sb.destroy();
+    lap("destroy");
+    await net?.release();
+    lap("release");
+  })();
+  if (overlap) teardown = down;
+  else await down;
 }
 for (let i = 0; i < 3; i++) {
   await one("none");
   await one("net");
 }
 for (const k of Object.keys(rows)) rows[k] = {};
-for (let i = 0; i < N; i++) {
-  await one("none");
-  await one("net");
+const BLOCK = overlap ? 5 : 1;
+for (let i = 0; i < N; i += BLOCK) {
+  for (let k = 0; k < BLOCK; k++) await one("none");
+  for (let k = 0; k < BLOCK; k++) await one("net");
 }
+await teardown;
 const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const steps = [...new Set([...Object.keys(rows.net!), ...Object.keys(rows.none!)])];
 console.log(`| step (median of ${N}, ${privileged ? "privileged" : "unprivileged"}) | no network | network | + |`);

@@ -39,6 +39,12 @@ async function leftovers(workDir: string): Promise<{ veths: string[]; chains: st
   };
 }
 
+/** Spare network namespaces (made ahead for the next containers) still mounted. */
+async function spareMounts(workDir: string): Promise<string[]> {
+  const mounts = await readFile("/proc/self/mountinfo", "utf8");
+  return mounts.split("\n").filter((l) => l.includes(path.join(workDir, "network", "spares")));
+}
+
 const NONE = { veths: [], chains: [], netns: [], leases: [], ports: [] };
 
 describe("after a task ends", () => {
@@ -109,10 +115,15 @@ describe("a cell SIGKILLed and restarted on the same work dir", () => {
     expect(left.netns).toHaveLength(4);
     expect(left.leases).toHaveLength(2);
     expect(left.ports).toEqual(["61000"]);
+    expect((await spareMounts(workDir)).length).toBeGreaterThanOrEqual(2);
+    expect(vethsWithPrefix(cellNames(workDir).spareVethPrefix).length).toBeGreaterThanOrEqual(2);
 
     const restarted = await startCellNetwork({ workDir, logger: silent });
     try {
       expect(await leftovers(workDir)).toEqual(NONE);
+      // A cell makes spares only once it has used one: these would be the killed cell's.
+      expect(await spareMounts(workDir)).toEqual([]);
+      expect(vethsWithPrefix(restarted.names.spareVethPrefix)).toEqual([]);
       expect(existsSync(`/sys/class/net/${restarted.bridge}`)).toBe(true);
     } finally {
       await restarted.close();

@@ -11,10 +11,11 @@ import { addContainerScript, cellTablesScript, dropTablesScript, removeContainer
 import { defaultRouteAddress, hostDnsServers, hostRoutes } from "./host-info.js";
 import { HostPortPool, parsePortRange } from "./host-ports.js";
 import { NetlinkError, RtNetlink } from "./netlink.js";
-import { createNamespace, openNamespace, removeNamespace } from "./netns.js";
+import { createNamespace, openNamespace, removeNamespace, type NewNamespace } from "./netns.js";
 import { hostHelper, type NamespaceFiles, type NamespaceOwner } from "../sandbox/index.js";
 import { watchKernelLog } from "./kernel-log.js";
 import { nft } from "./nft.js";
+import { spareNamespaces } from "./spare-namespaces.js";
 import { spans } from "./spans.js";
 
 // The cell's container network: one bridge with the cell's pool, one network namespace per
@@ -95,7 +96,7 @@ export function allowsIcmp(rules: SecurityGroupRule[]): boolean {
 
 export function cellNames(workDir: string): CellNames {
   const key = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
-  return { table: `diego_${key}`, bridge: `dbr${key}`, vethPrefix: `dv${key}`, logTag: `diego-${key}` };
+  return { table: `diego_${key}`, bridge: `dbr${key}`, vethPrefix: `dv${key}`, spareVethPrefix: `ds${key}`, logTag: `diego-${key}` };
 }
 
 /**
@@ -105,7 +106,7 @@ export function cellNames(workDir: string): CellNames {
 export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNetwork> {
   const names = cellNames(opts.workDir);
   const dir = path.join(path.resolve(opts.workDir), "network");
-  const dirs = { netns: path.join(dir, "netns"), leases: path.join(dir, "leases"), ports: path.join(dir, "ports") };
+  const dirs = { netns: path.join(dir, "netns"), spares: path.join(dir, "spares"), leases: path.join(dir, "leases"), ports: path.join(dir, "ports") };
   const hostPorts = new HostPortPool(parsePortRange(opts.hostPorts || "61000-61999"));
   if (opts.cellAddress && parseIpv4(opts.cellAddress) === undefined) {
     throw new NetworkConfigError(`--cell-address must be an IPv4 address, got '${opts.cellAddress}'`);
@@ -134,6 +135,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
   opts.logger.info({ pool: formatCidr(pool.cidr), bridge: names.bridge, cellAddress, dns }, "container network ready");
 
   const kernelLog = watchKernelLog(names.logTag, opts.logger);
+  const spares = spareNamespaces({ dir: dirs.spares, sysctls: CONTAINER_SYSCTLS, rt, bridgeIndex, vethPrefix: names.spareVethPrefix, logger: opts.logger });
 
   const attach = async (spec: ContainerNetworkSpec): Promise<ContainerNetwork> => {
     const span = spans(opts.logger, spec.id);
@@ -177,13 +179,19 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     });
 
     /** Joins a fresh namespace to the bridge: veth, loopback, address, default route. */
-    const wire = (make: () => { fd: number; netlink: RtNetlink }): void => {
+    const wire = (make: () => NewNamespace & { hostIndex?: number }): void => {
       const ns = span("enter namespace", make);
       try {
-        span("add veth", () => addVeth(rt, entry.veth, bridgeIndex, ns.fd, opts.logger));
-        // Isolated ports reach the bridge (the cell) only, never each other: container to
-        // container traffic is routed, through the firewall.
-        span("isolate port", () => writeFileSync(`/sys/class/net/${entry.veth}/brport/isolated`, "1"));
+        if (ns.hostIndex === undefined) {
+          span("add veth", () => addVeth(rt, entry.veth, bridgeIndex, ns.fd, opts.logger));
+          // Isolated ports reach the bridge (the cell) only, never each other: container to
+          // container traffic is routed, through the firewall.
+          span("isolate port", () => writeFileSync(`/sys/class/net/${entry.veth}/brport/isolated`, "1"));
+        } else {
+          // A spare's veth is enslaved and isolated already: it takes the container's name.
+          const hostIndex = ns.hostIndex;
+          span("rename veth", () => renameVeth(rt, hostIndex, entry.veth, opts.logger));
+        }
         span("address and route", () => {
           ns.netlink.setUp(1);
           const eth0 = ns.netlink.linkIndex("eth0");
@@ -199,13 +207,19 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
 
     try {
       for (const containerPort of spec.ports ?? []) entry.published.push({ containerPort, hostPort: hostPorts.allocate() });
-      await span("write lease files", () => Promise.all([
-        writeFile(path.join(dirs.leases, entry.address), spec.id),
-        ...entry.published.map((p) => writeFile(path.join(dirs.ports, String(p.hostPort)), `${spec.id} ${p.containerPort}`)),
-      ]));
-      // The rules match the container's address: in force before it has an interface.
-      await span("load rules", () => nft().run(addContainerScript(names.table, names.logTag, entry)));
-      rulesLoaded = true;
+      // The files only record what is in use (a restarted cell removes everything of its own
+      // anyway): written while the rules load. The rules match the container's address: in
+      // force before it has an interface.
+      const [files, rules] = await Promise.allSettled([
+        span("write lease files", () => Promise.all([
+          writeFile(path.join(dirs.leases, entry.address), spec.id),
+          ...entry.published.map((p) => writeFile(path.join(dirs.ports, String(p.hostPort)), `${spec.id} ${p.containerPort}`)),
+        ])),
+        span("load rules", () => nft().run(addContainerScript(names.table, names.logTag, entry))),
+      ]);
+      rulesLoaded = rules.status === "fulfilled";
+      if (rules.status === "rejected") throw rules.reason;
+      if (files.status === "rejected") throw files.reason;
     } catch (err) {
       await release();
       throw err;
@@ -220,7 +234,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
         if (namespaced) throw new NetworkConfigError(`container ${spec.id}: network namespace already made`);
         namespaced = true;
         if (!userns) {
-          wire(() => createNamespace(netnsPath, CONTAINER_SYSCTLS));
+          wire(() => spares.take(netnsPath) ?? createNamespace(netnsPath, CONTAINER_SYSCTLS));
           return { netns: netnsPath };
         }
         owner = userns;
@@ -248,6 +262,7 @@ export async function startCellNetwork(opts: CellNetworkOptions): Promise<CellNe
     attach,
     async close() {
       kernelLog.stop();
+      spares.close();
       await removeLeftovers(rt, names, dirs, opts.logger);
       rt.close();
     },
@@ -263,6 +278,18 @@ function addVeth(rt: RtNetlink, name: string, bridgeIndex: number, nsFd: number,
     logger.debug({ veth: name }, "replacing a veth left from an earlier container");
     rt.deleteLink(name);
     rt.addVeth(name, bridgeIndex, "eth0", nsFd);
+  }
+}
+
+/** Gives a spare's veth the container's name (replacing a long-gone container's, as addVeth). */
+function renameVeth(rt: RtNetlink, index: number, name: string, logger: Logger): void {
+  try {
+    rt.renameUp(index, name);
+  } catch (err) {
+    if (!(err instanceof NetlinkError && err.errno === 17 /* EEXIST */)) throw err;
+    logger.debug({ veth: name }, "replacing a veth left from an earlier container");
+    rt.deleteLink(name);
+    rt.renameUp(index, name);
   }
 }
 
@@ -287,20 +314,23 @@ function enableForwarding(logger: Logger): void {
 async function removeLeftovers(
   rt: RtNetlink,
   names: CellNames,
-  dirs: { netns: string; leases: string; ports: string },
+  dirs: { netns: string; spares: string; leases: string; ports: string },
   logger: Logger,
 ): Promise<void> {
-  const veths = existsSync("/sys/class/net") ? readdirSync("/sys/class/net").filter((n) => n.startsWith(names.vethPrefix)) : [];
+  const links = existsSync("/sys/class/net") ? readdirSync("/sys/class/net") : [];
+  const veths = links.filter((n) => n.startsWith(names.vethPrefix) || n.startsWith(names.spareVethPrefix));
   for (const v of veths) tryQuietly(() => rt.deleteLink(v), logger);
   const namespaces = await readdir(dirs.netns).catch(() => []);
   for (const ns of namespaces) tryQuietly(() => removeNamespace(path.join(dirs.netns, ns)), logger);
+  const spares = await readdir(dirs.spares).catch(() => []);
+  for (const ns of spares) tryQuietly(() => removeNamespace(path.join(dirs.spares, ns)), logger);
   const leases = await readdir(dirs.leases).catch(() => []);
   const ports = await readdir(dirs.ports).catch(() => []);
   await nft().run(dropTablesScript(names)).catch((err: unknown) => warnCleanup(err, logger));
   tryQuietly(() => rt.deleteLink(names.bridge), logger);
   await Promise.all(Object.values(dirs).map((d) => rm(d, { recursive: true, force: true })));
-  if (veths.length + namespaces.length + leases.length + ports.length > 0) {
-    logger.info({ veths: veths.length, namespaces: namespaces.length, leases: leases.length, ports: ports.length }, "removed stale container networks");
+  if (veths.length + namespaces.length + spares.length + leases.length + ports.length > 0) {
+    logger.info({ veths: veths.length, namespaces: namespaces.length, spares: spares.length, leases: leases.length, ports: ports.length }, "removed stale container networks");
   }
 }
 

@@ -16,8 +16,10 @@ export interface CellNames {
   /** inet and bridge table name. */
   table: string;
   bridge: string;
-  /** Prefix of every host-side veth of the cell. */
+  /** Prefix of every host-side veth of the cell's containers. */
   vethPrefix: string;
+  /** Prefix of the host-side veths of spare namespaces (renamed when a container takes one). */
+  spareVethPrefix: string;
   /** First word of the cell's kernel log lines. */
   logTag: string;
 }

@@ -133,14 +133,20 @@ export class RtNetlink {
   }
 
   /**
-   * A veth pair: `name` here, up and enslaved to `masterIndex`; `peer` in the namespace open
-   * as `peerNsFd` (down).
+   * A veth pair: `name` here, enslaved to `masterIndex` and up (unless `up` is false); `peer` in
+   * the namespace open as `peerNsFd` (down).
    */
-  addVeth(name: string, masterIndex: number, peer: string, peerNsFd: number): void {
+  addVeth(name: string, masterIndex: number, peer: string, peerNsFd: number, up = true): void {
     const peerInfo = Buffer.concat([ifinfo(), strAttr(IFLA_IFNAME, peer), u32Attr(IFLA_NET_NS_FD, peerNsFd)]);
     const linkinfo = nested(IFLA_LINKINFO, strAttr(IFLA_INFO_KIND, "veth"), nested(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peerInfo)));
-    const body = Buffer.concat([ifinfo(0, IFF_UP, IFF_UP), strAttr(IFLA_IFNAME, name), u32Attr(IFLA_MASTER, masterIndex), linkinfo]);
+    const flags = up ? IFF_UP : 0;
+    const body = Buffer.concat([ifinfo(0, flags, flags), strAttr(IFLA_IFNAME, name), u32Attr(IFLA_MASTER, masterIndex), linkinfo]);
     this.request(`create veth ${name}`, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body);
+  }
+
+  /** Renames a link that is down, and sets it up (the kernel renames first). */
+  renameUp(index: number, name: string): void {
+    this.request(`rename link ${index} to ${name}`, RTM_NEWLINK, 0, Buffer.concat([ifinfo(index, IFF_UP, IFF_UP), strAttr(IFLA_IFNAME, name)]));
   }
 
   setUp(index: number): void {
