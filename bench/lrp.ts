@@ -8,26 +8,37 @@ import { ActualLRPSchema, ActualLrpState, DesiredLRPCreateRequestSchema } from "
 import { connectNats, openLrpBuckets, subjects } from "../src/nats/index.js";
 import { createLrpStore } from "../src/store/index.js";
 import { startCluster } from "../test/fixtures/cluster.js";
+import { cellSettings } from "../cell-agent/src/agent/settings.js";
 
 const N = Number(process.env.BENCH_LRP_INSTANCES ?? 200);
 const M = Number(process.env.BENCH_LRP_COUNT ?? 50);
+// The runtime `diego up` uses unless told otherwise.
+const RUNTIME = (process.env.BENCH_LRP_RUNTIME ?? cellSettings.runtime.default) as "runc" | "crun";
 
 const SLEEP = create(ActionSchema, { action: { case: "run", value: { path: "/bin/sleep", args: ["100000"] } } });
 
 async function main(): Promise<void> {
   const cluster = await startCluster({
-    cells: [{ cellId: "bench-lrp-cell", containers: N + 4 * M + 8, memoryMb: 65536, lrpTiming: { stopGraceMs: 500 } }],
+    cells: [{ cellId: "bench-lrp-cell", runtime: RUNTIME, containers: N + 4 * M + 8, memoryMb: 65536, lrpTiming: { stopGraceMs: 500 } }],
   });
   const nc = await connectNats({ url: cluster.nats.url, name: "bench-lrp" });
   const buckets = await openLrpBuckets(nc);
   const store = createLrpStore(nc, buckets);
   // Instances RUNNING now, by key, fed by the bucket's watch.
   const running = new Set<string>();
+  // First time each instance was seen in each state (ms since the start).
+  const seen = new Map<string, Partial<Record<ActualLrpState, number>>>();
   let onChange = (): void => undefined;
   const watch = await buckets.actual.watch({ key: ">" });
   void (async () => {
     for await (const e of watch) {
-      const up = e.operation === "PUT" && e.value.length > 0 && fromBinary(ActualLRPSchema, e.value).state === ActualLrpState.RUNNING;
+      const a = e.operation === "PUT" && e.value.length > 0 ? fromBinary(ActualLRPSchema, e.value) : undefined;
+      if (a) {
+        const m = seen.get(e.key) ?? {};
+        m[a.state] ??= performance.now();
+        seen.set(e.key, m);
+      }
+      const up = a?.state === ActualLrpState.RUNNING;
       if (up) running.add(e.key);
       else running.delete(e.key);
       onChange();
@@ -65,6 +76,14 @@ async function main(): Promise<void> {
     await cluster.stop();
   }
   for (const r of rows) console.log(r);
+  if (process.env.BENCH_LRP_TRACE) {
+    const p50 = (xs: number[]): number => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? NaN;
+    const span = (from: ActualLrpState, to: ActualLrpState): number[] =>
+      [...seen.values()].filter((m) => m[from] !== undefined && m[to] !== undefined).map((m) => m[to]! - m[from]!);
+    const cpu = process.cpuUsage();
+    console.log(`this process's CPU: user ${(cpu.user / 1e6).toFixed(1)} s, system ${(cpu.system / 1e6).toFixed(1)} s`);
+    console.log(`p50 UNCLAIMED->CLAIMED ${p50(span(ActualLrpState.UNCLAIMED, ActualLrpState.CLAIMED)).toFixed(0)} ms, CLAIMED->RUNNING ${p50(span(ActualLrpState.CLAIMED, ActualLrpState.RUNNING)).toFixed(0)} ms`);
+  }
 }
 
 void main().then(

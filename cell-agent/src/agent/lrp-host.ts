@@ -8,7 +8,7 @@ import { lrpTransitions } from "../../../src/model/index.js";
 import { subjects } from "../../../src/nats/index.js";
 import { ActualLRPNotFoundError, type LrpStore } from "../../../src/store/index.js";
 import type { ResourceLedger } from "../capacity/index.js";
-import { startLrpInstance, type LrpInstance, type LrpInstanceSpec, type LrpRunnerDeps, type RunningInfo } from "../lrp/index.js";
+import { createStartSlots, startLrpInstance, type LrpInstance, type LrpInstanceSpec, type LrpRunnerDeps, type RunningInfo } from "../lrp/index.js";
 
 // The LRP instances of one cell: claims what the auction sent, runs each in its own container
 // (cell-agent/src/lrp), writes RUNNING / crashes to the store, stops on request and drains on
@@ -64,6 +64,8 @@ interface Held {
 const WRITE_ATTEMPTS = 8;
 const WRITE_BACKOFF_MS = 250;
 const EVACUATION_POLL_MS = 250;
+/** Instances making their container at once (see lrp/start-slots.ts). */
+const START_CONCURRENCY = 4;
 
 const holdKey = (guid: string, index: number): string => `${guid}.${index}`;
 const ledgerKey = (guid: string, index: number, instanceGuid: string): string => `lrp:${guid}.${index}:${instanceGuid}`;
@@ -118,6 +120,7 @@ async function write<T>(fn: () => Promise<T>): Promise<T> {
 
 export function createLrpHost(deps: LrpHostDeps): LrpHost {
   const { store, ledger, cellId, nc } = deps;
+  const runner: LrpRunnerDeps = { ...deps.runner, startSlots: deps.runner.startSlots ?? createStartSlots(START_CONCURRENCY) };
   const held = new Map<string, Held>();
   let draining = false;
 
@@ -166,7 +169,7 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
     const spec = instanceSpec(d, index, key.instanceGuid);
     const h: Held = { key, processGuid: d.processGuid, index, evacuated: false, stopping: false, writes: Promise.resolve(), instance: undefined as unknown as LrpInstance };
     held.set(holdKey(d.processGuid, index), h);
-    h.instance = startLrpInstance(spec, deps.runner, {
+    h.instance = startLrpInstance(spec, runner, {
       onRunning: (info) => onRunning(h, info),
       onCrashed: ({ reason }) => onCrashed(h, reason),
       onStopped: () => release(h),
@@ -174,8 +177,8 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
   };
 
   /** Claims one instance; false when it does not fit. */
-  const takeOne = async (s: LrpStart): Promise<boolean> => {
-    const [actual, desired] = await Promise.all([store.getActual(s.processGuid, s.index), store.getDesired(s.processGuid)]);
+  const takeOne = async (s: LrpStart, desiredOf: (guid: string) => ReturnType<LrpStore["getDesired"]>): Promise<boolean> => {
+    const [actual, desired] = await Promise.all([store.getActual(s.processGuid, s.index), desiredOf(s.processGuid)]);
     const a = actual?.value;
     const d = desired?.value;
     // Placed meanwhile, removed, or deleted: nothing to do.
@@ -231,7 +234,14 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
   return {
     async take(starts) {
       if (draining) return starts;
-      const taken = await Promise.all(starts.map((s) => takeOne(s).catch(() => false)));
+      // One read of each DesiredLRP per batch: an auction sends many indices of one process.
+      const desired = new Map<string, ReturnType<LrpStore["getDesired"]>>();
+      const desiredOf = (guid: string): ReturnType<LrpStore["getDesired"]> => {
+        let d = desired.get(guid);
+        if (!d) desired.set(guid, (d = store.getDesired(guid)));
+        return d;
+      };
+      const taken = await Promise.all(starts.map((s) => takeOne(s, desiredOf).catch(() => false)));
       return starts.filter((_, i) => !taken[i]).map((s) => create(LrpStartSchema, s));
     },
 

@@ -14,3 +14,4 @@ export {
 export { CONTAINER_INIT_FAILED, InvalidLrpInstanceError, NoNetworkForPortsError } from "./errors.js";
 export { instanceContainerId } from "./container-id.js";
 export { containerEnv, networkEnv } from "./instance-env.js";
+export { createStartSlots, type StartSlots } from "./start-slots.js";

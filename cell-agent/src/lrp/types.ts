@@ -5,6 +5,7 @@ import type { SecurityGroupRule } from "../../../src/gen/diego/v1/task_pb.js";
 import type { DownloadCache } from "../executor/index.js";
 import type { CellNetwork } from "../network/index.js";
 import type { SandboxRuntime } from "../sandbox/index.js";
+import type { StartSlots } from "./start-slots.js";
 
 // The cell side of one LRP instance: what it is told to run, what it reports back. The LRP
 // model and store are built elsewhere; this input type stands alone so either can change.
@@ -91,6 +92,8 @@ export interface LrpRunnerDeps {
   downloadCache: DownloadCache;
   logger: Logger;
   timing?: Partial<LrpTiming>;
+  /** Bounds how many instances make their container (and start their first process) at once. */
+  startSlots?: StartSlots;
 }
 
 export type InstancePhase = "starting" | "running" | "stopping" | "crashed" | "stopped";

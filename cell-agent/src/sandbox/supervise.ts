@@ -32,6 +32,10 @@ export async function superviseRuntimeProcess(opts: SuperviseOptions): Promise<n
   child.stdout?.on("data", (chunk: Buffer) => io.stdout(chunk));
   child.stderr?.on("data", (chunk: Buffer) => io.stderr(chunk));
   feedStdin(child, io);
+  if (io.started) {
+    const started = io.started.bind(io);
+    void waitForPid(opts.pidFile, () => finished).then((pid) => (pid && !finished ? started() : undefined));
+  }
   const closed = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, sig) => {
