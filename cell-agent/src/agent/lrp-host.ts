@@ -124,11 +124,11 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
   const held = new Map<string, Held>();
   let draining = false;
 
-  const release = (h: Held): void => {
+  const release = (h: Held, kick = true): void => {
     ledger.release(ledgerKey(h.processGuid, h.index, h.key.instanceGuid));
     if (held.get(holdKey(h.processGuid, h.index)) === h) held.delete(holdKey(h.processGuid, h.index));
     // Room was freed: work waiting for room gets an auction now.
-    nc.publish(subjects.auctionKick, "");
+    if (kick) nc.publish(subjects.auctionKick, "");
   };
 
   /** Runs after the instance's earlier writes. */
@@ -150,7 +150,10 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
   };
 
   const onCrashed = (h: Held, reason: string): void => {
-    release(h);
+    const recording = !h.stopping && !h.evacuated;
+    // A kick before the crash is recorded would start an auction that finds the index still
+    // RUNNING and holds up the one that restarts it: one kick once it is written instead.
+    release(h, !recording);
     if (h.stopping) return;
     if (h.evacuated) {
       // Its evacuating copy no longer serves.
@@ -158,11 +161,20 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
       return;
     }
     void inOrder(h, () => write(() => store.crash(h.processGuid, h.index, h.key, reason)))
-      .then((change) => {
-        // Restarted at once (crash 1, 2): the auction places it again.
-        if (change.after?.state === ActualLrpState.UNCLAIMED) nc.publish(subjects.auctionKick, "");
+      .then(async (change) => {
+        // A crash 1 or 2 is UNCLAIMED again, to restart at once: this cell just ran it and has
+        // its room back, so it claims it again itself (a compare-and-swap like any claim),
+        // sparing the auction's round trips. The auction places it when this cell cannot.
+        if (change.after?.state !== ActualLrpState.UNCLAIMED || draining) return false;
+        await takeOne(create(LrpStartSchema, { processGuid: h.processGuid, index: h.index }), (g) => store.getDesired(g));
+        return held.has(holdKey(h.processGuid, h.index));
       })
-      .catch((err: unknown) => deps.logger.info({ err, lrp: h.processGuid, index: h.index }, "crash not recorded (the record moved on)"));
+      .catch((err: unknown) => {
+        deps.logger.info({ err, lrp: h.processGuid, index: h.index }, "crash not recorded (the record moved on)");
+        return false;
+      })
+      // Room was freed, or the index waits for a cell.
+      .then((restartedHere) => restartedHere || nc.publish(subjects.auctionKick, ""));
   };
 
   const launch = (d: DesiredLRPResponse, index: number, key: lrpTransitions.InstanceKey): void => {
