@@ -7,8 +7,6 @@ import PQueue from "p-queue";
 export interface StartSlots {
   /** Waits for a free slot; resolves with its release (idempotent). Rejects when signal aborts first. */
   acquire(signal?: AbortSignal): Promise<() => void>;
-  /** Instances holding or waiting for a slot. */
-  readonly busy: number;
 }
 
 export function createStartSlots(concurrency: number): StartSlots {
@@ -29,9 +27,6 @@ export function createStartSlots(concurrency: number): StartSlots {
           )
           .catch(refused);
       });
-    },
-    get busy() {
-      return queue.size + queue.pending;
     },
   };
 }
