@@ -2,7 +2,10 @@ import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { create } from "@bufbuild/protobuf";
 import { InvalidLrpInstanceError, startLrpInstance, type LrpRunnerDeps } from "../../cell-agent/src/lrp/index.js";
+import { createStartQueue } from "../../cell-agent/src/sandbox/index.js";
+import { ActionSchema } from "../../src/gen/diego/v1/actions_pb.js";
 import { mountsUnder } from "../sandbox/fixtures/sandbox-fixture.js";
 import { rule } from "../network/net-fixture.js";
 import { listTable } from "../network/test-host.js";
@@ -342,6 +345,37 @@ describe("stop", () => {
     await stopping;
     expect(o.events).toEqual(["stopped"]);
     expect(await leftovers(o)).toEqual([]);
+  });
+});
+
+describe("starting with the container", () => {
+  // No setup, no monitor, one run action: the action starts with the container (one runtime
+  // invocation), as the only child of a minimal PID 1.
+  const SLEEP = create(ActionSchema, { action: { case: "run", value: { path: "/bin/sleep", args: ["1000"] } } });
+
+  it("a plain process with no SIGTERM handler still ends on a stop's SIGTERM, well within the grace period", async () => {
+    const o = await fx.start({ action: SLEEP, ports: [8080] }, { stopGraceMs: 20_000 });
+    const info = await o.running;
+    const t0 = Date.now();
+    await o.instance.stop();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(o.events).toEqual(["running", "stopped"]);
+    expect(await leftovers(o, info)).toEqual([]);
+  });
+
+  it("with one start slot, instances start one at a time; one stopped while waiting for the slot never runs", async () => {
+    const slots = createStartQueue(1);
+    const first = await fx.start({ action: SLEEP }, {}, { starts: slots });
+    const second = await fx.start({ action: SLEEP, index: 1 }, {}, { starts: slots });
+    const third = await fx.start({ action: SLEEP, index: 2 }, {}, { starts: slots });
+    await third.instance.stop();
+    expect(third.events).toEqual(["stopped"]);
+    await first.running;
+    // The second makes its container only now that the first's process runs.
+    expect(second.events).toEqual([]);
+    await second.running;
+    await Promise.all([first.instance.stop(), second.instance.stop()]);
+    for (const o of [first, second, third]) expect(await leftovers(o)).toEqual([]);
   });
 });
 

@@ -58,7 +58,7 @@ export interface LrpFixture {
   network: CellNetwork;
   runtime: SandboxRuntime;
   nc: NatsConnection;
-  start(spec: Partial<LrpInstanceSpec> & Pick<LrpInstanceSpec, "action">, timing?: Partial<LrpTiming>): Promise<Observed>;
+  start(spec: Partial<LrpInstanceSpec> & Pick<LrpInstanceSpec, "action">, timing?: Partial<LrpTiming>, deps?: Partial<LrpRunnerDeps>): Promise<Observed>;
   cleanup(): Promise<void>;
 }
 
@@ -91,7 +91,7 @@ export async function setupLrpFixture(): Promise<LrpFixture> {
       network,
       runtime,
       nc,
-      async start(overrides, timing = {}) {
+      async start(overrides, timing = {}, deps = {}) {
         const spec: LrpInstanceSpec = {
           processGuid: `lrp-${randomBytes(4).toString("hex")}`,
           index: 0,
@@ -111,7 +111,7 @@ export async function setupLrpFixture(): Promise<LrpFixture> {
           ...overrides,
         };
         const observed = await observe(nc, spec);
-        const instance = startLrpInstance(spec, { ...base, timing: { ...FAST, ...timing } }, observed.handlers);
+        const instance = startLrpInstance(spec, { ...base, ...deps, timing: { ...FAST, ...timing } }, observed.handlers);
         live.push(instance);
         return { ...observed.view, instance, spec };
       },

@@ -170,6 +170,34 @@ describe("a crashing instance", () => {
   }, 90_000);
 });
 
+describe("an immediate restart", () => {
+  it("is claimed again by the cell the instance crashed on, with no auctioneer running", async () => {
+    const processGuid = guid("restart-here");
+    const history = await recordHistory(processGuid, 0);
+    await desire(desiredHttpd(processGuid, 1, { setup: undefined, monitor: undefined, ports: [], action: sh("sleep 2; exit 17") }));
+    const first = await waitUntil("the first RUNNING", async () => {
+      const a = (await store.getActual(processGuid, 0))?.value;
+      return a?.state === ActualLrpState.RUNNING ? a : undefined;
+    });
+    // Nothing left to place the instance after its crashes but its own cell.
+    const auctioneers = cluster.auctioneers.splice(0);
+    await Promise.all(auctioneers.map((a) => a.stop()));
+    try {
+      const crashed = await waitUntil("the third crash", async () => {
+        const a = (await store.getActual(processGuid, 0))?.value;
+        return a?.state === ActualLrpState.CRASHED ? a : undefined;
+      });
+      expect(crashed.crashCount).toBe(3);
+      const runs = history.seen.filter((a) => a.state === ActualLrpState.RUNNING);
+      expect(new Set(runs.map((a) => a.instanceGuid)).size).toBe(3);
+      expect(new Set(runs.map((a) => a.cellId))).toEqual(new Set([first.cellId]));
+    } finally {
+      history.stop();
+      await cluster.addAuctioneer();
+    }
+  }, 90_000);
+});
+
 describe("an LRP no cell can take", () => {
   it("stays UNCLAIMED with the 2015 placement_error: too big, or a stack no cell has", async () => {
     const big = guid("big");

@@ -118,14 +118,15 @@ async function write<T>(fn: () => Promise<T>): Promise<T> {
 
 export function createLrpHost(deps: LrpHostDeps): LrpHost {
   const { store, ledger, cellId, nc } = deps;
+  const runner: LrpRunnerDeps = deps.runner;
   const held = new Map<string, Held>();
   let draining = false;
 
-  const release = (h: Held): void => {
+  const release = (h: Held, kick = true): void => {
     ledger.release(ledgerKey(h.processGuid, h.index, h.key.instanceGuid));
     if (held.get(holdKey(h.processGuid, h.index)) === h) held.delete(holdKey(h.processGuid, h.index));
     // Room was freed: work waiting for room gets an auction now.
-    nc.publish(subjects.auctionKick, "");
+    if (kick) nc.publish(subjects.auctionKick, "");
   };
 
   /** Runs after the instance's earlier writes. */
@@ -147,7 +148,10 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
   };
 
   const onCrashed = (h: Held, reason: string): void => {
-    release(h);
+    const recording = !h.stopping && !h.evacuated;
+    // A kick before the crash is recorded would start an auction that finds the index still
+    // RUNNING and holds up the one that restarts it: one kick once it is written instead.
+    release(h, !recording);
     if (h.stopping) return;
     if (h.evacuated) {
       // Its evacuating copy no longer serves.
@@ -155,18 +159,27 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
       return;
     }
     void inOrder(h, () => write(() => store.crash(h.processGuid, h.index, h.key, reason)))
-      .then((change) => {
-        // Restarted at once (crash 1, 2): the auction places it again.
-        if (change.after?.state === ActualLrpState.UNCLAIMED) nc.publish(subjects.auctionKick, "");
+      .then(async (change) => {
+        // A crash 1 or 2 is UNCLAIMED again, to restart at once: this cell just ran it and has
+        // its room back, so it claims it again itself (a compare-and-swap like any claim),
+        // sparing the auction's round trips. The auction places it when this cell cannot.
+        if (change.after?.state !== ActualLrpState.UNCLAIMED || draining) return false;
+        await takeOne(create(LrpStartSchema, { processGuid: h.processGuid, index: h.index }), (g) => store.getDesired(g));
+        return held.has(holdKey(h.processGuid, h.index));
       })
-      .catch((err: unknown) => deps.logger.info({ err, lrp: h.processGuid, index: h.index }, "crash not recorded (the record moved on)"));
+      .catch((err: unknown) => {
+        deps.logger.info({ err, lrp: h.processGuid, index: h.index }, "crash not recorded (the record moved on)");
+        return false;
+      })
+      // Room was freed, or the index waits for a cell.
+      .then((restartedHere) => restartedHere || nc.publish(subjects.auctionKick, ""));
   };
 
   const launch = (d: DesiredLRPResponse, index: number, key: lrpTransitions.InstanceKey): void => {
     const spec = instanceSpec(d, index, key.instanceGuid);
     const h: Held = { key, processGuid: d.processGuid, index, evacuated: false, stopping: false, writes: Promise.resolve(), instance: undefined as unknown as LrpInstance };
     held.set(holdKey(d.processGuid, index), h);
-    h.instance = startLrpInstance(spec, deps.runner, {
+    h.instance = startLrpInstance(spec, runner, {
       onRunning: (info) => onRunning(h, info),
       onCrashed: ({ reason }) => onCrashed(h, reason),
       onStopped: () => release(h),
@@ -174,8 +187,8 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
   };
 
   /** Claims one instance; false when it does not fit. */
-  const takeOne = async (s: LrpStart): Promise<boolean> => {
-    const [actual, desired] = await Promise.all([store.getActual(s.processGuid, s.index), store.getDesired(s.processGuid)]);
+  const takeOne = async (s: LrpStart, desiredOf: (guid: string) => ReturnType<LrpStore["getDesired"]>): Promise<boolean> => {
+    const [actual, desired] = await Promise.all([store.getActual(s.processGuid, s.index), desiredOf(s.processGuid)]);
     const a = actual?.value;
     const d = desired?.value;
     // Placed meanwhile, removed, or deleted: nothing to do.
@@ -231,7 +244,14 @@ export function createLrpHost(deps: LrpHostDeps): LrpHost {
   return {
     async take(starts) {
       if (draining) return starts;
-      const taken = await Promise.all(starts.map((s) => takeOne(s).catch(() => false)));
+      // One read of each DesiredLRP per batch: an auction sends many indices of one process.
+      const desired = new Map<string, ReturnType<LrpStore["getDesired"]>>();
+      const desiredOf = (guid: string): ReturnType<LrpStore["getDesired"]> => {
+        let d = desired.get(guid);
+        if (!d) desired.set(guid, (d = store.getDesired(guid)));
+        return d;
+      };
+      const taken = await Promise.all(starts.map((s) => takeOne(s, desiredOf).catch(() => false)));
       return starts.filter((_, i) => !taken[i]).map((s) => create(LrpStartSchema, s));
     },
 

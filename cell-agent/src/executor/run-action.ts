@@ -38,11 +38,12 @@ export async function runRunAction(action: RunAction, ctx: StepContext): Promise
 
 function startProcess(proc: ProcessSpec, io: { stdout(c: Buffer): void; stderr(c: Buffer): void }, ctx: StepContext): Promise<ProcessResult> {
   const { sandbox } = ctx;
+  const withStart = ctx.processStarted ? { ...io, onStart: ctx.processStarted } : io;
   // A task that is this one process can use the sandbox's single-invocation path.
   if (ctx.singleProcess.available && sandbox.runOnce) {
     ctx.singleProcess.available = false;
-    return sandbox.runOnce(proc, io, ctx.signal);
+    return sandbox.runOnce(proc, withStart, ctx.signal, { asChild: ctx.singleProcess.asChild });
   }
   ctx.singleProcess.available = false;
-  return sandbox.run(proc, io, ctx.signal);
+  return sandbox.run(proc, withStart, ctx.signal);
 }

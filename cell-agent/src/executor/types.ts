@@ -37,5 +37,11 @@ export interface StepContext {
   defaultUser: string;
   runStep: StepRunner;
   /** Set when the task is exactly one process: that run may use the sandbox's single-shot path. */
-  singleProcess: { available: boolean };
+  singleProcess: {
+    available: boolean;
+    /** ADDED (lrp): run it as the child of a minimal PID 1, so it can be stopped gracefully. */
+    asChild?: boolean;
+  };
+  /** ADDED (lrp): called when a run step's process has started (the LRP's RUNNING without a monitor). */
+  processStarted?: () => void;
 }

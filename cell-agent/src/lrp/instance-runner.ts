@@ -48,6 +48,9 @@ class InstanceRun implements LrpInstance {
   private net?: ContainerNetwork;
   private steps?: Promise<string>;
   private running?: RunningInfo;
+  /** ms since construction at each start step (logged with "instance running"). */
+  private readonly spans: Record<string, number> = {};
+  private readonly t0 = performance.now();
 
   constructor(
     readonly spec: LrpInstanceSpec,
@@ -106,16 +109,19 @@ class InstanceRun implements LrpInstance {
     let user = "";
     let slot: StartSlot | undefined;
     try {
-      // The cell's start queue (shared with tasks): held until the first process has started.
+      // The cell's start queue (shared with tasks): held while the container is made and, on the
+      // one-process path, until its process runs.
       slot = await this.deps.starts?.acquire(this.kill.signal);
+      this.mark("slot");
       user = await this.createContainer(logs);
     } catch (err) {
       if (!this.stopRequested) this.log.warn({ err }, "instance container could not be made");
     }
-    if (this.sandbox && slot && !this.stopRequested) this.sandbox = releaseOnFirstStart(this.sandbox, slot);
+    const oneProcess = this.sandbox !== undefined && this.oneProcess();
+    if (this.sandbox && slot && oneProcess && !this.stopRequested) this.sandbox = releaseOnFirstStart(this.sandbox, slot);
     else slot?.release();
     if (this.sandbox && !this.stopRequested) {
-      this.steps = runInstanceSteps(this.spec, this.stepContext(this.sandbox, logs, user), {
+      this.steps = runInstanceSteps(this.spec, this.stepContext(this.sandbox, logs, user, oneProcess), {
         unhealthyIntervalMs: this.timing.unhealthyIntervalMs,
         healthyIntervalMs: this.timing.healthyIntervalMs,
         startTimeoutSec: this.spec.startTimeoutSec,
@@ -125,6 +131,7 @@ class InstanceRun implements LrpInstance {
       });
       reason = await this.steps;
     }
+    slot?.release();
     await this.finish(this.stopRequested, reason, logs);
   }
 
@@ -132,6 +139,7 @@ class InstanceRun implements LrpInstance {
   private async createContainer(logs: LogStreamer): Promise<string> {
     const { spec, deps } = this;
     const root = await deps.rootfs.resolve(spec.rootfs, "", this.kill.signal);
+    this.mark("rootfs");
     if (spec.ports.length > 0 && !deps.network) throw new NoNetworkForPortsError();
     const netLog = logs.source("NETWORK");
     this.net = await deps.network?.attach({
@@ -140,6 +148,7 @@ class InstanceRun implements LrpInstance {
       ports: spec.ports,
       onLog: (line) => netLog.line(line),
     });
+    this.mark("network");
     if (this.stopRequested) return root.user;
     const ports = (this.net?.ports ?? []).map((p) => ({ container_port: p.containerPort, host_port: p.hostPort }));
     this.running = { address: deps.network?.cellAddress ?? "", ports };
@@ -153,10 +162,21 @@ class InstanceRun implements LrpInstance {
       privileged: spec.privileged,
       limits: { memoryMb: spec.memoryMb, cpuWeight: spec.cpuWeight, diskMb: spec.diskMb, pids: deps.pidsLimit },
     });
+    this.mark("container");
     return root.user;
   }
 
-  private stepContext(sandbox: Sandbox, logs: LogStreamer, defaultUser: string): StepContext {
+  /**
+   * No setup, no monitor, one run action with an absolute path: the action is started with the
+   * container (one runtime invocation, as a one-process task) instead of an idle init and an
+   * exec. It runs as the child of a minimal PID 1, so a stop's SIGTERM still reaches it.
+   */
+  private oneProcess(): boolean {
+    const { setup, monitor, action } = this.spec;
+    return !setup && !monitor && action.action.case === "run" && action.action.value.path.startsWith("/");
+  }
+
+  private stepContext(sandbox: Sandbox, logs: LogStreamer, defaultUser: string, oneProcess: boolean): StepContext {
     const extra = networkEnv(this.running?.address ?? "", this.running?.ports ?? []);
     // Every run action, however deep, gets the network variables after its own env.
     const withNetworkEnv = (action: Action, ctx: StepContext): Promise<void> => {
@@ -173,7 +193,7 @@ class InstanceRun implements LrpInstance {
       source: logs.defaultSource,
       defaultUser,
       runStep: withNetworkEnv,
-      singleProcess: { available: false },
+      singleProcess: { available: oneProcess, asChild: true },
     };
   }
 
@@ -181,7 +201,8 @@ class InstanceRun implements LrpInstance {
     if (this.stopRequested || this.current !== "starting") return;
     this.current = "running";
     const info = this.running ?? { address: "", ports: [] };
-    this.log.info({ address: info.address, ports: info.ports }, "instance running");
+    this.mark("running");
+    this.log.info({ address: info.address, ports: info.ports, spans: this.spans }, "instance running");
     this.emit(() => this.events.onRunning(info));
   }
 
@@ -209,6 +230,10 @@ class InstanceRun implements LrpInstance {
       this.log.info("instance stopped");
       this.emit(() => this.events.onStopped());
     }
+  }
+
+  private mark(step: string): void {
+    this.spans[step] = Math.round(performance.now() - this.t0);
   }
 
   private emit(fn: () => void): void {

@@ -29,9 +29,11 @@ export async function runInstanceSteps(steps: InstanceSteps, ctx: StepContext, o
   }
   if (ctx.signal.aborted) return new CancelledError().message;
   if (!steps.monitor) {
-    opts.onRunning();
+    // One process: RUNNING once it exists; any other action as it begins.
+    const oneProcess = steps.action.action.case === "run";
+    if (!oneProcess) opts.onRunning();
     try {
-      await ctx.runStep(steps.action, ctx);
+      await ctx.runStep(steps.action, oneProcess ? { ...ctx, processStarted: opts.onRunning } : ctx);
       return "";
     } catch (err) {
       return toStepError(err).message;

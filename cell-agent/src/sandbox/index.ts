@@ -8,6 +8,7 @@ export type {
   ProcessIO,
   ProcessResult,
   ProcessSpec,
+  RunOnceOptions,
   Sandbox,
   SandboxLimits,
   SandboxRuntime,

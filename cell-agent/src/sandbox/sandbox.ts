@@ -21,7 +21,7 @@ import type { Gates } from "./gates.js";
 import { bundleMounts, claimBundle, prepareFilesystem, teardownFilesystem } from "./sandbox-fs.js";
 import { RANGE_SIZE, type SubidRanges } from "./subids.js";
 import { superviseRuntimeProcess, waitForPid } from "./supervise.js";
-import type { DestroyOptions, NamespaceFiles, ProcessIO, ProcessResult, ProcessSpec, Sandbox, SandboxSpec } from "./types.js";
+import type { DestroyOptions, NamespaceFiles, ProcessIO, ProcessResult, ProcessSpec, RunOnceOptions, Sandbox, SandboxSpec } from "./types.js";
 import { pathExists } from "./path-exists.js";
 import { resolveUser } from "./users.js";
 
@@ -45,6 +45,8 @@ const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
 const KILL_WAIT_MS = 5000;
 // PID 1 of a multi-process container: says it is up, then idles and reaps orphans until killed.
 const INIT_SCRIPT = `echo ready; trap "exit 0" TERM; while :; do ${HIDDEN_BUSYBOX} sleep 1000000000 & wait; done`;
+/** runOnce asChild's PID 1: runs its arguments as its one child and exits with the child's status. */
+const AS_CHILD_SCRIPT = '"$@" & wait $!';
 
 /** A runtime invocation in flight: a runOnce process (the container's init) or an exec. */
 interface ActiveProcess {
@@ -139,14 +141,16 @@ class OciSandbox implements Sandbox {
    * `<runtime> run` starts it, waits for it and removes the container. May be called only
    * instead of run(). OOMs are still seen: they are counted on our parent cgroup.
    */
-  async runOnce(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult> {
+  async runOnce(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal, opts: RunOnceOptions = {}): Promise<ProcessResult> {
     this.assertUsable();
     if (this.ranOnce || this.ranMany) throw new SandboxStateError(`sandbox ${this.id}: runOnce() must be its only process`);
+    if (opts.asChild && !proc.path.startsWith("/")) throw new SandboxError(`sandbox ${this.id}: runOnce asChild needs an absolute path, got ${proc.path}`);
     this.ranOnce = true;
     const [ociProcess, ns] = await Promise.all([this.processFor(proc), this.namespaces(false)]);
+    if (opts.asChild) ociProcess.args = [HIDDEN_BUSYBOX, "sh", "-c", AS_CHILD_SCRIPT, "sh", ...ociProcess.args];
     const [oomBefore] = await Promise.all([
       this.cgroups.oomEvents(),
-      writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(ociProcess, ns))),
+      writeFile(path.join(this.bundle, "config.json"), JSON.stringify(this.config(ociProcess, ns, opts.asChild))),
     ]);
     this.assertUsable(); // destroy() may have started while we prepared
     const files = this.nextFiles("run");

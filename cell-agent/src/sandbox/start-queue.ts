@@ -105,12 +105,12 @@ export function createStartQueue(limit: number): StartQueue {
 export function releaseOnFirstStart(sandbox: Sandbox, slot: StartSlot): Sandbox {
   const wrap =
     (fn: NonNullable<Sandbox["runOnce"]>): NonNullable<Sandbox["runOnce"]> =>
-    (proc, io, signal) => {
+    (proc, io, signal, opts) => {
       const onStart = (): void => {
         slot.release();
         io.onStart?.();
       };
-      const p = fn.call(sandbox, proc, { ...io, onStart }, signal);
+      const p = fn.call(sandbox, proc, { ...io, onStart }, signal, opts);
       p.finally(() => slot.release()).catch(() => undefined);
       return p;
     };

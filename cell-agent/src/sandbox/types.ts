@@ -92,6 +92,16 @@ export interface ProcessIO {
   onStart?(): void;
 }
 
+export interface RunOnceOptions {
+  /**
+   * ADDED (lrp): the process runs as the only child of a minimal PID 1 (the hidden busybox sh,
+   * which waits for it and exits with its status), not as PID 1 itself: the kernel drops
+   * signals to a PID 1 that installed no handler, so a plain process could not be stopped
+   * gracefully. Its path must be absolute: the shell would run its own applet for a bare name.
+   */
+  asChild?: boolean;
+}
+
 export interface ProcessResult {
   exitCode: number;
   /** True when the container's memory limit was hit and the kernel killed a process. */
@@ -111,7 +121,7 @@ export interface Sandbox {
    * container's init, started with a single runtime invocation. Callable only instead of run()
    * (once, before any run()); throws SandboxStateError otherwise. Same results as run().
    */
-  runOnce?(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal): Promise<ProcessResult>;
+  runOnce?(proc: ProcessSpec, io: ProcessIO, signal?: AbortSignal, opts?: RunOnceOptions): Promise<ProcessResult>;
   /**
    * ADDED (lrp): sends sig to every process of the container but its idle init and those in
    * `except`, so a long-running process can stop gracefully before destroy() kills what is left.
