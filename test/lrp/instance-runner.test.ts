@@ -70,9 +70,11 @@ async function loopBackingFiles(): Promise<string[]> {
 }
 
 async function cgroupsNamed(id: string): Promise<string[]> {
-  const { execFileSync } = await import("node:child_process");
+  const { spawnSync } = await import("node:child_process");
   if (!existsSync("/sys/fs/cgroup/memory/diego")) return [];
-  const out = execFileSync("find", ["/sys/fs/cgroup/memory/diego", "-type", "d", "-name", id]).toString();
+  // Other containers' cgroups come and go while find walks the tree (find then exits 1): what it
+  // printed is still every directory it saw, ours included.
+  const out = spawnSync("find", ["/sys/fs/cgroup/memory/diego", "-type", "d", "-name", id], { encoding: "utf8" }).stdout;
   return out.split("\n").filter(Boolean);
 }
 
