@@ -58,6 +58,8 @@ interface Phase {
   createdS: number;
   claimedS: number;
   runningS: number;
+  /** CPU seconds each process used during the phase. */
+  cpu: Record<string, number>;
 }
 
 async function main(): Promise<void> {
@@ -115,6 +117,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const s = (): number => (performance.now() - t0) / 1000;
     const marks = { createdS: 0, claimedS: 0, runningS: 0 };
+    const cpuBefore = cpu.read();
     const created = until(() => counts.total >= base + n).then(() => (marks.createdS = s()));
     const claimed = until(() => counts.claimed >= base + n).then(() => (marks.claimedS = s()));
     // The creates run in slices, as an API's clients would send them (and so a 10,000-instance
@@ -126,7 +129,8 @@ async function main(): Promise<void> {
     console.error(`${name}: claimed`);
     await until(() => counts.running >= base + n);
     marks.runningS = s();
-    return { name, instances: n, ...marks };
+    const cpuAfter = cpu.read();
+    return { name, instances: n, ...marks, cpu: Object.fromEntries(Object.entries(cpuAfter).map(([k, v]) => [k, v - cpuBefore[k]!])) };
   };
 
   const phases: Phase[] = [];
@@ -162,11 +166,15 @@ async function main(): Promise<void> {
       console.log(
         `${p.name}: created in ${p.createdS.toFixed(2)} s, all CLAIMED in ${p.claimedS.toFixed(2)} s (${(p.instances / p.claimedS).toFixed(0)} placements/s), all RUNNING in ${p.runningS.toFixed(2)} s`,
       );
+      const auctioneerCpu = p.cpu.auctioneer!;
+      console.log(
+        `  CPU seconds: ${Object.entries(p.cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}; ${(p.instances / Math.max(auctioneerCpu, 0.01)).toFixed(0)} placements per auctioneer CPU-second`,
+      );
     }
     for (const s of spread) console.log(`spread: ${s}`);
     const st = sim.stats();
     console.log(`cells answered ${st.bids} bid requests and ${st.workRequests} work requests; ${st.claimed} claims, ${st.lost} lost`);
-    console.log(`CPU seconds: ${Object.entries(used).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`);
+    console.log(`CPU seconds in all (with starts): ${Object.entries(used).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`);
   }
   if (PROFILE_DIR) console.log(await summarizeProfiles(PROFILE_DIR));
 }

@@ -12,7 +12,7 @@ import { gatherBids, silentBids } from "./gather-bids.js";
 import type { LrpPlacementRequest, PlacementRequest } from "../model/index.js";
 import { recordLrpFailures } from "./lrp-intake.js";
 import { createUnclaimedLrps } from "./unclaimed-lrps.js";
-import { schedule } from "./schedule.js";
+import { INSUFFICIENT_RESOURCES, schedule } from "./schedule.js";
 
 export interface AuctioneerOptions {
   natsUrl: string;
@@ -177,7 +177,11 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     );
     // Instances a cell handed back, or that fit nowhere now, are looked at again later.
     if (lrpsRejected > 0 || lrpFailures.length > 0) scanLrpsLater();
-    const lrpsFailed = trusted ? await recordLrpFailures(lrpStore, lrpFailures, logger) : 0;
+    // Cells that did not answer were bid as full: "insufficient resources" may only mean they
+    // were slow, so it is not written then (the instance is auctioned again anyway).
+    const silent = bids.length < registered.length;
+    const lrpFailuresToRecord = trusted ? lrpFailures.filter((f) => !(silent && f.reason === INSUFFICIENT_RESOURCES)) : [];
+    const lrpsFailed = await recordLrpFailures(lrpStore, lrpFailuresToRecord, logger);
     for (const g of rejected) waitingForRoom.add(g);
     const stillPending = await Promise.all(
       failures.map((f) => recordFailure(store, f.taskGuid, f.reason, opts.maxPlacementAttempts, stopping.signal, logger)),
@@ -242,7 +246,8 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     requeueWaiting();
     // Backstop for a lost LRP kick: UNCLAIMED instances are looked for anyway, in the store
     // itself now and then, should the watch have lost something without noticing.
-    if (Date.now() - lastFullScan >= FULL_LRP_SCAN_MS) fullLrpScan = true;
+    const sinceFull = Date.now() - lastFullScan;
+    if (sinceFull >= FULL_LRP_SCAN_MS || (!unclaimed.current() && sinceFull >= NOT_CURRENT_FULL_LRP_SCAN_MS)) fullLrpScan = true;
     scanLrps();
   }, Math.max(opts.retryDelayMs, 1000));
   const kicks = nc.subscribe(subjects.auctionKick, {
@@ -351,6 +356,8 @@ const LRP_BATCH_MAX_MS = 100;
 
 /** How often the LRP backstop scan lists the store rather than reading the watch-fed index. */
 const FULL_LRP_SCAN_MS = 30_000;
+/** The same while the index's watches are not current (a stalled watch, NATS away). */
+const NOT_CURRENT_FULL_LRP_SCAN_MS = 5_000;
 
 /** Bids are awaited until the timeout when the number of live cells is not known. */
 const UNKNOWN_CELL_COUNT = 100_000;
