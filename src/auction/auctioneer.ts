@@ -218,16 +218,23 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   // desire of 200 writes 200 records, and the first should not leave with an auction of its own.
   let batchTimer: NodeJS.Timeout | undefined;
   let batchStarted = 0;
-  onUnclaimed = () => {
+  let lastArrival = 0;
+  const batchDue = (): void => {
     const now = Date.now();
-    if (batchTimer) {
-      if (now - batchStarted >= LRP_BATCH_MAX_MS) return;
-      clearTimeout(batchTimer);
-    } else batchStarted = now;
-    batchTimer = setTimeout(() => {
-      batchTimer = undefined;
-      scanLrps();
-    }, Math.min(LRP_BATCH_QUIET_MS, Math.max(0, batchStarted + LRP_BATCH_MAX_MS - now)));
+    const quietAt = lastArrival + LRP_BATCH_QUIET_MS;
+    if (now < quietAt && now - batchStarted < LRP_BATCH_MAX_MS) {
+      batchTimer = setTimeout(batchDue, Math.min(quietAt, batchStarted + LRP_BATCH_MAX_MS) - now);
+      return;
+    }
+    batchTimer = undefined;
+    scanLrps();
+  };
+  // One timer per batch, not one per arrival: 10,000 arrivals re-arming it cost more than the batch.
+  onUnclaimed = () => {
+    lastArrival = Date.now();
+    if (batchTimer) return;
+    batchStarted = lastArrival;
+    batchTimer = setTimeout(batchDue, LRP_BATCH_QUIET_MS);
   };
 
   const unsubscribe = index.subscribe((guid, before, after) => {

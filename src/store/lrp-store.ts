@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import PQueue from "p-queue";
 import {
   ActualLRPSchema,
   ActualLrpState,
@@ -130,6 +131,8 @@ export interface LrpStoreOptions {
 }
 
 const MAX_CAS_ATTEMPTS = 64;
+/** Instance records one desire or scale-up writes at once. */
+const CREATE_CONCURRENCY = 256;
 /** What an update may add to a DesiredLRP record (annotation and routes at their limits, tags) and NATS's headers. */
 const DESIRED_HEADROOM_BYTES = 10 * 1024 + MAX_ROUTES_BYTES + 2 * 1024;
 
@@ -241,14 +244,21 @@ export function createLrpStore(nc: NatsConnection, _buckets: LrpBuckets, opts: L
     return a;
   };
 
-  /** Creates the missing instances among `indices`; existing ones are left as they are. */
+  /**
+   * Creates the missing instances among `indices`; existing ones are left as they are. At most
+   * CREATE_CONCURRENCY at once: 10,000 writes sent together queue so long in JetStream that the
+   * last ones time out on a loaded machine.
+   */
   const createActuals = async (d: DesiredLRPResponse, indices: number[]): Promise<ActualLRP[]> => {
+    const queue = new PQueue({ concurrency: CREATE_CONCURRENCY });
     const made = await Promise.all(
       indices.map((index) =>
-        createActual({ processGuid: d.processGuid, index, domain: d.domain }).catch((err: unknown) => {
-          if (err instanceof ActualLRPExistsError) return undefined;
-          throw err;
-        }),
+        queue.add(() =>
+          createActual({ processGuid: d.processGuid, index, domain: d.domain }).catch((err: unknown) => {
+            if (err instanceof ActualLRPExistsError) return undefined;
+            throw err;
+          }),
+        ),
       ),
     );
     return made.filter((a): a is ActualLRP => a !== undefined);
