@@ -361,10 +361,14 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
 const LRP_BATCH_QUIET_MS = 20;
 const LRP_BATCH_MAX_MS = 100;
 
-/** How often the LRP backstop scan lists the store rather than reading the watch-fed index. */
-const FULL_LRP_SCAN_MS = 30_000;
-/** The same while the index's watches are not current (a stalled watch, NATS away). */
-const NOT_CURRENT_FULL_LRP_SCAN_MS = 5_000;
+/**
+ * How often the LRP backstop scan lists the store rather than reading the watch-fed index, and
+ * how often while the index's watches are not current (stalled, NATS away; a reconnect lists at
+ * once). Rarely: the watch resumes from its last revision, so a listing is only insurance, and
+ * one of 10,000 records on a loaded machine held an auction up for 4 s.
+ */
+const FULL_LRP_SCAN_MS = 120_000;
+const NOT_CURRENT_FULL_LRP_SCAN_MS = 30_000;
 
 /** Bids are awaited until the timeout when the number of live cells is not known. */
 const UNKNOWN_CELL_COUNT = 100_000;
