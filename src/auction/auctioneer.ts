@@ -10,8 +10,9 @@ import { recordAuction } from "../metrics/index.js";
 import { applyUntilDone, createCellRegistry, createLrpStore, createTaskIndex, createTaskStore, InvalidStateTransitionError, TaskNotFoundError, transitions, type TaskIndex, type TaskStore } from "../store/index.js";
 import { gatherBids, silentBids } from "./gather-bids.js";
 import type { LrpPlacementRequest, PlacementRequest } from "../model/index.js";
-import { unclaimedLrpRequests, recordLrpFailures } from "./lrp-intake.js";
-import { schedule } from "./schedule.js";
+import { recordLrpFailures } from "./lrp-intake.js";
+import { createUnclaimedLrps } from "./unclaimed-lrps.js";
+import { INSUFFICIENT_RESOURCES, schedule } from "./schedule.js";
 
 export interface AuctioneerOptions {
   natsUrl: string;
@@ -45,6 +46,8 @@ export interface AuctionStats {
   lrpsPlaced?: number;
   lrpsFailed?: number;
   durationMs: number;
+  /** Where the time went: reading the work, gathering bids, scheduling, work requests and writes. */
+  phasesMs?: { intake: number; bids: number; schedule: number; work: number };
 }
 
 export interface Auctioneer {
@@ -59,10 +62,14 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   const kv = await openTasksBucket(nc, buckets);
   const store = createTaskStore(nc);
   const index = await createTaskIndex(kv, store, { nc, logger });
-  const lrpStore = createLrpStore(nc, await openLrpBuckets(nc, buckets));
+  const lrpBuckets = await openLrpBuckets(nc, buckets);
+  const lrpStore = createLrpStore(nc, lrpBuckets);
+  // Set below, once the lock exists: the watch may report an instance before that.
+  let onUnclaimed = (): void => undefined;
+  const unclaimed = await createUnclaimedLrps(lrpBuckets, lrpStore, { nc, logger, onUnclaimed: () => onUnclaimed() });
   const cells = await createCellRegistry(await openCellsBucket(nc, opts.cellTtlMs, buckets), opts.cellTtlMs, { nc, logger });
   const stopping = new AbortController();
-  await Promise.all([index.ready(), cells.ready()]);
+  await Promise.all([index.ready(), cells.ready(), unclaimed.ready()]);
 
   const queue = new Set<string>();
   /** Tasks that fit a cell but found no room: auctioned again when a cell frees some. */
@@ -70,8 +77,11 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   const retryTimers = new Set<NodeJS.Timeout>();
   let running = false;
   let stopped = false;
-  /** UNCLAIMED LRP instances are looked up in the store on the next auction (a kick, a timer). */
+  /** UNCLAIMED LRP instances are looked up on the next auction (the watch, a kick, a timer). */
   let lrpScan = true;
+  /** The next LRP scan lists the store rather than the watch-fed index (a silently lost watch). */
+  let fullLrpScan = true;
+  let lastFullScan = 0;
 
   const enqueue = (guid: string): void => {
     if (stopped || !lock.isLeader()) return;
@@ -81,6 +91,7 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   const enqueueAllPending = (): void => {
     for (const t of index.list()) if (t.state === TaskState.PENDING) queue.add(t.guid);
     lrpScan = true;
+    fullLrpScan = true;
     void pump();
   };
   const scanLrps = (): void => {
@@ -97,9 +108,14 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
         const batch = [...queue];
         queue.clear();
         const withLrps = lrpScan;
+        const full = withLrps && fullLrpScan;
         lrpScan = false;
+        if (full) {
+          fullLrpScan = false;
+          lastFullScan = Date.now();
+        }
         // Bounded: an auction stuck on a request that never ends must not stop all auctions.
-        await withDeadline(runAuction(batch, withLrps), AUCTION_DEADLINE_MS).catch((err: unknown) => {
+        await withDeadline(runAuction(batch, withLrps, full), AUCTION_DEADLINE_MS).catch((err: unknown) => {
           logger.error({ err }, "auction failed; retrying its tasks");
           retryLater(batch);
           if (withLrps) scanLrpsLater();
@@ -127,9 +143,9 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     retryTimers.add(timer);
   };
 
-  const runAuction = async (guids: string[], withLrps: boolean): Promise<void> => {
+  const runAuction = async (guids: string[], withLrps: boolean, full: boolean): Promise<void> => {
     const started = performance.now();
-    const [requests, lrps] = await Promise.all([pendingRequests(store, index, guids), withLrps ? unclaimedLrpRequests(lrpStore) : []]);
+    const [requests, lrps] = await Promise.all([pendingRequests(store, index, guids), withLrps ? unclaimed.scan({ full }) : []]);
     if (requests.length === 0 && lrps.length === 0) return;
     const registered = cells.list();
     // Until the cell view has been current for a TTL (after a start or a NATS outage) it may
@@ -137,25 +153,35 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
     // task for want of a cell; those are auctioned again.
     const trusted = cells.trusted();
     const expected = trusted || registered.length > 0 ? registered.length : UNKNOWN_CELL_COUNT;
+    const intakeDone = performance.now();
     const bids = await gatherBids(nc, randomUUID(), expected, opts.bidTimeoutMs ?? 1000);
+    const bidsDone = performance.now();
     const { placements, failures: found, waiting, lrpPlacements, lrpFailures } = schedule(requests, [...bids, ...silentBids(registered, bids)], lrps);
     const failures = trusted ? found : [];
     if (!trusted) retryLater(found.map((f) => f.taskGuid));
     for (const g of waiting) waitingForRoom.add(g);
+    const scheduled = performance.now();
     const rejected: string[] = [];
     let lrpsRejected = 0;
     const winners = new Set([...placements.keys(), ...lrpPlacements.keys()]);
     await Promise.all(
       [...winners].map(async (cellId) => {
-        const starts = (lrpPlacements.get(cellId) ?? []).map(lrpStart);
-        const answer = await sendWork(nc, cellId, placements.get(cellId) ?? [], starts, logger);
+        const sent = lrpPlacements.get(cellId) ?? [];
+        // Held back from the next scans until the cell's claim shows in the watch.
+        unclaimed.sent(sent);
+        const answer = await sendWork(nc, cellId, placements.get(cellId) ?? [], sent.map(lrpStart), logger);
+        unclaimed.returned(answer.rejectedLrps);
         rejected.push(...answer.rejected);
         lrpsRejected += answer.rejectedLrps.length;
       }),
     );
     // Instances a cell handed back, or that fit nowhere now, are looked at again later.
     if (lrpsRejected > 0 || lrpFailures.length > 0) scanLrpsLater();
-    const lrpsFailed = trusted ? await recordLrpFailures(lrpStore, lrpFailures, logger) : 0;
+    // Cells that did not answer were bid as full: "insufficient resources" may only mean they
+    // were slow, so it is not written then (the instance is auctioned again anyway).
+    const silent = bids.length < registered.length;
+    const lrpFailuresToRecord = trusted ? lrpFailures.filter((f) => !(silent && f.reason === INSUFFICIENT_RESOURCES)) : [];
+    const lrpsFailed = await recordLrpFailures(lrpStore, lrpFailuresToRecord, logger);
     for (const g of rejected) waitingForRoom.add(g);
     const stillPending = await Promise.all(
       failures.map((f) => recordFailure(store, f.taskGuid, f.reason, opts.maxPlacementAttempts, stopping.signal, logger)),
@@ -170,6 +196,7 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       lrpsPlaced: lrps.length - lrpFailures.length - lrpsRejected,
       lrpsFailed,
       durationMs: performance.now() - started,
+      phasesMs: { intake: intakeDone - started, bids: bidsDone - intakeDone, schedule: scheduled - bidsDone, work: performance.now() - scheduled },
     };
     logger.debug(stats, "auction done");
     recordAuction(stats);
@@ -187,6 +214,28 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       if (leader) enqueueAllPending();
     },
   });
+  // An instance the watch shows waiting is auctioned once the watch goes quiet for a moment: a
+  // desire of 200 writes 200 records, and the first should not leave with an auction of its own.
+  let batchTimer: NodeJS.Timeout | undefined;
+  let batchStarted = 0;
+  let lastArrival = 0;
+  const batchDue = (): void => {
+    const now = Date.now();
+    const quietAt = lastArrival + LRP_BATCH_QUIET_MS;
+    if (now < quietAt && now - batchStarted < LRP_BATCH_MAX_MS) {
+      batchTimer = setTimeout(batchDue, Math.min(quietAt, batchStarted + LRP_BATCH_MAX_MS) - now);
+      return;
+    }
+    batchTimer = undefined;
+    scanLrps();
+  };
+  // One timer per batch, not one per arrival: 10,000 arrivals re-arming it cost more than the batch.
+  onUnclaimed = () => {
+    lastArrival = Date.now();
+    if (batchTimer) return;
+    batchStarted = lastArrival;
+    batchTimer = setTimeout(batchDue, LRP_BATCH_QUIET_MS);
+  };
 
   const unsubscribe = index.subscribe((guid, before, after) => {
     if (after?.state !== TaskState.PENDING) return;
@@ -202,7 +251,10 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
   // Backstop for a missed "room freed" kick.
   const roomCheck = setInterval(() => {
     requeueWaiting();
-    // Backstop for a lost LRP kick: UNCLAIMED instances are looked for anyway.
+    // Backstop for a lost LRP kick: UNCLAIMED instances are looked for anyway, in the store
+    // itself now and then, should the watch have lost something without noticing.
+    const sinceFull = Date.now() - lastFullScan;
+    if (sinceFull >= FULL_LRP_SCAN_MS || (!unclaimed.current() && sinceFull >= NOT_CURRENT_FULL_LRP_SCAN_MS)) fullLrpScan = true;
     scanLrps();
   }, Math.max(opts.retryDelayMs, 1000));
   const kicks = nc.subscribe(subjects.auctionKick, {
@@ -230,11 +282,13 @@ export async function startAuctioneer(opts: AuctioneerOptions): Promise<Auctione
       stopping.abort();
       stopStatus();
       clearInterval(roomCheck);
+      clearTimeout(batchTimer);
       for (const t of retryTimers) clearTimeout(t);
       kicks.unsubscribe();
       unsubscribe();
       await lock.stop();
       await index.stop();
+      await unclaimed.stop();
       lrpStore.close();
       cells.stop();
       await nc.drain().catch(() => undefined);
@@ -302,6 +356,19 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
+
+/** A watch-fed LRP auction waits until no instance has arrived for QUIET ms, at most MAX ms. */
+const LRP_BATCH_QUIET_MS = 20;
+const LRP_BATCH_MAX_MS = 100;
+
+/**
+ * How often the LRP backstop scan lists the store rather than reading the watch-fed index, and
+ * how often while the index's watches are not current (stalled, NATS away; a reconnect lists at
+ * once). Rarely: the watch resumes from its last revision, so a listing is only insurance, and
+ * one of 10,000 records on a loaded machine held an auction up for 4 s.
+ */
+const FULL_LRP_SCAN_MS = 120_000;
+const NOT_CURRENT_FULL_LRP_SCAN_MS = 30_000;
 
 /** Bids are awaited until the timeout when the number of live cells is not known. */
 const UNKNOWN_CELL_COUNT = 100_000;

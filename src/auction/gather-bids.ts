@@ -1,9 +1,13 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CellPresenceSchema, type CellPresence } from "../gen/diego/v1/cell_pb.js";
+import { decoderFor } from "../model/index.js";
 import { CellStateRequestSchema } from "../gen/diego/v1/internal_pb.js";
 import { subjects } from "../nats/index.js";
 import type { CellBid } from "../model/index.js";
+
+// Compiled: 1,000 cells answer every auction.
+const decodePresence = decoderFor<CellPresence>(CellPresenceSchema);
 
 /**
  * Asks every cell for its current state with one request and many replies; returns when all
@@ -24,7 +28,7 @@ export async function gatherBids(
   );
   for await (const m of replies) {
     try {
-      bids.push(bidFromPresence(fromBinary(CellPresenceSchema, m.data)));
+      bids.push(bidFromPresence(decodePresence(m.data)));
     } catch {
       // Not a cell's answer (e.g. a no-responders status): ignore it.
     }

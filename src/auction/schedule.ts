@@ -4,10 +4,11 @@
 // Unlike 2015, a task that would fit an empty cell is not failed when the cells are merely busy:
 // it waits for room (a burst queues instead of failing); one bigger than every cell fails.
 // LRP instances go with them in the 2015 order (reference 6.2): every index 0 first, then the
-// tasks, then the other indices; each is placed by schedule-lrp.ts. A draining cell gets nothing.
+// tasks, then the other indices; each is placed as schedule-lrp.ts says (lrp-placer.ts). A draining cell gets nothing.
 
 import type { CellBid, LrpPlacementRequest, PlacementRequest, Room } from "../model/index.js";
-import { commitLrp, INSUFFICIENT_RESOURCES, NO_COMPATIBLE_CELL, placeLrp } from "./schedule-lrp.js";
+import { createLrpPlacer } from "./lrp-placer.js";
+import { INSUFFICIENT_RESOURCES, NO_COMPATIBLE_CELL } from "./schedule-lrp.js";
 
 export { INSUFFICIENT_RESOURCES, NO_COMPATIBLE_CELL };
 
@@ -62,14 +63,14 @@ export function schedule(tasks: PlacementRequest[], cells: CellBid[], lrps: LrpP
   const lrpPlacements = new Map<string, LrpPlacementRequest[]>();
   const lrpFailures: ScheduleResult["lrpFailures"] = [];
   const byIndex = [...lrps].sort((a, b) => a.index - b.index || b.memoryMb - a.memoryMb);
+  const placer = createLrpPlacer(live);
   const placeLrps = (batch: LrpPlacementRequest[]): void => {
     for (const lrp of batch) {
-      const placed = placeLrp(live, lrp);
+      const placed = placer.place(lrp);
       if ("error" in placed) {
         lrpFailures.push({ lrp, reason: placed.error });
         continue;
       }
-      commitLrp(placed.cell, lrp);
       const list = lrpPlacements.get(placed.cell.cellId) ?? [];
       list.push(lrp);
       lrpPlacements.set(placed.cell.cellId, list);

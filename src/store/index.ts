@@ -22,3 +22,4 @@ export { cellTtlSettings, completionSettings, lrpCrashSettings, evacuationSettin
 export { createLrpStore, actualKey, evacuatingKey, isFresh, resolveActuals, type LrpStore, type LrpStoreOptions, type StopRequest, type ListActualsFilter, type Stored as StoredLrp, type Change as LrpChange } from "./lrp-store.js";
 export { ActualLRPExistsError, ActualLRPNotFoundError, DesiredLRPExistsError, DesiredLRPNotFoundError, DesiredLRPTooLargeError, LrpContentionError } from "./lrp-errors.js";
 export { startLrpWatch, lrpEventDomain, type LrpWatch, type LrpEventListener } from "./lrp-watch.js";
+export { startResilientWatch, type ResilientWatch, type ResilientWatchOptions } from "./kv-watch.js";

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import PQueue from "p-queue";
 import {
   ActualLRPSchema,
   ActualLrpState,
@@ -103,7 +104,8 @@ export interface LrpStore {
 
   /** Applies one transition with compare-and-swap, re-reading on conflicts. */
   apply(processGuid: string, index: number, transition: T.ActualTransition): Promise<Change<ActualLRP>>;
-  claim(processGuid: string, index: number, key: T.InstanceKey): Promise<Change<ActualLRP>>;
+  /** `known`: the record as just read, so the first attempt writes without reading it again. */
+  claim(processGuid: string, index: number, key: T.InstanceKey, known?: Stored<ActualLRP>): Promise<Change<ActualLRP>>;
   start(processGuid: string, index: number, key: T.InstanceKey, net: T.NetInfo): Promise<Change<ActualLRP>>;
   crash(processGuid: string, index: number, key: T.InstanceKey, reason: string): Promise<Change<ActualLRP>>;
   failPlacement(processGuid: string, index: number, error: string): Promise<Change<ActualLRP>>;
@@ -129,6 +131,8 @@ export interface LrpStoreOptions {
 }
 
 const MAX_CAS_ATTEMPTS = 64;
+/** Instance records one desire or scale-up writes at once. */
+const CREATE_CONCURRENCY = 256;
 /** What an update may add to a DesiredLRP record (annotation and routes at their limits, tags) and NATS's headers. */
 const DESIRED_HEADROOM_BYTES = 10 * 1024 + MAX_ROUTES_BYTES + 2 * 1024;
 
@@ -211,9 +215,9 @@ export function createLrpStore(nc: NatsConnection, _buckets: LrpBuckets, opts: L
   const getActual = (guid: string, index: number) => read(actualKv, actualKey(guid, index), decodeActual);
   const getEvacuating = (guid: string, index: number) => read(actualKv, evacuatingKey(guid, index), decodeActual);
 
-  const applyAt = async (key: string, notFound: () => Error, transition: T.ActualTransition): Promise<Change<ActualLRP>> => {
+  const applyAt = async (key: string, notFound: () => Error, transition: T.ActualTransition, known?: Stored<ActualLRP>): Promise<Change<ActualLRP>> => {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const current = await read(actualKv, key, decodeActual);
+      const current = attempt === 0 && known ? known : await read(actualKv, key, decodeActual);
       if (!current) throw notFound();
       const result = transition(current.value, now());
       if (result === T.UNCHANGED) return { before: current.value, after: current.value };
@@ -231,8 +235,8 @@ export function createLrpStore(nc: NatsConnection, _buckets: LrpBuckets, opts: L
     throw new LrpContentionError(key);
   };
 
-  const apply = (guid: string, index: number, transition: T.ActualTransition) =>
-    applyAt(actualKey(guid, index), () => new ActualLRPNotFoundError(guid, index), transition);
+  const apply = (guid: string, index: number, transition: T.ActualTransition, known?: Stored<ActualLRP>) =>
+    applyAt(actualKey(guid, index), () => new ActualLRPNotFoundError(guid, index), transition, known);
 
   const createActual = async (key: T.ActualKey): Promise<ActualLRP> => {
     const a = T.newActual(key, now(), randomUUID());
@@ -240,14 +244,21 @@ export function createLrpStore(nc: NatsConnection, _buckets: LrpBuckets, opts: L
     return a;
   };
 
-  /** Creates the missing instances among `indices`; existing ones are left as they are. */
+  /**
+   * Creates the missing instances among `indices`; existing ones are left as they are. At most
+   * CREATE_CONCURRENCY at once: 10,000 writes sent together queue so long in JetStream that the
+   * last ones time out on a loaded machine.
+   */
   const createActuals = async (d: DesiredLRPResponse, indices: number[]): Promise<ActualLRP[]> => {
+    const queue = new PQueue({ concurrency: CREATE_CONCURRENCY });
     const made = await Promise.all(
       indices.map((index) =>
-        createActual({ processGuid: d.processGuid, index, domain: d.domain }).catch((err: unknown) => {
-          if (err instanceof ActualLRPExistsError) return undefined;
-          throw err;
-        }),
+        queue.add(() =>
+          createActual({ processGuid: d.processGuid, index, domain: d.domain }).catch((err: unknown) => {
+            if (err instanceof ActualLRPExistsError) return undefined;
+            throw err;
+          }),
+        ),
       ),
     );
     return made.filter((a): a is ActualLRP => a !== undefined);
@@ -390,7 +401,7 @@ export function createLrpStore(nc: NatsConnection, _buckets: LrpBuckets, opts: L
     },
 
     apply,
-    claim: (guid, index, key) => apply(guid, index, T.claim(key)),
+    claim: (guid, index, key, known) => apply(guid, index, T.claim(key), known),
     start: (guid, index, key, net) => apply(guid, index, T.start(key, net)),
     crash: (guid, index, key, reason) => apply(guid, index, T.crash(key, reason, opts.crashPolicy)),
     failPlacement: (guid, index, error) => apply(guid, index, T.failPlacement(error)),
