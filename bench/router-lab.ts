@@ -6,7 +6,7 @@
 //   tsx bench/router-lab.ts [--target one|three] [--duration 5] [--connections 50] [--nginx] [--prof DIR] [-- router flags]
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { openSync, writeFileSync } from "node:fs";
+import { openSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -16,7 +16,7 @@ import { connectNats, openLrpBuckets, startEmbeddedNats } from "../src/nats/inde
 import { createLrpStore } from "../src/store/lrp-store.js";
 import { freePort } from "../test/fixtures/ports.js";
 import buildDist from "../test/support/build-dist.js";
-import { meterCpu } from "./proc-cpu.js";
+import { cpuSeconds } from "./proc-cpu.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -32,6 +32,24 @@ const DURATION = Number(opt("duration") ?? 5);
 const CONNECTIONS = Number(opt("connections") ?? 50);
 const PROF = opt("prof");
 const NGINX = own.includes("--nginx");
+const WORKERS = Number(opt("workers") ?? 1);
+
+/** The process and its descendants (router processes, nginx workers). */
+function tree(pid: number): number[] {
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // gone
+  }
+  return [pid, ...kids.flatMap(tree)];
+}
+function meterCpu(groups: Record<string, number>): { read(): Record<string, number> } {
+  const pids = Object.fromEntries(Object.entries(groups).map(([k, p]) => [k, tree(p)]));
+  const sum = (k: string): number => pids[k]!.reduce((a, p) => a + cpuSeconds(p), 0);
+  const start = Object.fromEntries(Object.keys(pids).map((k) => [k, sum(k)]));
+  return { read: () => Object.fromEntries(Object.keys(pids).map((k) => [k, sum(k) - start[k]!])) };
+}
 
 const children: ChildProcess[] = [];
 function start(cmd: string, args: string[], ready: (line: string) => boolean, stderrFile?: string): Promise<string> {
@@ -60,6 +78,7 @@ async function measure(name: string, port: number, host: string, pids: Record<st
     await new Promise((r) => st.once("exit", r));
     console.log(`during strace: ${r2.requests.total} requests in 4 s`);
   }
+  if (process.env.LAB_TREE) for (const [k, p] of Object.entries(pids)) console.log(k, tree(p).map((q) => `${q}:${cpuSeconds(q)}`).join(" "));
   const used = Object.entries(cpu.read()).map(([k, v]) => `${k} ${((1e6 * v) / r.requests.total).toFixed(0)}`).join(", ");
   console.log(`${name}: ${Math.round(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors + r.non2xx + r.timeouts}; CPU µs/request: ${used}`);
 }
@@ -84,7 +103,7 @@ try {
   if (NGINX) {
     const np = await freePort();
     const up = `upstream u { ${ports.map((p) => `server 127.0.0.1:${p};`).join(" ")} keepalive 64; }`;
-    writeFileSync(path.join(dir, "nginx.conf"), `worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log warn;
+    writeFileSync(path.join(dir, "nginx.conf"), `worker_processes ${WORKERS}; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log warn;
 events { worker_connections 4096; }
 http { access_log ${dir}/nginx-access.log; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
 keepalive_timeout 75s; keepalive_requests 100000; ${up}

@@ -239,7 +239,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     server,
     close: () => {
       agent.destroy();
-      accessLog.flush();
+      accessLog.close();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import http from "node:http";
@@ -88,12 +89,12 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
 }
 
 describe("the proxy's hot path", () => {
-  it("writes one access line per request, each whole, including requests answered in the same turn", async () => {
+  it("writes one access line per request, each whole, while the router runs", async () => {
     const before = (await accessLines()).length;
     const paths = Array.from({ length: 300 }, (_, i) => `/r/${i}`);
     const replies = await Promise.all(paths.map((p) => get(p)));
     expect(replies.every((r) => r.status === 200)).toBe(true);
-    // Lines of a turn go out at its end: without stopping anything, every one arrives.
+    // Batched lines go out within 100 ms: without stopping anything, every one arrives.
     const lines = await until("300 access lines", async () => {
       const all = await accessLines();
       return all.length - before >= 300 ? all.slice(before) : undefined;
@@ -103,15 +104,30 @@ describe("the proxy's hot path", () => {
     expect(lines.every((l) => l.status === 200 && l.route === "app.local" && l.instance === "ig-0" && typeof l.latency_ms === "number")).toBe(true);
   });
 
-  it("batches a turn's access lines into one write and writes what waits on flush (stop)", async () => {
+  it("batches access lines into one write and writes what waits on flush (stop)", async () => {
     const file = path.join(dir, "batch.log");
     const access = createAccessLogger(pino({ level: "info" }, pino.destination({ dest: file, sync: true })));
     for (let i = 0; i < 3; i++) access.logger.info({ path: `/b/${i}` }, "access");
-    // Nothing written yet: the turn has not ended.
+    // Nothing written yet: the lines wait for more or for 100 ms.
     expect(readFileSync(file, "utf8")).toBe("");
     access.flush();
     const lines = readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { path: string });
     expect(lines.map((l) => l.path)).toEqual(["/b/0", "/b/1", "/b/2"]);
+  });
+
+  it("writes the waiting access lines when the process exits", async () => {
+    const file = path.join(dir, "exit.log");
+    const code = [
+      `const { default: pino } = await import("pino");`,
+      `const { createAccessLogger } = await import(${JSON.stringify(path.resolve(import.meta.dirname, "../../src/router/access-log.ts"))});`,
+      `const a = createAccessLogger(pino(pino.destination({ dest: ${JSON.stringify(file)}, sync: true })));`,
+      `for (let i = 0; i < 5; i++) a.logger.info({ path: "/exit/" + i }, "access");`,
+      `process.exit(0);`,
+    ].join("\n");
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: path.resolve(import.meta.dirname, "../.."), stdio: "inherit" });
+    expect(await new Promise((r) => child.once("exit", r))).toBe(0);
+    const lines = (await readFile(file, "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { path: string });
+    expect(lines.map((l) => l.path)).toEqual(["/exit/0", "/exit/1", "/exit/2", "/exit/3", "/exit/4"]);
   });
 
   it("passes repeated request headers on as sent and replaces a client's X-CF-InstanceID and X-CF-ApplicationID", async () => {
