@@ -22,6 +22,15 @@ const isReady = (m: unknown): m is ReadyMessage => typeof m === "object" && m !=
 /** In a forked router: whether this process is one (it then runs a single router and reports). */
 export const isRouterWorker = (): boolean => cluster.isWorker;
 
+const INDEX_ENV = "DIEGO_ROUTER_PROCESS";
+
+/**
+ * Whether this router process publishes route registrations: with several, only the first
+ * (registration is idempotent, so N copies would only multiply NATS traffic; a restarted first
+ * one registers everything again as it starts).
+ */
+export const registersRoutes = (): boolean => !cluster.isWorker || process.env[INDEX_ENV] === "0";
+
 /** A forked router tells the supervisor it listens. */
 export function reportReady(address: string): void {
   process.send?.({ kind: READY, address } satisfies ReadyMessage);
@@ -44,7 +53,7 @@ export async function startRouterProcesses(count: number, logger: Logger): Promi
 
   const fork = (index: number): Promise<string> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork({ DIEGO_ROUTER_PROCESS: String(index) });
+      const w = cluster.fork({ [INDEX_ENV]: String(index) });
       workers.add(w);
       let ready = false;
       w.on("message", (m: unknown) => {

@@ -2,6 +2,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeDesiredLRPCreateRequest } from "../../src/model/lrp-json.js";
+import { connectNats, openLrpBuckets } from "../../src/nats/index.js";
+import { createLrpStore } from "../../src/store/lrp-store.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 
 // `diego router --router-processes 2` as a user runs it (the compiled bin/diego.js): one
@@ -15,9 +18,9 @@ let child: ChildProcess;
 let port: number;
 const lines: Array<Record<string, unknown>> = [];
 
-beforeAll(async () => {
-  nats = await startNats();
-  child = spawn(process.execPath, [BIN, "router", "--nats", nats.url, "--router-listen", "127.0.0.1:0", "--router-processes", "2", "--router-register", "off", "--log-format", "json"], {
+/** Starts `diego router --router-processes 2` with `flags`; resolves with its port. */
+async function startProcesses(flags: string[]): Promise<number> {
+  child = spawn(process.execPath, [BIN, "router", "--nats", nats.url, "--router-listen", "127.0.0.1:0", "--router-processes", "2", "--log-format", "json", ...flags], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let err = "";
@@ -37,7 +40,11 @@ beforeAll(async () => {
   });
   const m = /^diego router ready on 127\.0\.0\.1:(\d+) \(nats .*, 2 processes\)$/.exec(ready);
   expect(m, ready).not.toBeNull();
-  port = Number(m![1]);
+  return Number(m![1]);
+}
+
+beforeAll(async () => {
+  nats = await startNats();
 });
 
 afterAll(async () => {
@@ -81,6 +88,7 @@ const alive = (pid: number): boolean => {
 
 describe("diego router --router-processes 2", () => {
   it("hands connections to both processes in turn, starts a killed one again, and stops them all on SIGTERM", async () => {
+    port = await startProcesses(["--router-register", "off"]);
     const first = new Set<number>();
     for (let i = 0; i < 4; i++) first.add(await servedBy(`a${i}`));
     expect(first.size).toBe(2);
@@ -100,5 +108,35 @@ describe("diego router --router-processes 2", () => {
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     for (const pid of [...first, ...after]) expect(alive(pid)).toBe(false);
+  });
+
+  it("publishes route registrations from one of the processes only", async () => {
+    const nc = await connectNats({ url: nats.url, name: "router-processes-test" });
+    const store = createLrpStore(nc, await openLrpBuckets(nc));
+    try {
+      await store.desire(decodeDesiredLRPCreateRequest({
+        process_guid: "reg", domain: "router-test", rootfs: "preloaded:cflinuxfs2", instances: 1, ports: [8080],
+        routes: { "cf-router": [{ hostnames: ["reg.local"], port: 8080 }] }, action: { run: { path: "/bin/httpd" } },
+      }));
+      const key = { cellId: "cell-reg", instanceGuid: "ig-reg-0" };
+      await store.claim("reg", 0, key);
+      await store.start("reg", 0, key, { address: "127.0.0.1", ports: [{ containerPort: 8080, hostPort: 61001 }] });
+      const registered: string[] = [];
+      const sub = nc.subscribe("router.register", { callback: (_err, msg) => void registered.push(msg.string()) });
+      await nc.flush();
+      port = await startProcesses([]);
+      // Each registering router sends everything as it starts, before it reports ready; a window
+      // after the ready line is the time a second copy would have to arrive in.
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 500));
+      sub.unsubscribe();
+      expect(registered.map((m) => JSON.parse(m) as { uris: string[]; port: number })).toEqual([expect.objectContaining({ uris: ["reg.local"], port: 61001 })]);
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    } finally {
+      store.close();
+      await nc.close();
+    }
   });
 });
