@@ -7,7 +7,7 @@ import { startReceptor as startReceptorProcess, type Receptor, type ReceptorOpti
 import { startDispatcher, type dispatcherSettings } from "../dispatcher/index.js";
 import { startConverger, type convergerSettings } from "../converger/index.js";
 import { InvalidMetricsListenError, startMetricsServer } from "../metrics/index.js";
-import { RouterListenError, startRouter, type routerSettings } from "../router/index.js";
+import { isRouterWorker, registersRoutes, reportReady, RouterListenError, RouterProcessError, startRouter, startRouterProcesses, type routerSettings } from "../router/index.js";
 import type { SettingsOf } from "../settings/index.js";
 import { crashPolicyFrom, type cellTtlSettings } from "../store/index.js";
 import { runAuctioneer, runCell } from "./cell-commands.js";
@@ -184,7 +184,16 @@ const auctioneer: Command<"auctioneer"> = async (s, logger, given) => {
 
 const router: Command<"router"> = async (s, logger) => {
   const natsUrl = requireNats(s);
-  const r = await startRouterProcess({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...routerOptions(s), natsWaitMs: s.natsWait });
+  const options = routerOptions(s);
+  if (s.routerProcesses > 1 && !isRouterWorker()) {
+    // Supervisor: forks the routers (this command again, in each of them: the branch below).
+    const p = await startRouterProcesses(s.routerProcesses, logger).catch((err: unknown) => {
+      throw err instanceof RouterProcessError ? new InvalidSettingError(err.message) : err;
+    });
+    return { readyLine: `diego router ready on ${p.address} (nats ${redactNatsUrl(natsUrl)}, ${s.routerProcesses} processes)`, stop: p.stop };
+  }
+  const r = await startRouterProcess({ natsUrl, natsAuth: await natsAuthFrom(s), logger, ...options, register: options.register && registersRoutes(), natsWaitMs: s.natsWait });
+  if (isRouterWorker()) reportReady(r.address);
   return { readyLine: `diego router ready on ${r.address} (nats ${redactNatsUrl(natsUrl)})`, stop: r.stop };
 };
 

@@ -5,7 +5,7 @@ import { dispatcherSettings } from "../dispatcher/index.js";
 import { metricsSettings } from "../metrics/index.js";
 import { embeddedNatsSettings, natsConnectionSettings, replicaSettings } from "../nats/index.js";
 import { receptorSettings } from "../receptor/index.js";
-import { routerSettings } from "../router/index.js";
+import { routerProcessSettings, routerSettings } from "../router/index.js";
 import { choiceSetting, stringSetting, type SettingSpec, type SettingsOf, type SettingTable } from "../settings/index.js";
 import { cellTtlSettings } from "../store/index.js";
 
@@ -72,7 +72,7 @@ export const COMMAND_SETTINGS = {
   dispatcher: { ...fleetSettings, ...dispatcherSettings, ...metricsSettings },
   cell: { ...fleetSettings, ...cellCommandSettings, ...metricsSettings },
   // Stateless: it reads the LRP buckets others create, so it has no replica setting.
-  router: { ...natsConnectionSettings, ...logSettings, ...routerSettings },
+  router: { ...natsConnectionSettings, ...logSettings, ...routerSettings, ...routerProcessSettings },
 } as const satisfies Record<string, SettingTable>;
 
 export type ServerCommand = keyof typeof COMMAND_SETTINGS;

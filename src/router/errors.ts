@@ -7,3 +7,8 @@ export class ConnectTimeoutError extends Error {
   override readonly name = "ConnectTimeoutError";
   readonly code = "ETIMEDOUT";
 }
+
+/** A forked router process (`--router-processes`) did not start. */
+export class RouterProcessError extends Error {
+  override readonly name = "RouterProcessError";
+}

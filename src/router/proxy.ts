@@ -2,6 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
 import type { Logger } from "pino";
+import { createAccessLogger } from "./access-log.js";
 import type { Balancer } from "./balancer.js";
 import { ConnectTimeoutError } from "./errors.js";
 import { hostnameOf, rawResponseHead, requestHeaders, responseHeaders } from "./forward-headers.js";
@@ -26,7 +27,7 @@ export interface ProxyOptions {
 
 export interface Proxy {
   server: http.Server;
-  /** Closes idle connections to instances. */
+  /** Closes idle connections to instances and writes the access lines still waiting. */
   close(): void;
 }
 
@@ -53,10 +54,11 @@ export function createProxy(opts: ProxyOptions): Proxy {
   const maxAttempts = opts.maxAttempts ?? 3;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
   const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 1024, scheduling: "lifo" });
+  const accessLog = createAccessLogger(logger);
 
   const access = (req: IncomingMessage, host: string, status: number, startNs: bigint, ep: Endpoint | undefined, attempts: number, error?: string): void => {
     if (!opts.accessLog) return;
-    logger.info(
+    accessLog.logger.info(
       {
         route: host,
         method: req.method,
@@ -106,6 +108,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     const startNs = process.hrtime.bigint();
     const host = hostnameOf(req.headers.host);
     const headers = requestHeaders(req, Date.now(), false);
+    const baseHeaders = headers.length;
     const withBody = hasBody(req);
     const tried = new Set<string>();
     let current: http.ClientRequest | undefined;
@@ -125,8 +128,8 @@ export function createProxy(opts: ProxyOptions): Proxy {
       const ep = choose(host, tried);
       if (typeof ep === "string") return fail(ep, undefined);
       tried.add(ep.id);
-      headers["x-cf-applicationid"] = ep.app;
-      headers["x-cf-instanceid"] = ep.instanceGuid || ep.id;
+      headers.length = baseHeaders;
+      headers.push("X-CF-ApplicationID", ep.app, "X-CF-InstanceID", ep.instanceGuid || ep.id);
       const preq = http.request({ host: ep.host, port: ep.port, method: req.method, path: req.url, headers, agent, setHost: false });
       current = preq;
       let bodyStarted = false;
@@ -138,7 +141,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
       if (!withBody) preq.end();
 
       preq.on("response", (pres) => {
-        res.writeHead(pres.statusCode ?? 502, pres.statusMessage, responseHeaders(pres.headers));
+        res.writeHead(pres.statusCode ?? 502, pres.statusMessage, responseHeaders(pres.rawHeaders));
         // pipe rather than pipeline: cheaper per request; errors are handled here, and a client
         // that goes away destroys the instance request (above), which ends this side too.
         let logged = false;
@@ -171,6 +174,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     const startNs = process.hrtime.bigint();
     const host = hostnameOf(req.headers.host);
     const headers = requestHeaders(req, Date.now(), true);
+    const baseHeaders = headers.length;
     const tried = new Set<string>();
     socket.on("error", () => socket.destroy());
 
@@ -186,8 +190,8 @@ export function createProxy(opts: ProxyOptions): Proxy {
       const ep = choose(host, tried);
       if (typeof ep === "string") return fail(ep, undefined);
       tried.add(ep.id);
-      headers["x-cf-applicationid"] = ep.app;
-      headers["x-cf-instanceid"] = ep.instanceGuid || ep.id;
+      headers.length = baseHeaders;
+      headers.push("X-CF-ApplicationID", ep.app, "X-CF-InstanceID", ep.instanceGuid || ep.id);
       // Its own connection: an upgraded one never goes back to a pool.
       const preq = http.request({ host: ep.host, port: ep.port, method: req.method, path: req.url, headers, agent: false, setHost: false });
       const connected = watchConnect(preq, ep, () => undefined);
@@ -231,5 +235,11 @@ export function createProxy(opts: ProxyOptions): Proxy {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
     else socket.destroy();
   });
-  return { server, close: () => agent.destroy() };
+  return {
+    server,
+    close: () => {
+      agent.destroy();
+      accessLog.close();
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import { choiceSetting, defaultsOf, durationSetting, stringSetting } from "../settings/index.js";
+import { choiceSetting, defaultsOf, durationSetting, intSetting, stringSetting } from "../settings/index.js";
 
 export const routerSettings = {
   routerListen: stringSetting({ flag: "router-listen", env: "DIEGO_ROUTER_LISTEN", default: "127.0.0.1:8080", help: "HOST:PORT the router proxies HTTP on (by Host header, to LRP instances)" }),
@@ -20,3 +20,15 @@ export const routerSettings = {
 } as const;
 
 export const ROUTER_DEFAULTS = defaultsOf(routerSettings);
+
+/** `diego router` only: `diego up` runs its router inside its own process. */
+export const routerProcessSettings = {
+  routerProcesses: intSetting({
+    flag: "router-processes",
+    env: "DIEGO_ROUTER_PROCESSES",
+    default: 1,
+    min: 1,
+    max: 64,
+    help: "router processes sharing --router-listen (node cluster, connections handed out in turn); about one per core",
+  }),
+} as const;

@@ -42,6 +42,9 @@ describe("diego router", () => {
   it("refuses a --router-listen that is not HOST:PORT, naming the flag", async () => {
     await expect(run(["--nats", nats.url, "--router-listen", "8080"])).rejects.toThrow(/--router-listen must be HOST:PORT/);
     expect(() => parseArgs(["router", "--router-register", "maybe"], {})).toThrow(/router-register/);
+    expect(() => parseArgs(["router", "--router-processes", "0"], {})).toThrow(/router-processes/);
+    // `up` runs its router inside its own process.
+    expect(() => parseArgs(["up", "--router-processes", "2"], {})).toThrow(/router-processes/);
   });
 
   it("takes a free port when its port is taken only if told to (diego up with the default address)", async () => {
