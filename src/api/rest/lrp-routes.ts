@@ -2,13 +2,13 @@ import { actualLRPToJson, decodeDesiredLRPCreateRequest, decodeDesiredLRPUpdateR
 import type { LrpApi } from "../core/lrp-api.js";
 import type { Req } from "../http/types.js";
 import { readJsonBody } from "./body.js";
-import { sendJsonArray } from "./list.js";
+import { bufferParts, sendJsonArray, type EncodedParts } from "./list.js";
 import { send, sendJson } from "./reply.js";
 import type { Route } from "./route.js";
 
 // The LRP routes of contract section 7 (reference 2.1): desired LRPs, their instances, domains.
 
-const json = (docs: string[]): Buffer[] => docs.map((d) => Buffer.from(d));
+const json = (docs: string[]): EncodedParts => bufferParts(docs.map((d) => Buffer.from(d)));
 
 /** Every Cache-Control value as sent: a header sent twice is two values (2015 read each). */
 function cacheControlValues(req: Req): string[] {

@@ -5,7 +5,7 @@ import type { Req, Res } from "../http/types.js";
 import { readJsonBody } from "./body.js";
 import { cellJson } from "./cell-json.js";
 import { sendError, sendFailure } from "./errors.js";
-import { sendJsonArray } from "./list.js";
+import { sendJsonArray, type EncodedParts } from "./list.js";
 import { send, sendJson } from "./reply.js";
 import { streamEvents, streamLogLines } from "./sse.js";
 import { taskJsonView } from "./task-json-view.js";
@@ -27,8 +27,15 @@ export interface RestRoutesOptions {
 
 const STREAM_KEEP_ALIVE_MS = 15_000;
 
-/** The REST JSON of each task (of one domain), cached in the index. */
-const listJson = (api: TaskApi, domain: string): Buffer[] => api.listTasks(domain).map((t) => t.view(taskJsonView));
+/** The REST JSON of each task (of one domain), kept in the index: copied from there into the reply. */
+function listJson(api: TaskApi, domain: string): EncodedParts {
+  const tasks = api.listTasks(domain);
+  return {
+    count: tasks.length,
+    length: (i) => tasks[i]!.viewLength(taskJsonView),
+    copyTo: (i, target, at) => tasks[i]!.copyView(taskJsonView, target, at),
+  };
+}
 
 export function createRestRoutes(api: TaskApi, logger?: Logger, opts: RestRoutesOptions = {}): RestHandler {
   const keepAliveMs = opts.streamKeepAliveMs ?? STREAM_KEEP_ALIVE_MS;
