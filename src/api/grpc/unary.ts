@@ -2,6 +2,7 @@ import http2 from "node:http2";
 import { create, type Message } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { labelRoute } from "../../metrics/index.js";
 import { decoderFor, encoderFor } from "../../model/index.js";
 import { connectWire } from "../connect/unary-wire.js";
 import type { UnaryHandler } from "../core/unary-handlers.js";
@@ -45,6 +46,7 @@ export function createGrpcUnaryHandler(handlers: Map<string, UnaryHandler>, maxM
     const handler = req.method === "POST" ? handlers.get(req.url ?? "") : undefined;
     const wire = handler && wireFor(req, res);
     if (!wire) return false;
+    labelRoute(res, req.url!);
     serve(handler, wire, req, res, maxMessageBytes, logger).catch((err: unknown) => {
       logger?.warn({ err, path: req.url }, "unary reply not sent");
     });
