@@ -1,4 +1,7 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ListTasksRequestSchema, ListTasksResponseSchema } from "../../src/gen/diego/v1/service_pb.js";
+import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 import { startTestReceptor } from "../fixtures/receptor.js";
 import { createGrpcApi, type GrpcApi } from "./grpc-client.js";
@@ -59,6 +62,33 @@ async function restList(path: string): Promise<Listed[]> {
   return r.json<Listed[]>();
 }
 
+/** ListTasks over HTTP/1.1 in Connect's binary or gRPC-Web: the tasks in REST spelling. */
+async function binaryList(contentType: "application/proto" | "application/grpc-web+proto"): Promise<Listed[]> {
+  const web = contentType !== "application/proto";
+  const request = toBinary(ListTasksRequestSchema, create(ListTasksRequestSchema, {}));
+  const res = await fetch(`${receptor.url}/diego.v1.TaskService/ListTasks`, {
+    method: "POST",
+    headers: { "content-type": contentType },
+    body: web ? Buffer.concat([Buffer.from([0, 0, 0, 0, request.length]), request]) : request,
+  });
+  expect(res.status).toBe(200);
+  const body = Buffer.from(await res.arrayBuffer());
+  expect(Number(res.headers.get("content-length"))).toBe(body.length);
+  let message = body;
+  if (web) {
+    // One message frame, then the trailers frame.
+    const length = body.readUInt32BE(1);
+    message = body.subarray(5, 5 + length);
+    expect(body.subarray(5 + length + 5).toString()).toBe("grpc-status:0\r\n");
+  }
+  return fromBinary(ListTasksResponseSchema, message).tasks.map((t) => ({
+    task_guid: t.taskGuid,
+    domain: t.domain,
+    state: TaskState[t.state],
+    annotation: t.annotation,
+  }));
+}
+
 /** Every task once, each in the state it should be in (after the cancels, unless `before`). */
 function expectEveryTaskOnce(listed: Listed[], which: (i: number) => boolean, before = false): void {
   const want = Array.from({ length: TASKS }, (_, i) => i).filter(which);
@@ -93,6 +123,9 @@ describe("listing many tasks after many changes", () => {
       tasks.map((t) => ({ task_guid: t.taskGuid, domain: t.domain, state: t.state === 4 ? "COMPLETED" : t.state === 1 ? "PENDING" : String(t.state), annotation: t.annotation })),
       () => true,
     );
+    // The same list in Connect's and gRPC-Web's binary framing (their own framing of the parts).
+    expectEveryTaskOnce(await binaryList("application/proto"), () => true);
+    expectEveryTaskOnce(await binaryList("application/grpc-web+proto"), () => true);
 
     // Deleting the cancelled ones leaves exactly the others.
     await inParallel(TASKS, 16, async (i) => {
