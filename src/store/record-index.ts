@@ -268,6 +268,7 @@ export async function createRecordIndex<R extends object, E extends RecordEntry<
     }
   };
 
+  // "" is "none" (a task on no cell): not listed, which saves a set entry for every such record.
   const unlist = (e: E): void => {
     for (const [name, valueOf] of secondary) byIndex.get(name)!.get(valueOf(e))?.delete(e.key);
   };
@@ -275,6 +276,7 @@ export async function createRecordIndex<R extends object, E extends RecordEntry<
     for (const [name, valueOf] of secondary) {
       const values = byIndex.get(name)!;
       const value = valueOf(e);
+      if (value === "") continue;
       let keys = values.get(value);
       if (!keys) values.set(value, (keys = new Set()));
       keys.add(e.key);
