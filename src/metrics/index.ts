@@ -1,5 +1,5 @@
 export * from "./metrics.js";
-export { observeApiRequest, routeOf } from "./api-metrics.js";
+export { labelRoute, observeApiRequest, routeOf } from "./api-metrics.js";
 export { registerCellLedger, registerStartQueue, registerTaskStates } from "./gauges.js";
 export { recordAuction, recordCallback, recordLrpConvergence } from "./hooks.js";
 export { countReconnects } from "./nats-metrics.js";

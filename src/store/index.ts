@@ -4,7 +4,10 @@ export { createTaskIndex, taskKind, IndexedTask, type TaskIndex, type TaskIndexO
 export {
   createRecordIndex,
   defineView,
+  defineBytesView,
   RecordEntry,
+  type EntryContext,
+  type ViewCache,
   type RecordIndex,
   type RecordIndexOptions,
   type RecordKind,
@@ -12,6 +15,7 @@ export {
   type RecordWrites,
   type RecordWriteListener,
 } from "./record-index.js";
+export { ByteArena, NO_HANDLE, type ArenaHandle, type ArenaStats } from "./byte-arena.js";
 export * as transitions from "./transitions.js";
 export { InvalidStateTransitionError, type Outcome, type Transition } from "./transitions.js";
 export { TaskNotFoundError, TaskExistsError, TaskContentionError } from "./errors.js";

@@ -1,6 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { ByteArena, NO_HANDLE, type ArenaHandle, type ArenaStats } from "./byte-arena.js";
 import { startResilientWatch } from "./kv-watch.js";
 
 // An in-memory view of every record of one kind in a KV bucket (tasks today; desired and actual
@@ -9,12 +10,17 @@ import { startResilientWatch } from "./kv-watch.js";
 //
 // Each entry keeps the stored bytes, not the decoded record: 100,000 decoded records held about
 // 400 MB of small objects, and every full garbage collection walked them all (a list of
-// 100,000 tasks took a second, mostly in GC). The record is decoded when asked for and kept
-// only while something still holds it.
+// 100,000 tasks took a second, mostly in GC). The bytes live in one arena per index
+// (byte-arena.ts), not in an ArrayBuffer each. The record is decoded when asked for and kept
+// until the current turn of the event loop ends.
 //
-// The index knows no protocol. What a layer above wants cached per record (the REST JSON, the
-// protobuf a gRPC list sends) it defines as a view; each entry makes a view on first use and
-// keeps it until the record changes.
+// The index knows no protocol. What a layer above wants cached per record (the REST JSON) it
+// defines as a view; each entry makes a view on first use and keeps it until the record
+// changes. A view of bytes is kept in the arena too; a view that is cheap to make (the protobuf
+// a gRPC list sends, a slice of the record) is not kept at all.
+
+/** Where a view's value is kept: on the entry, in the index's arena (bytes), or nowhere. */
+export type ViewCache = "entry" | "arena" | "none";
 
 /** A cached rendering of an entry, defined by whoever reads the index. */
 export interface RecordView<E, V> {
@@ -22,62 +28,156 @@ export interface RecordView<E, V> {
   readonly name: string;
   /** Where entries keep it: views are few, each gets its own slot. */
   readonly slot: number;
+  readonly cache: ViewCache;
   make(entry: E): V;
 }
 
 let nextSlot = 0;
 
-export function defineView<E, V>(name: string, make: (entry: E) => V): RecordView<E, V> {
-  return { name, slot: nextSlot++, make };
+export function defineView<E, V>(name: string, make: (entry: E) => V, opts: { cache?: "entry" | "none" } = {}): RecordView<E, V> {
+  return { name, slot: nextSlot++, cache: opts.cache ?? "entry", make };
 }
+
+/**
+ * A view whose value is bytes (a record's JSON), kept in the index's arena. An entry keeps one
+ * such view at a time (the receptor has one, its REST JSON); another replaces it.
+ */
+export function defineBytesView<E>(name: string, make: (entry: E) => Uint8Array): RecordView<E, Buffer> {
+  return { name, slot: nextSlot++, cache: "arena", make: make as (entry: E) => Buffer };
+}
+
+/** What the entries of one index share: their arena, how to decode, one copy of each string. */
+export interface EntryContext<R> {
+  readonly arena: ByteArena;
+  decode(bytes: Uint8Array): R;
+  /** One shared copy of a string (a domain, say). */
+  intern(s: string): string;
+}
+
+/** Records decoded in this turn of the event loop, let go together at its end. */
+const held: Array<RecordEntry<object>> = [];
+const letGo = (): void => {
+  for (const e of held) e.letGo();
+  held.length = 0;
+};
 
 /** One stored record of an index; kinds extend it with what they read without decoding. */
 export class RecordEntry<R extends object> {
-  private decoded: WeakRef<R>;
+  /** The record as stored, in the arena. */
+  private at: ArenaHandle;
+  /** The bytes view kept in the arena, and its slot. */
+  private viewAt: ArenaHandle = NO_HANDLE;
+  private viewSlot = -1;
   private views?: unknown[];
+  private decoded?: R;
+  /** Its bytes once the index has dropped it (someone may still hold it). */
+  private orphan?: Buffer;
 
   constructor(
     /** The record's key in the bucket (a task's guid). */
     readonly key: string,
     readonly revision: number,
-    /** The record as stored. */
-    readonly bytes: Uint8Array,
-    record: R,
-    private readonly decode: (bytes: Uint8Array) => R,
+    /** The record as stored (copied). */
+    bytes: Uint8Array,
+    record: R | undefined,
+    private readonly ctx: EntryContext<R>,
   ) {
-    this.decoded = new WeakRef(record);
+    this.at = ctx.arena.put(bytes);
+    if (record) this.hold(record);
   }
 
-  /** The record, decoded on demand (the same object while it is still in use). */
+  /** The record as stored: a view into the arena, valid while held. */
+  get bytes(): Buffer {
+    return this.orphan ?? this.ctx.arena.get(this.at);
+  }
+
+  /** The record, decoded on demand (the same object until this turn of the event loop ends). */
   get record(): R {
-    let r = this.decoded.deref();
-    if (!r) {
-      r = this.decode(this.bytes);
-      this.decoded = new WeakRef(r);
-    }
-    return r;
+    return this.decoded ?? this.hold(this.ctx.decode(this.bytes));
   }
 
   /**
    * The record without keeping it, for a view made once. (A list makes views of every record in
-   * one go, and a WeakRef keeps its target alive until the current job ends: all of them at
-   * once. A local dies young.)
+   * one go; held, all of them would live at once. A local dies young.)
    */
   transientRecord(): R {
-    return this.decoded.deref() ?? this.decode(this.bytes);
+    return this.decoded ?? this.ctx.decode(this.bytes);
   }
 
-  /** The view of this record, made on first use and cached. */
+  /** The view of this record, made on first use and cached as the view says. */
   view<V>(v: RecordView<this, V>): V {
-    const views = (this.views ??= []);
-    let out = views[v.slot] as V | undefined;
-    if (out === undefined) views[v.slot] = out = v.make(this);
-    return out;
+    switch (v.cache) {
+      case "none":
+        return v.make(this);
+      case "arena":
+        return (this.ensureBytesView(v as RecordView<this, Buffer>) ? this.ctx.arena.get(this.viewAt) : v.make(this)) as V;
+      default: {
+        const views = (this.views ??= []);
+        let out = views[v.slot] as V | undefined;
+        if (out === undefined) views[v.slot] = out = v.make(this);
+        return out;
+      }
+    }
+  }
+
+  /** The length of a bytes view (made if it is not yet), without a Buffer for it. */
+  viewLength(v: RecordView<this, Buffer>): number {
+    return this.ensureBytesView(v) ? this.ctx.arena.length(this.viewAt) : this.view(v).length;
+  }
+
+  /**
+   * Copies a bytes view into `target` at `at` (which must have room); returns its length. A
+   * list of 100,000 copies each view into the reply this way, with no object per record.
+   */
+  copyView(v: RecordView<this, Buffer>, target: Uint8Array, at: number): number {
+    if (this.ensureBytesView(v)) return this.ctx.arena.copyTo(this.viewAt, target, at);
+    const bytes = this.view(v);
+    target.set(bytes, at);
+    return bytes.length;
   }
 
   /** Whether the view is cached already. */
   hasView(v: RecordView<this, unknown>): boolean {
-    return this.views?.[v.slot] !== undefined;
+    return v.cache === "arena" ? this.viewSlot === v.slot : this.views?.[v.slot] !== undefined;
+  }
+
+  /** Makes a bytes view into the arena if it is not there; false if it cannot be kept there. */
+  private ensureBytesView(v: RecordView<this, Buffer>): boolean {
+    // A dropped entry's bytes are no longer the arena's; its views are made at each use.
+    if (v.cache !== "arena" || this.orphan) return false;
+    if (this.viewSlot !== v.slot) {
+      this.ctx.arena.free(this.viewAt);
+      this.viewAt = this.ctx.arena.put(v.make(this));
+      this.viewSlot = v.slot;
+    }
+    return true;
+  }
+
+  /** @internal The index drops the entry: its bytes become garbage. */
+  release(): void {
+    // A view into the slab keeps it alive for whoever still holds this entry.
+    this.orphan = this.bytes;
+    this.viewSlot = -1;
+    this.ctx.arena.free(this.at);
+    this.ctx.arena.free(this.viewAt);
+    this.at = this.viewAt = NO_HANDLE;
+  }
+
+  /** @internal The arena compacts: the entry's bytes may move. */
+  relocate(move: (h: ArenaHandle) => ArenaHandle): void {
+    this.at = move(this.at);
+    this.viewAt = move(this.viewAt);
+  }
+
+  /** @internal */
+  letGo(): void {
+    this.decoded = undefined;
+  }
+
+  private hold(record: R): R {
+    if (held.length === 0) setImmediate(letGo);
+    held.push(this);
+    return (this.decoded = record);
   }
 }
 
@@ -86,8 +186,8 @@ export interface RecordKind<R extends object, E extends RecordEntry<R>, S extend
   /** Names the watch in log lines ("tasks"). */
   readonly name: string;
   decode(bytes: Uint8Array): R;
-  /** The entry of a stored record. `intern` returns one shared copy of a string (a domain, say). */
-  entry(key: string, revision: number, bytes: Uint8Array, record: R, intern: (s: string) => string): E;
+  /** The entry of a stored record (`bytes` decoded is `record`). */
+  entry(key: string, revision: number, bytes: Uint8Array, record: R, ctx: EntryContext<R>): E;
   /** The secondary indexes: for each, the value an entry is listed under ("" for none). */
   readonly secondary: { readonly [name in S]: (entry: E) => string };
 }
@@ -114,6 +214,8 @@ export interface RecordIndex<E, S extends string> {
   subscribe(listener: IndexListener<E>): () => void;
   /** Since when the view has been current without a break (see kv-watch.ts). */
   currentSince(): number | undefined;
+  /** What the entries' bytes (records and kept views) take in the arena. */
+  arenaStats(): ArenaStats;
   stop(): Promise<void>;
 }
 
@@ -145,7 +247,11 @@ export async function createRecordIndex<R extends object, E extends RecordEntry<
   const secondary = Object.entries(kind.secondary) as Array<[S, (e: E) => string]>;
   const byIndex = new Map<S, Map<string, Set<string>>>(secondary.map(([name]) => [name, new Map()]));
   const interned = new Map<string, string>();
-  const intern = (s: string): string => interned.get(s) ?? (interned.set(s, s), s);
+  const ctx: EntryContext<R> = {
+    arena: new ByteArena(),
+    decode: kind.decode,
+    intern: (s) => interned.get(s) ?? (interned.set(s, s), s),
+  };
   const listeners = new Set<IndexListener<E>>();
   const tombstones = new Map<string, number>();
   let initialized = false;
@@ -162,6 +268,7 @@ export async function createRecordIndex<R extends object, E extends RecordEntry<
     }
   };
 
+  // "" is "none" (a task on no cell): not listed, which saves a set entry for every such record.
   const unlist = (e: E): void => {
     for (const [name, valueOf] of secondary) byIndex.get(name)!.get(valueOf(e))?.delete(e.key);
   };
@@ -169,9 +276,20 @@ export async function createRecordIndex<R extends object, E extends RecordEntry<
     for (const [name, valueOf] of secondary) {
       const values = byIndex.get(name)!;
       const value = valueOf(e);
+      if (value === "") continue;
       let keys = values.get(value);
       if (!keys) values.set(value, (keys = new Set()));
       keys.add(e.key);
+    }
+  };
+
+  const drop = (e: E): void => {
+    unlist(e);
+    e.release();
+    if (ctx.arena.wantsCompaction()) {
+      ctx.arena.compact((move) => {
+        for (const x of entries.values()) if (x !== e) x.relocate(move);
+      });
     }
   };
 
@@ -181,7 +299,7 @@ export async function createRecordIndex<R extends object, E extends RecordEntry<
     if (before && before.revision >= revision) return;
     const decoded = bytes && (record ?? safeDecode(bytes));
     if (!bytes || !decoded) {
-      if (before) unlist(before);
+      if (before) drop(before);
       entries.delete(key);
       // A tombstone revision must still win over late, older updates.
       tombstones.set(key, revision);
@@ -189,8 +307,8 @@ export async function createRecordIndex<R extends object, E extends RecordEntry<
       const dead = tombstones.get(key);
       if (dead !== undefined && dead >= revision) return;
       tombstones.delete(key);
-      if (before) unlist(before);
-      const entry = kind.entry(key, revision, bytes, decoded, intern);
+      if (before) drop(before);
+      const entry = kind.entry(key, revision, bytes, decoded, ctx);
       entries.set(key, entry);
       enlist(entry);
       warmer?.add(key);
@@ -225,8 +343,8 @@ export async function createRecordIndex<R extends object, E extends RecordEntry<
         markInitialized(e.isUpdate);
         return;
       }
-      // A copy: the entry's value is a view into a whole socket read, which it would keep alive.
-      const bytes = e.operation === "PUT" && e.length > 0 ? e.value.slice() : undefined;
+      // A view into a socket read: the entry copies it into the index's arena.
+      const bytes = e.operation === "PUT" && e.length > 0 ? e.value : undefined;
       apply(e.key, e.revision, undefined, bytes);
       markInitialized(e.isUpdate);
       if (tombstones.size > MAX_TOMBSTONES) tombstones.clear();
@@ -253,6 +371,7 @@ export async function createRecordIndex<R extends object, E extends RecordEntry<
       return () => listeners.delete(listener);
     },
     currentSince: () => watch.currentSince(),
+    arenaStats: () => ctx.arena.stats(),
     async stop() {
       warmer?.stop();
       watch.stop();

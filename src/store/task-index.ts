@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { TaskRecord } from "../gen/diego/v1/internal_pb.js";
 import type { TaskState } from "../gen/diego/v1/task_pb.js";
-import { createRecordIndex, RecordEntry, type IndexListener as RecordIndexListener, type RecordIndex, type RecordKind, type RecordView } from "./record-index.js";
+import { createRecordIndex, RecordEntry, type EntryContext, type IndexListener as RecordIndexListener, type RecordIndex, type RecordKind, type RecordView } from "./record-index.js";
 import { decodeRecord, type TaskStore } from "./task-store.js";
 
 // The index of tasks: a record index (record-index.ts) keyed by task guid, with secondary
@@ -16,13 +16,13 @@ export class IndexedTask extends RecordEntry<TaskRecord> {
   /** The cell it is on ("" when on none). */
   readonly cellId: string;
 
-  constructor(key: string, revision: number, bytes: Uint8Array, record: TaskRecord, intern: (s: string) => string) {
-    super(key, revision, bytes, record, decodeRecord);
+  constructor(key: string, revision: number, bytes: Uint8Array, record: TaskRecord, ctx: EntryContext<TaskRecord>) {
+    super(key, revision, bytes, record, ctx);
     const task = record.task!;
     this.state = task.state;
     // One string per domain and per cell, shared by their tasks, rather than a copy per record.
-    this.domain = intern(task.domain);
-    this.cellId = intern(task.cellId);
+    this.domain = ctx.intern(task.domain);
+    this.cellId = ctx.intern(task.cellId);
   }
 
   get guid(): string {
@@ -33,7 +33,7 @@ export class IndexedTask extends RecordEntry<TaskRecord> {
 export const taskKind: RecordKind<TaskRecord, IndexedTask, "domain" | "cell"> = {
   name: "tasks",
   decode: decodeRecord,
-  entry: (key, revision, bytes, record, intern) => new IndexedTask(key, revision, bytes, record, intern),
+  entry: (key, revision, bytes, record, ctx) => new IndexedTask(key, revision, bytes, record, ctx),
   secondary: { domain: (t) => t.domain, cell: (t) => t.cellId },
 };
 

@@ -134,6 +134,27 @@ describe("/metrics", () => {
     expect(routes).toContain("/v1/tasks/:guid");
   });
 
+  it("labels each REST request with its route's template, whatever the guids in its path", async () => {
+    const calls: Array<[method: string, path: string, route: string, code: string]> = [
+      ["GET", "/v1/tasks/label-a", "/v1/tasks/:guid", "404"],
+      ["GET", "/v1/tasks/label-b", "/v1/tasks/:guid", "404"],
+      ["POST", "/v1/tasks/label-a/cancel", "/v1/tasks/:guid/cancel", "404"],
+      ["GET", "/v1/domains/label-d/tasks", "/v1/domains/:domain/tasks", "200"],
+      ["GET", "/v1/tasks?domain=label-d", "/v1/tasks", "200"],
+      ["GET", "/v1/desired_lrps/label-p", "/v1/desired_lrps/:guid", "404"],
+      ["GET", "/v1/actual_lrps/label-p/index/0", "/v1/actual_lrps/:guid/index/:index", "404"],
+      ["PATCH", "/v1/cells", "/v1/cells", "405"],
+      ["GET", "/healthz", "/healthz", "200"],
+    ];
+    const before = await scrape();
+    for (const [method, path] of calls) await (await fetch(`${cluster.url}${path}`, { method })).arrayBuffer();
+    const after = await scrape();
+    const grew = (labels: Record<string, string>): number => total(after, "diego_api_requests_total", labels) - total(before, "diego_api_requests_total", labels);
+    for (const [method, , route, code] of calls) {
+      expect([route, method, code, grew({ route, method, code })]).toEqual([route, method, code, calls.filter((c) => c[2] === route && c[0] === method).length]);
+    }
+  });
+
   it("counts gRPC calls by their grpc-status", async () => {
     const grpcApi = createGrpcApi(cluster.url.replace("http://", ""));
     try {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { LogMessageSchema, type LogMessage } from "../../src/gen/diego/v1/internal_pb.js";
 import { decoderFor } from "../../src/model/codecs.js";
 import { connectNats } from "../../src/nats/index.js";
-import { createRecordIndex, defineView, RecordEntry, type RecordIndex, type RecordKind } from "../../src/store/index.js";
+import { createRecordIndex, defineView, RecordEntry, type EntryContext, type RecordIndex, type RecordKind } from "../../src/store/index.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
 
 // The record index is not tied to tasks: a second kind of record (here log messages keyed
@@ -15,9 +15,9 @@ import { startNats, type TestNats } from "../fixtures/nats.js";
 
 class IndexedLine extends RecordEntry<LogMessage> {
   readonly source: string;
-  constructor(key: string, revision: number, bytes: Uint8Array, record: LogMessage, intern: (s: string) => string) {
-    super(key, revision, bytes, record, decodeLine);
-    this.source = intern(record.sourceName);
+  constructor(key: string, revision: number, bytes: Uint8Array, record: LogMessage, ctx: EntryContext<LogMessage>) {
+    super(key, revision, bytes, record, ctx);
+    this.source = ctx.intern(record.sourceName);
   }
 }
 
@@ -26,7 +26,7 @@ const decodeLine = decoderFor<LogMessage>(LogMessageSchema);
 const lineKind: RecordKind<LogMessage, IndexedLine, "source" | "log"> = {
   name: "test-lines",
   decode: decodeLine,
-  entry: (key, revision, bytes, record, intern) => new IndexedLine(key, revision, bytes, record, intern),
+  entry: (key, revision, bytes, record, ctx) => new IndexedLine(key, revision, bytes, record, ctx),
   secondary: { source: (e) => e.source, log: (e) => e.record.logGuid },
 };
 

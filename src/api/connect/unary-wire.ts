@@ -1,6 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { GrpcCallError } from "../grpc/errors.js";
 import type { Wire } from "../grpc/wire.js";
+import { bufferParts, partsLength, writeParts } from "../http/write-parts.js";
 import { connectErrorBody, connectHttpStatus } from "./errors.js";
 
 /** A unary Connect call in protobuf binary, on the fast path (grpc/unary.ts). */
@@ -14,8 +15,10 @@ export const connectWire: Wire = {
     return Number(v);
   },
   ok(res, message) {
-    res.writeHead(200, { "content-type": "application/proto", "content-length": String(message.length) });
-    res.end(message);
+    const parts = message instanceof Uint8Array ? bufferParts([message]) : message;
+    res.writeHead(200, { "content-type": "application/proto", "content-length": String(partsLength(parts)) });
+    if (message instanceof Uint8Array) return void res.end(message);
+    return writeParts(res, parts);
   },
   fail(res, e) {
     const body = connectErrorBody(e.code, e.message);

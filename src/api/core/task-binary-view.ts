@@ -2,9 +2,10 @@ import { FastReader } from "../../model/index.js";
 import { defineView, type IndexedTask } from "../../store/index.js";
 
 // A task as protobuf binary (a TaskResponse), what ListTasks sends in every binary protocol: a
-// view into the stored TaskRecord's bytes, found on first use and cached in the index.
+// view into the stored TaskRecord's bytes, found anew at each use (a few field tags to skip:
+// cheaper than the memory to keep it).
 
-export const taskBinaryView = defineView("protobuf", (t: IndexedTask): Uint8Array => taskField(t.bytes));
+export const taskBinaryView = defineView("protobuf", (t: IndexedTask): Uint8Array => taskField(t.bytes), { cache: "none" });
 
 /** The bytes of field 1 (task) of an encoded TaskRecord; empty if it has none. */
 function taskField(record: Uint8Array): Uint8Array {

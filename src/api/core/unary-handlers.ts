@@ -1,7 +1,6 @@
 import type { DescMessage, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { WireType } from "@bufbuild/protobuf/wire";
 import { CellService, TaskService } from "../../gen/diego/v1/service_pb.js";
-import { FastWriter } from "../../model/index.js";
+import type { EncodedParts } from "../http/write-parts.js";
 import { taskBinaryView } from "./task-binary-view.js";
 import type { TaskApi } from "./task-api.js";
 
@@ -11,25 +10,43 @@ import type { TaskApi } from "./task-api.js";
 export interface UnaryHandler<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> {
   method: DescMethodUnary<I, O>;
   handle(req: MessageShape<I>): Promise<MessageInitShape<O>>;
-  /** The reply already in protobuf binary, where that is much cheaper (ListTasks). */
-  handleBinary?(req: MessageShape<I>): Promise<Uint8Array>;
+  /** The reply already in protobuf binary, where that is much cheaper (ListTasks): whole or in parts. */
+  handleBinary?(req: MessageShape<I>): Promise<Uint8Array | EncodedParts>;
 }
 
 function unary<I extends DescMessage, O extends DescMessage>(
   method: DescMethodUnary<I, O>,
   handle: (req: MessageShape<I>) => Promise<MessageInitShape<O>>,
-  handleBinary?: (req: MessageShape<I>) => Promise<Uint8Array>,
+  handleBinary?: (req: MessageShape<I>) => Promise<Uint8Array | EncodedParts>,
 ): UnaryHandler<I, O> {
   return { method, handle, handleBinary };
 }
 
-/** `parts` (each an encoded message) as repeated message field 1: a ListTasksResponse. */
-function repeatedField1(parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length + 6; // tag, and a length of at most 5 bytes
-  const w = new FastWriter(size);
-  for (const p of parts) w.tag(1, WireType.LengthDelimited).bytes(p);
-  return w.finish();
+/** Bytes of a varint. */
+const varintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+
+/**
+ * `messages` (each encoded) as repeated message field 1 (a ListTasksResponse), in parts that
+ * are written as the client takes them rather than built into one buffer first.
+ */
+function repeatedField1(messages: Uint8Array[]): EncodedParts {
+  return {
+    count: messages.length,
+    length: (i) => 1 + varintSize(messages[i]!.length) + messages[i]!.length,
+    copyTo(i, target, at) {
+      const m = messages[i]!;
+      let p = at;
+      target[p++] = 0x0a; // field 1, length-delimited
+      let n = m.length;
+      while (n >= 0x80) {
+        target[p++] = (n & 0x7f) | 0x80;
+        n >>>= 7;
+      }
+      target[p++] = n;
+      target.set(m, p);
+      return p + m.length - at;
+    },
+  };
 }
 
 export function createUnaryHandlers(api: TaskApi) {
@@ -40,7 +57,7 @@ export function createUnaryHandlers(api: TaskApi) {
     listTasks: unary(
       t.listTasks,
       async (req) => ({ tasks: api.listTasks(req.domain).map((x) => x.record.task!) }),
-      // Each task's encoding is cached in the index, like its JSON.
+      // Each task's encoding is a slice of its stored record, in the index.
       async (req) => repeatedField1(api.listTasks(req.domain).map((x) => x.view(taskBinaryView))),
     ),
     cancelTask: unary(t.cancelTask, async (req) => (await api.cancelTask(req.taskGuid), {})),

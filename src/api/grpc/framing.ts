@@ -18,6 +18,14 @@ export function unwrapEnvelope(body: Buffer): Uint8Array {
   return body.subarray(HEADER_BYTES);
 }
 
+/** The 5-byte header of a message (or, with flags 0x80, of gRPC-Web's trailers) of `length` bytes. */
+export function envelope(length: number, flags = 0): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES);
+  out[0] = flags;
+  out.writeUInt32BE(length, 1);
+  return out;
+}
+
 export function wrap(message: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(HEADER_BYTES + message.length);
   out[0] = 0;

@@ -2,11 +2,13 @@ import http2 from "node:http2";
 import { create, type Message } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { labelRoute } from "../../metrics/index.js";
 import { decoderFor, encoderFor } from "../../model/index.js";
 import { connectWire } from "../connect/unary-wire.js";
 import type { UnaryHandler } from "../core/unary-handlers.js";
 import { ClientGoneError, readBody } from "../http/read-body.js";
 import type { Req, Res } from "../http/types.js";
+import type { EncodedParts } from "../http/write-parts.js";
 import { asCallError, GrpcCallError } from "./errors.js";
 import { grpcWebWire, grpcWire, type Wire } from "./wire.js";
 
@@ -45,6 +47,7 @@ export function createGrpcUnaryHandler(handlers: Map<string, UnaryHandler>, maxM
     const handler = req.method === "POST" ? handlers.get(req.url ?? "") : undefined;
     const wire = handler && wireFor(req, res);
     if (!wire) return false;
+    labelRoute(res, req.url!);
     serve(handler, wire, req, res, maxMessageBytes, logger).catch((err: unknown) => {
       logger?.warn({ err, path: req.url }, "unary reply not sent");
     });
@@ -60,12 +63,12 @@ async function serve(handler: UnaryHandler, wire: Wire, req: Req, res: Res, maxM
     // A call whose deadline passed before it could start has no effect (grpc-timeout 1n, say).
     const left = timeoutMs === undefined ? undefined : timeoutMs - (performance.now() - arrived);
     if (left !== undefined && left <= 0) throw deadlineExceeded(timeoutMs!);
-    const run = async (): Promise<Uint8Array> =>
+    const run = async (): Promise<Uint8Array | EncodedParts> =>
       handler.handleBinary
         ? await handler.handleBinary(input)
         : encoderFor(handler.method.output)(create(handler.method.output, await handler.handle(input)));
     const output = left === undefined ? await run() : await withDeadline(run(), left, timeoutMs!);
-    wire.ok(res, output);
+    await wire.ok(res, output);
   } catch (err) {
     // A stream the client reset (RST_STREAM) also ends its body, with what had come of it; the
     // reset is known only after the events of that read, a turn of the event loop later.

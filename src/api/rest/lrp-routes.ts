@@ -2,13 +2,13 @@ import { actualLRPToJson, decodeDesiredLRPCreateRequest, decodeDesiredLRPUpdateR
 import type { LrpApi } from "../core/lrp-api.js";
 import type { Req } from "../http/types.js";
 import { readJsonBody } from "./body.js";
-import { sendJsonArray } from "./list.js";
+import { bufferParts, sendJsonArray, type EncodedParts } from "./list.js";
 import { send, sendJson } from "./reply.js";
 import type { Route } from "./route.js";
 
 // The LRP routes of contract section 7 (reference 2.1): desired LRPs, their instances, domains.
 
-const json = (docs: string[]): Buffer[] => docs.map((d) => Buffer.from(d));
+const json = (docs: string[]): EncodedParts => bufferParts(docs.map((d) => Buffer.from(d)));
 
 /** Every Cache-Control value as sent: a header sent twice is two values (2015 read each). */
 function cacheControlValues(req: Req): string[] {
@@ -23,6 +23,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
     {
       method: "POST",
       pattern: /^\/v1\/desired_lrps\/?$/,
+      label: "/v1/desired_lrps",
       async handle(req, res) {
         await api.createDesiredLrp(decodeDesiredLRPCreateRequest(await readJsonBody(req)));
         send(res, 201);
@@ -31,6 +32,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
     {
       method: "GET",
       pattern: /^\/v1\/desired_lrps\/?$/,
+      label: "/v1/desired_lrps",
       async handle(_req, res, _p, query) {
         await sendJsonArray(res, json((await api.listDesiredLrps(query.get("domain") ?? "")).map(desiredLRPToJson)));
       },
@@ -38,6 +40,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
     {
       method: "GET",
       pattern: /^\/v1\/desired_lrps\/([^/]+)\/?$/,
+      label: "/v1/desired_lrps/:guid",
       async handle(_req, res, [guid]) {
         sendJson(res, 200, desiredLRPToJson(await api.getDesiredLrp(guid!)));
       },
@@ -45,6 +48,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
     {
       method: "PUT",
       pattern: /^\/v1\/desired_lrps\/([^/]+)\/?$/,
+      label: "/v1/desired_lrps/:guid",
       async handle(req, res, [guid]) {
         await api.updateDesiredLrp(guid!, decodeDesiredLRPUpdateRequest(await readJsonBody(req)));
         send(res, 204);
@@ -53,6 +57,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
     {
       method: "DELETE",
       pattern: /^\/v1\/desired_lrps\/([^/]+)\/?$/,
+      label: "/v1/desired_lrps/:guid",
       async handle(req, res, [guid]) {
         req.resume();
         await api.deleteDesiredLrp(guid!);
@@ -62,6 +67,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
     {
       method: "GET",
       pattern: /^\/v1\/actual_lrps\/?$/,
+      label: "/v1/actual_lrps",
       async handle(_req, res, _p, query) {
         await sendJsonArray(res, json((await api.listActualLrps({ domain: query.get("domain") ?? "" })).map(actualLRPToJson)));
       },
@@ -69,6 +75,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
     {
       method: "GET",
       pattern: /^\/v1\/actual_lrps\/([^/]+)\/?$/,
+      label: "/v1/actual_lrps/:guid",
       async handle(_req, res, [guid]) {
         await sendJsonArray(res, json((await api.listActualLrps({ processGuid: guid! })).map(actualLRPToJson)));
       },
@@ -76,6 +83,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
     {
       method: "GET",
       pattern: /^\/v1\/actual_lrps\/([^/]+)\/index\/([^/]*)$/,
+      label: "/v1/actual_lrps/:guid/index/:index",
       async handle(_req, res, [guid, index]) {
         sendJson(res, 200, actualLRPToJson(await api.getActualLrp(guid!, index!)));
       },
@@ -83,6 +91,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
     {
       method: "DELETE",
       pattern: /^\/v1\/actual_lrps\/([^/]+)\/index\/([^/]*)$/,
+      label: "/v1/actual_lrps/:guid/index/:index",
       async handle(req, res, [guid, index]) {
         req.resume();
         await api.killActualLrp(guid!, index!);
@@ -93,6 +102,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
       method: "PUT",
       // An empty domain ("/v1/domains/") reaches the handler, which names it.
       pattern: /^\/v1\/domains\/([^/]*)$/,
+      label: "/v1/domains/:domain",
       async handle(req, res, [domain]) {
         req.resume();
         const maxAge = parseDomainMaxAge(cacheControlValues(req));
@@ -104,6 +114,7 @@ export function lrpRoutes(api: LrpApi): Route[] {
     {
       method: "GET",
       pattern: /^\/v1\/domains\/?$/,
+      label: "/v1/domains",
       async handle(_req, res) {
         sendJson(res, 200, writeJson(await api.listDomains()));
       },
