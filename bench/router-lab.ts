@@ -3,7 +3,13 @@
 // three.bench. For profiling and A/B checks while working on the proxy; bench/router.ts is the
 // measurement of record.
 //
-//   tsx bench/router-lab.ts [--target one|three] [--duration 5] [--connections 50] [--nginx] [--prof DIR] [-- router flags]
+//   tsx bench/router-lab.ts [--target one|three] [--duration 5] [--connections 50] [--nginx]
+//                           [--workers N (nginx)] [--prof DIR] [-- router flags, e.g. --router-processes 2]
+//
+// The router is the compiled one (dist/, built when sources are newer); LAB_TSX=1 runs the
+// sources through tsx instead (to compare edits without a build). Besides the rate, each row
+// prints the CPU time per request of the router (or nginx, with their child processes), the
+// instance process and this client process.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, readFileSync, writeFileSync } from "node:fs";
@@ -71,14 +77,6 @@ async function measure(name: string, port: number, host: string, pids: Record<st
   await autocannon({ ...opts, duration: 2 });
   const cpu = meterCpu({ ...pids, client: process.pid });
   const r = await autocannon({ ...opts, duration: DURATION });
-  if (process.env.LAB_STRACE) {
-    const pid = Object.values(pids)[0]!;
-    const st = spawn("timeout", ["-s", "INT", "3", "strace", "-c", "-f", "-p", String(pid)], { stdio: ["ignore", "inherit", "inherit"] });
-    const r2 = await autocannon({ ...opts, duration: 4 });
-    await new Promise((r) => st.once("exit", r));
-    console.log(`during strace: ${r2.requests.total} requests in 4 s`);
-  }
-  if (process.env.LAB_TREE) for (const [k, p] of Object.entries(pids)) console.log(k, tree(p).map((q) => `${q}:${cpuSeconds(q)}`).join(" "));
   const used = Object.entries(cpu.read()).map(([k, v]) => `${k} ${((1e6 * v) / r.requests.total).toFixed(0)}`).join(", ");
   console.log(`${name}: ${Math.round(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors + r.non2xx + r.timeouts}; CPU µs/request: ${used}`);
 }
