@@ -85,6 +85,8 @@ interface NetRow {
   lat: number[];
   perSecond: number[];
   failed: number;
+  /** Distinct failure reasons, printed under the table. */
+  reasons: Set<string>;
 }
 
 /** One round of one networking configuration on a fresh cell: latencies, then tasks/s. */
@@ -96,12 +98,18 @@ async function netRound(row: NetRow, network: false | undefined, extra: Record<s
     for (let i = 0; i < NET_TASKS; i++) {
       const r = await runTask(cluster, `nlat-${tag}-${i}`, extra);
       row.lat.push(r.ms);
-      if (r.failed) row.failed++;
+      if (r.failed) {
+        row.failed++;
+        row.reasons.add(r.reason);
+      }
     }
     const start = performance.now();
     const all = await Promise.all(Array.from({ length: NET_TASKS }, (_, i) => runTask(cluster, `ntput-${tag}-${i}`, extra)));
     row.perSecond.push(NET_TASKS / ((performance.now() - start) / 1000));
-    row.failed += all.filter((r) => r.failed).length;
+    for (const r of all.filter((x) => x.failed)) {
+      row.failed++;
+      row.reasons.add(r.reason);
+    }
   } finally {
     await cluster.stop();
   }
@@ -109,9 +117,9 @@ async function netRound(row: NetRow, network: false | undefined, extra: Record<s
 
 async function networkRows(log: (line: string) => void): Promise<void> {
   const configs: Array<{ row: NetRow; network: false | undefined; extra: Record<string, unknown> }> = [
-    { row: { name: "no network namespace (empty one, as before)", lat: [], perSecond: [], failed: 0 }, network: false, extra: {} },
-    { row: { name: "network, no rules", lat: [], perSecond: [], failed: 0 }, network: undefined, extra: {} },
-    { row: { name: "network, 10 rules", lat: [], perSecond: [], failed: 0 }, network: undefined, extra: { security_group_rules: TEN_RULES } },
+    { row: { name: "no network namespace (empty one, as before)", lat: [], perSecond: [], failed: 0, reasons: new Set<string>() }, network: false, extra: {} },
+    { row: { name: "network, no rules", lat: [], perSecond: [], failed: 0, reasons: new Set<string>() }, network: undefined, extra: {} },
+    { row: { name: "network, 10 rules", lat: [], perSecond: [], failed: 0, reasons: new Set<string>() }, network: undefined, extra: { security_group_rules: TEN_RULES } },
   ];
   for (let round = 0; round < 2; round++) for (const c of configs) await netRound(c.row, c.network, c.extra, round);
   const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
@@ -126,6 +134,7 @@ async function networkRows(log: (line: string) => void): Promise<void> {
     const rate = med(row.perSecond);
     log(`| ${row.name} | ${fmt(pct(sorted, 50))} | ${fmt(pct(sorted, 99))} | ${fmt(pct(sorted, 50) - baseP50)} | ${rate.toFixed(1)} | ${((100 * rate) / baseRate - 100).toFixed(0)}% | ${row.failed} |`);
   }
+  for (const { row } of configs) for (const reason of row.reasons) log(`- failed (${row.name}): ${reason}`);
 }
 
 async function dockerStarts(): Promise<{ first: number[]; cached: number[] }> {

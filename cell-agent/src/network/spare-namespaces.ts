@@ -8,9 +8,12 @@ import { createNamespace, removeNamespace, type NewNamespace } from "./netns.js"
 // Network namespaces made ahead, each with its veth pair (host end enslaved to the bridge,
 // isolated and down; eth0 inside), so a container's start only binds one in, renames and raises
 // the veth and adds the address and route: making a namespace (unshare, bind mount, sysctls) and
-// a veth pair is ~2-3 ms of the main thread, on the task's clock when made at the start. A spare taken gets a replacement a
-// little later, when the container it went to is running (the main thread then waits on runc).
-// None are made before the first start: a cell that runs no container holds none.
+// a veth pair is ~2-3 ms of the main thread, on the task's clock when made at the start. A spare
+// taken gets a replacement a little later, when the container it went to is running (the main
+// thread then waits on runc). None are made before the first start: a cell that runs no
+// container holds none. A spare's veth is down and named outside the containers' prefix until
+// it is renamed (then raised, in that order), and no process runs in a spare: nothing passes it
+// unchecked by the bridge's anti-spoofing set.
 
 /** How many spares a cell keeps once it runs containers. */
 const SPARES = 4;
