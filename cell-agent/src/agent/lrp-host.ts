@@ -65,7 +65,7 @@ const WRITE_ATTEMPTS = 8;
 const WRITE_BACKOFF_MS = 250;
 const EVACUATION_POLL_MS = 250;
 /** Instances making their container at once (see lrp/start-slots.ts). */
-const START_CONCURRENCY = 4;
+const START_CONCURRENCY = 16;
 
 const holdKey = (guid: string, index: number): string => `${guid}.${index}`;
 const ledgerKey = (guid: string, index: number, instanceGuid: string): string => `lrp:${guid}.${index}:${instanceGuid}`;
