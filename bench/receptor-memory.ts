@@ -164,7 +164,10 @@ export async function measureReceptorMemory(opts: MemoryOptions = {}): Promise<M
     const pid = receptor.child.pid!;
     const raw = await createRawHttp(address, 32);
     cleanup.push(() => raw.close());
-    const session = http2.connect(`http://${address}`);
+    // Windows as large as a 100,000-task reply, as gRPC's own clients grow them (BDP probing):
+    // with HTTP/2's default 64 KiB, the client's window updates would set the pace.
+    const session = http2.connect(`http://${address}`, { settings: { initialWindowSize: 2 ** 31 - 1 } });
+    session.on("connect", () => session.setLocalWindowSize(2 ** 31 - 1));
     cleanup.push(() => void session.close());
 
     // Warm-up: the code paths the fill and the lists take, so their compiled code is in "before".
