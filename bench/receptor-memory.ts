@@ -40,6 +40,9 @@ export interface MemoryResult {
   /** The receptor's CPU time per list (user + system): what the list costs whatever the load. */
   restListCpuMs: number;
   grpcListCpuMs: number;
+  /** The index's arena with every task indexed (and its JSON made), MB. */
+  arenaLiveMb: number;
+  arenaSlabsMb: number;
   /** RSS after the lists (each list's reply is built while it is sent). */
   rssAfterListsMb: number;
 }
@@ -96,6 +99,13 @@ async function heapMb(address: string): Promise<number> {
   const { body } = await get(address, "/metrics");
   const m = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(body.toString());
   return m ? Number(m[1]) / 2 ** 20 : NaN;
+}
+
+/** The task index's arena (diego_task_index_bytes), MB: live bytes and slabs held. */
+async function arenaMb(address: string): Promise<{ live: number; slabs: number }> {
+  const text = (await get(address, "/metrics")).body.toString();
+  const value = (kind: string): number => Number(new RegExp(`^diego_task_index_bytes\\{kind="${kind}"\\} (\\S+)$`, "m").exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return { live: value("live"), slabs: value("slabs") };
 }
 
 /** GET /v1/tasks to its last byte (counted, not kept: the client's copying is not the list's). */
@@ -164,7 +174,10 @@ export async function measureReceptorMemory(opts: MemoryOptions = {}): Promise<M
     const pid = receptor.child.pid!;
     const raw = await createRawHttp(address, 32);
     cleanup.push(() => raw.close());
-    const session = http2.connect(`http://${address}`);
+    // Windows as large as a 100,000-task reply, as gRPC's own clients grow them (BDP probing):
+    // with HTTP/2's default 64 KiB, the client's window updates would set the pace.
+    const session = http2.connect(`http://${address}`, { settings: { initialWindowSize: 2 ** 31 - 1 } });
+    session.on("connect", () => session.setLocalWindowSize(2 ** 31 - 1));
     cleanup.push(() => void session.close());
 
     // Warm-up: the code paths the fill and the lists take, so their compiled code is in "before".
@@ -187,10 +200,14 @@ export async function measureReceptorMemory(opts: MemoryOptions = {}): Promise<M
       created += batch.length;
       seconds += r.seconds;
     }
-    // The receptor renders each task's JSON once writes pause; the first list waits for none.
-    await new Promise((r) => setTimeout(r, 4000));
+    // The receptor renders each task's JSON once writes pause; a first list makes any not made
+    // yet, so that "after" holds every task's JSON as it would in use.
+    await new Promise((r) => setTimeout(r, 2000));
+    await restList(address);
+    await new Promise((r) => setTimeout(r, 1000));
     const rssAfterMb = rssMb(pid);
     const heapAfterMb = await heapMb(address);
+    const arena = await arenaMb(address);
 
     const listed = await grpcList(session);
     if (listed !== tasks) throw new Error(`gRPC ListTasks listed ${listed} tasks, wanted ${tasks}`);
@@ -212,6 +229,8 @@ export async function measureReceptorMemory(opts: MemoryOptions = {}): Promise<M
       createsPerSecond: created / seconds,
       restListMs,
       grpcListMs,
+      arenaLiveMb: arena.live,
+      arenaSlabsMb: arena.slabs,
       restListCpuMs,
       grpcListCpuMs,
       rssAfterListsMb,
@@ -228,6 +247,7 @@ export function formatMemoryResult(r: MemoryResult): string {
     "|---|---:|---:|---:|",
     `| RSS | ${f(r.rssBeforeMb, 1)} MB | ${f(r.rssAfterMb, 1)} MB | ${f(r.rssBytesPerTask)} B |`,
     `| V8 heap used | ${f(r.heapBeforeMb, 1)} MB | ${f(r.heapAfterMb, 1)} MB | ${f(r.heapBytesPerTask)} B |`,
+    `| the index's arena: records and their JSON (slabs held) | | ${f(r.arenaLiveMb, 1)} MB (${f(r.arenaSlabsMb, 1)} MB) | ${f((r.arenaLiveMb * 2 ** 20) / r.tasks)} B |`,
     "",
     `| list of ${f(r.tasks)} tasks (5 of each) | to the last byte, median | receptor CPU, mean |`,
     "|---|---:|---:|",

@@ -6,6 +6,8 @@ import { TaskState } from "../gen/diego/v1/task_pb.js";
 
 interface StateSource {
   list(): Iterable<{ readonly state: TaskState }>;
+  /** What the index keeps in its arena (byte-arena.ts). */
+  arenaStats?(): { liveBytes: number; slabBytes: number };
 }
 
 const taskSources = new Set<StateSource>();
@@ -24,6 +26,19 @@ new client.Gauge({
     for (const state of [TaskState.PENDING, TaskState.CLAIMED, TaskState.RUNNING, TaskState.COMPLETED, TaskState.RESOLVING]) {
       this.set({ state: TaskState[state] }, counts.get(state) ?? 0);
     }
+  },
+});
+
+new client.Gauge({
+  name: "diego_task_index_bytes",
+  help: "bytes the receptor's task index keeps in its arena, by kind: live (stored records and their JSON) and slabs (memory held: live, garbage not yet compacted, room)",
+  labelNames: ["kind"] as const,
+  collect() {
+    this.reset();
+    const stats = taskSources.values().next().value?.arenaStats?.();
+    if (!stats) return;
+    this.set({ kind: "live" }, stats.liveBytes);
+    this.set({ kind: "slabs" }, stats.slabBytes);
   },
 });
 

@@ -48,6 +48,11 @@ export class ByteArena {
   private current = -1;
   private liveBytes = 0;
   private usedBytes = 0;
+  /**
+   * Garbage that makes the next compaction worth it: what the last one left (in slabs too live
+   * to empty) and GARBAGE_MIN_BYTES more, so that each walk of the handles frees that much.
+   */
+  private garbageBeforeNext = GARBAGE_MIN_BYTES;
   /** Slabs being emptied by the compaction under way. */
   private victims?: Set<number>;
 
@@ -111,7 +116,7 @@ export class ByteArena {
   /** Whether enough is garbage that `compact` is worth its copying. */
   wantsCompaction(): boolean {
     const garbage = this.usedBytes - this.liveBytes;
-    return garbage > GARBAGE_MIN_BYTES && garbage > GARBAGE_RATIO * this.liveBytes;
+    return garbage > this.garbageBeforeNext && garbage > GARBAGE_RATIO * this.liveBytes;
   }
 
   /**
@@ -123,13 +128,14 @@ export class ByteArena {
     this.slabs.forEach((s, id) => {
       if (s && id !== this.current && s.live < VICTIM_LIVE_RATIO * s.used) victims.add(id);
     });
-    if (victims.size === 0) return;
-    this.victims = victims;
     try {
+      if (victims.size === 0) return;
+      this.victims = victims;
       moveAll((h) => (h !== NO_HANDLE && victims.has(Math.floor(h / SLAB_BYTES)) ? this.move(h) : h));
     } finally {
       this.victims = undefined;
       for (const id of victims) if (this.slabs[id]) this.dropSlab(id);
+      this.garbageBeforeNext = this.usedBytes - this.liveBytes + GARBAGE_MIN_BYTES;
     }
   }
 

@@ -71,6 +71,7 @@ describe("/metrics", () => {
       ["diego_api_requests_total", "COUNTER"],
       ["diego_api_request_duration_seconds", "HISTOGRAM"],
       ["diego_tasks", "GAUGE"],
+      ["diego_task_index_bytes", "GAUGE"],
       ["diego_auction_batch_size", "HISTOGRAM"],
       ["diego_auction_duration_seconds", "HISTOGRAM"],
       ["diego_auction_tasks_total", "COUNTER"],
@@ -88,6 +89,9 @@ describe("/metrics", () => {
     const cellId = cluster.cells[0]!.cellId;
     expect(total(families, "diego_cell_capacity", { cell: cellId, resource: "containers" })).toBe(64);
     expect(total(families, "diego_cell_capacity", { cell: cellId, resource: "memory_mb" })).toBe(4096);
+    // The index's arena holds what it keeps within the slabs it has.
+    const [live, slabs] = [total(families, "diego_task_index_bytes", { kind: "live" }), total(families, "diego_task_index_bytes", { kind: "slabs" })];
+    expect(live).toBeLessThanOrEqual(slabs);
   });
 
   it("moves its counters when a task runs through a real cell and its callback is delivered", async () => {
