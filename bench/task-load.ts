@@ -123,9 +123,18 @@ interface Row {
   runtime: string;
 }
 
+/** The `diego up` running now: stopped if the bench itself is interrupted. */
+let current: Up | undefined;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+  });
+}
+
 async function runOnce(layout: string): Promise<Row> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-load-"));
   const up = await startUp(dataDir, layout);
+  current = up;
   const nc = await connectNats({ url: up.natsUrl, name: "bench-load", auth: { credsFile: up.credsFile } });
   const index = await createTaskIndex(await openTasksBucket(nc));
   await index.ready();
@@ -196,6 +205,7 @@ async function runOnce(layout: string): Promise<Row> {
     await index.stop();
     await nc.drain().catch(() => undefined);
     await up.stop();
+    current = undefined;
     await rm(dataDir, { recursive: true, force: true });
   }
 }
@@ -214,18 +224,16 @@ const ms = (n: number): string => `${n.toFixed(0)} ms`;
 
 async function main(): Promise<void> {
   buildDist();
-  const loadBefore = os.loadavg()[0]!;
-  const rows: Row[] = [];
-  for (const layout of LAYOUTS) rows.push(await runOnce(layout));
-  const loadAfter = os.loadavg()[0]!;
-  console.log(`bench:load (${new Date().toISOString()}, ${os.availableParallelism()} cores, ${TASKS} /bin/true tasks submitted by ${SUBMITTERS} clients into diego up; 1-minute load ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after)\n`);
+  console.log(`bench:load (${new Date().toISOString()}, ${os.availableParallelism()} cores, ${TASKS} /bin/true tasks submitted by ${SUBMITTERS} clients into diego up; 1-minute load ${os.loadavg()[0]!.toFixed(1)} at the start)\n`);
   console.log("| cell process | runtime | --max-starting | tasks/s to COMPLETED | drain | submit | p50 create→COMPLETED | p99 | failed | GET /v1/cells p50 / p99 / max during drain (n) | idle p99 | peak starting at once |");
   console.log("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-  for (const r of rows) {
+  for (const layout of LAYOUTS) {
+    const r = await runOnce(layout);
     console.log(
       `| ${r.layout} | ${r.runtime} | ${r.maxStarting} | ${r.tasksPerSec.toFixed(1)} | ${r.drainSec.toFixed(1)} s | ${r.submitSec.toFixed(1)} s | ${ms(r.p50)} | ${ms(r.p99)} | ${r.failed} | ${ms(r.apiP50)} / ${ms(r.apiP99)} / ${ms(r.apiMax)} (${r.apiCount}) | ${ms(r.apiIdleP99)} | ${r.peakStarting} |`,
     );
   }
+  console.log(`\n1-minute load at the end: ${os.loadavg()[0]!.toFixed(1)}`);
   console.log("\n| measurement | value |\n|---|---:|");
   console.log(await receptorMemoryRow());
 }
