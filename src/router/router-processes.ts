@@ -31,9 +31,12 @@ const INDEX_ENV = "DIEGO_ROUTER_PROCESS";
  */
 export const registersRoutes = (): boolean => !cluster.isWorker || process.env[INDEX_ENV] === "0";
 
-/** A forked router tells the supervisor it listens. */
+/** A forked router tells the supervisor it listens, and ends when the supervisor is gone. */
 export function reportReady(address: string): void {
   process.send?.({ kind: READY, address } satisfies ReadyMessage);
+  // The IPC channel closes when the supervisor dies, SIGKILL included: connections came only
+  // through it, so the router stops as a SIGTERM would stop it instead of lingering.
+  process.once("disconnect", () => process.kill(process.pid, "SIGTERM"));
 }
 
 export interface RouterProcesses {

@@ -111,6 +111,17 @@ describe("diego router --router-processes 2", () => {
     for (const pid of [...first, ...after]) expect(alive(pid)).toBe(false);
   });
 
+  it("ends its router processes when the supervisor is SIGKILLed", { timeout: 120_000 }, async () => {
+    port = await startProcesses(["--router-register", "off"]);
+    const pids = new Set<number>();
+    for (let i = 0; i < 4; i++) pids.add(await servedBy(`k${i}`));
+    expect(pids.size).toBe(2);
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    await exited;
+    await until("the router processes to end", () => ([...pids].some(alive) ? undefined : true));
+  });
+
   it("publishes route registrations from one of the processes only", async () => {
     const nc = await connectNats({ url: nats.url, name: "router-processes-test" });
     const store = createLrpStore(nc, await openLrpBuckets(nc));
