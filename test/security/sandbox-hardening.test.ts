@@ -179,6 +179,35 @@ describe("limits and namespaces", () => {
   });
 });
 
+describe("setuid files and device nodes made inside the container", () => {
+  // crun leaves the container's root without nosuid,nodev (runc keeps them): these are the two
+  // attacks those flags stop, run against whichever runtime the cell uses.
+  it("a setuid-root copy of busybox gives a non-root user no root", async () => {
+    for (const privileged of [false, true]) {
+      const sb = await fx.sandbox({ privileged });
+      await output(sb, "mkdir -p /tmp/s && cp /bin/busybox /tmp/s/busybox && chmod 4755 /tmp/s/busybox");
+      const c = collect();
+      const res = await sb.run(sh("/tmp/s/busybox id -u; /tmp/s/busybox grep '^Uid' /proc/self/status", { user: "nobody" }), c.io);
+      expect(res.exitCode, c.stderr()).toBe(0);
+      const [euid, uidLine] = c.stdout().trim().split("\n");
+      expect(euid).not.toBe("0");
+      // Uid: real effective saved fs — none of them root.
+      expect(uidLine!.split(/\s+/).slice(1)).not.toContain("0");
+    }
+  });
+
+  it("a block device node made in the root filesystem cannot be opened", async () => {
+    for (const privileged of [false, true]) {
+      const sb = await fx.sandbox({ privileged });
+      const c = collect();
+      // 254:0 and 8:0: the usual first virtio and SCSI disks; mknod itself may already be refused.
+      const res = await sb.run(sh("for d in 254:0 8:0 253:0; do mknod /tmp/disk b ${d%:*} ${d#*:} 2>/dev/null || continue; head -c 1 /tmp/disk >/dev/null 2>&1 && echo OPENED $d; rm -f /tmp/disk; done; echo done"), c.io);
+      expect(res.exitCode, c.stderr()).toBe(0);
+      expect(c.stdout()).toBe("done\n");
+    }
+  });
+});
+
 describe("host mounts", () => {
   it("mounts the rootfs, its gate and the upper dirs nosuid,nodev", async () => {
     for (const diskMb of [0, 16]) {
