@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -9,6 +9,7 @@ import { startConverger, type Converger } from "../../src/converger/index.js";
 import { TaskState } from "../../src/gen/diego/v1/task_pb.js";
 import type { TaskIndex } from "../../src/store/index.js";
 import { startNats, type TestNats } from "../fixtures/nats.js";
+import { removeDataDir } from "../fixtures/data-dir.js";
 import { startTestReceptor } from "../fixtures/receptor.js";
 import {
   cellLayout,
@@ -18,7 +19,7 @@ import {
   leftovers,
   openObserver,
   processAlive,
-  runcList,
+  ociList,
   sleep,
   until,
   type Observer,
@@ -102,7 +103,7 @@ afterAll(async () => {
   await auctioneer?.stop();
   await stopReceptor?.();
   await nats?.dispose();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  if (dataDir) await removeDataDir(dataDir);
 }, 60_000);
 
 const task = (guid: string) => index.get(guid)?.record.task;
@@ -137,7 +138,7 @@ describe("a cell killed with SIGKILL while running tasks", () => {
 
     // The second cell is up (and able to take the tasks) from before the kill to the end.
     const cellB = await procs.spawn(cellArgs("kill-b"));
-    const listed = await runcList(layoutA);
+    const listed = await ociList(layoutA);
     expect(listed.map((c) => c.id).sort()).toEqual([...guids].sort());
     const initPids = listed.map((c) => c.pid);
     expect(initPids.every(processAlive)).toBe(true);
@@ -168,7 +169,7 @@ describe("a cell killed with SIGKILL while running tasks", () => {
       expect(starts.counts.get(g), g).toBe(1);
       expect([...(cellsSeen.get(g) ?? [])]).toEqual(["kill-a"]);
     }
-    expect(await runcList(cellLayout(dataDir, "kill-b"))).toEqual([]);
+    expect(await ociList(cellLayout(dataDir, "kill-b"))).toEqual([]);
 
     // The second cell did run work all along: a new task lands there and starts once.
     await createTask("after-kill", "echo started $GUID");

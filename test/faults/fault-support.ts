@@ -70,14 +70,29 @@ export interface ListedContainer {
 }
 
 /** What `runc list` reports under the cell's state root. */
-export async function runcList(layout: CellLayout): Promise<ListedContainer[]> {
+/**
+ * The containers the cell's OCI runtime lists under its state root. The cell runs crun by
+ * default and runc where crun is not usable, so both are asked; a container is in one of them.
+ */
+export async function ociList(layout: CellLayout): Promise<ListedContainer[]> {
   try {
     await access(layout.stateRoot);
   } catch {
     return [];
   }
-  const { stdout } = await run("runc", [`--root=${layout.stateRoot}`, "list", "--format=json"]);
-  const parsed = JSON.parse(stdout.trim() || "[]") as ListedContainer[] | null;
+  const listed = await Promise.all(["runc", "crun"].map((bin) => listWith(bin, layout.stateRoot)));
+  return listed.flat();
+}
+
+async function listWith(bin: string, stateRoot: string): Promise<ListedContainer[]> {
+  const out = await run(bin, [`--root=${stateRoot}`, "list", "--format=json"]).then(
+    (r) => r.stdout,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return "[]"; // that runtime is not installed
+      throw err;
+    },
+  );
+  const parsed = JSON.parse(out.trim() || "[]") as ListedContainer[] | null;
   return (parsed ?? []).map((c) => ({ id: c.id, pid: c.pid, status: c.status }));
 }
 
@@ -121,7 +136,7 @@ export interface Leftovers {
 
 export async function leftovers(layout: CellLayout): Promise<Leftovers> {
   return {
-    containers: (await runcList(layout)).map((c) => c.id),
+    containers: (await ociList(layout)).map((c) => c.id),
     mounts: await mountsUnder(layout.runtimeDir),
     cgroups: await cgroupsLeft(layout),
   };

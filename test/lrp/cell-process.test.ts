@@ -11,7 +11,7 @@ import { startCluster, type TestCluster } from "../fixtures/cluster.js";
 import { spawnDiego, type DiegoProcess } from "../fixtures/receptor.js";
 import { startTestHost, type TestHost } from "../network/test-host.js";
 import { FAST, sh } from "./lrp-fixture.js";
-import { cellLayout, runcList } from "../faults/fault-support.js";
+import { cellLayout, ociList } from "../faults/fault-support.js";
 
 // `diego cell` as its own process. Stopped with SIGTERM as a rolling update does, its instance is
 // handed to the other cell and keeps answering throughout; the process exits once the
@@ -176,11 +176,11 @@ it("a SIGKILLed cell restarted on its work dir removes its instance's container;
   await restarted.kill("SIGKILL");
   const layout = cellLayout(dir, "restart-cell");
   // The killed cell's container outlives it, still serving.
-  expect((await runcList(layout)).map((c) => c.id).filter((id) => id.startsWith(processGuid))).toHaveLength(1);
+  expect((await ociList(layout)).map((c) => c.id).filter((id) => id.startsWith(processGuid))).toHaveLength(1);
   expect(await page(held)).toBe("hello\n");
 
   restarted = await spawnDiego(args);
-  expect(await runcList(layout)).toEqual([]);
+  expect(await ociList(layout)).toEqual([]);
   await expect(page(held)).rejects.toThrow();
   // The record still names the old instance; its stop is honoured though nothing runs it now.
   nc.publish(subjects.lrpStop("restart-cell"), JSON.stringify({ process_guid: processGuid, index: 0, instance_guid: held.instanceGuid }));
