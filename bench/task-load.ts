@@ -9,7 +9,6 @@
 // The receptor's RSS at 100,000 stored tasks is measured by bench/receptor-memory.ts; its row
 // joins this report through receptorMemoryRow() below.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
@@ -18,6 +17,7 @@ import { TaskState } from "../src/gen/diego/v1/task_pb.js";
 import { connectNats, openTasksBucket } from "../src/nats/index.js";
 import { createTaskIndex } from "../src/store/index.js";
 import buildDist from "../test/support/build-dist.js";
+import { measureReceptorMemory } from "./receptor-memory.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const TASKS = Number(process.env.BENCH_LOAD_TASKS ?? 1000);
@@ -210,14 +210,14 @@ async function runOnce(layout: string): Promise<Row> {
   }
 }
 
-/** The receptor-memory benchmark's row, once bench/receptor-memory.ts exports measureReceptorMemory(). */
-async function receptorMemoryRow(): Promise<string> {
-  const file = path.join(ROOT, "bench/receptor-memory.ts");
-  if (!existsSync(file)) return "| receptor RSS at 100,000 stored tasks | not measured (bench/receptor-memory.ts is missing) |";
-  const mod = (await import(file)) as { measureReceptorMemory?: () => Promise<{ rssMb: number }> };
-  if (!mod.measureReceptorMemory) return "| receptor RSS at 100,000 stored tasks | see `bench/receptor-memory.ts` (no measureReceptorMemory() export to call) |";
-  const { rssMb } = await mod.measureReceptorMemory();
-  return `| receptor RSS at 100,000 stored tasks | ${rssMb.toFixed(0)} MB |`;
+/** The receptor's memory and list times at 100,000 stored tasks (bench/receptor-memory.ts). */
+async function receptorMemoryRows(): Promise<string> {
+  const r = await measureReceptorMemory({ tasks: 100_000 });
+  return [
+    `| receptor RSS increase at ${r.tasks} stored tasks | ${(r.rssAfterMb - r.rssBeforeMb).toFixed(1)} MB (${r.rssBytesPerTask.toFixed(0)} B a task) |`,
+    `| REST list of ${r.tasks} (to the last byte) | ${ms(r.restListMs)} |`,
+    `| gRPC ListTasks of ${r.tasks} | ${ms(r.grpcListMs)} |`,
+  ].join("\n");
 }
 
 const ms = (n: number): string => `${n.toFixed(0)} ms`;
@@ -235,7 +235,7 @@ async function main(): Promise<void> {
   }
   console.log(`\n1-minute load at the end: ${os.loadavg()[0]!.toFixed(1)}`);
   console.log("\n| measurement | value |\n|---|---:|");
-  console.log(await receptorMemoryRow());
+  console.log(await receptorMemoryRows());
 }
 
 void main().then(
