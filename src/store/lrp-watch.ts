@@ -10,9 +10,12 @@ import { startResilientWatch, type ResilientWatch } from "./kv-watch.js";
 // (desired_lrp_created|changed|removed, actual_lrp_created|changed|removed) with the record
 // before and after, for /v1/events and the gRPC WatchLRPs. The records present when it starts
 // are loaded without events; later changes are events, in each bucket's order (the two buckets
-// are two streams, so a desired and an actual change may arrive in either order). A watch that
+// are two streams; an instance created before its desired record arrived waits for it). A watch that
 // is recreated (kv-watch.ts) may deliver an entry again: entries at or below the revision seen
 // for their key are dropped.
+
+/** Longest an instance's events wait for its desired record's (see `held` below). */
+const HOLD_FOR_DESIRED_MS = 1_000;
 
 export type LrpEventListener = (event: WatchLRPsResponse) => void;
 
@@ -102,16 +105,38 @@ export async function startLrpWatch(buckets: LrpBuckets, opts: LrpWatchOptions =
   };
 
   const ev = (init: Parameters<typeof create<typeof WatchLRPsResponseSchema>>[1]): WatchLRPsResponse => create(WatchLRPsResponseSchema, init);
+  // 2015 sent desired_lrp_created before its instances' actual_lrp_created. The buckets are two
+  // streams, so an instance created before its desired record arrived here waits for it (with
+  // every later event of that process, to keep their order), at most HOLD_FOR_DESIRED_MS.
+  const held = new Map<string, { events: WatchLRPsResponse[]; timer: NodeJS.Timeout }>();
+  const release = (guid: string): void => {
+    const h = held.get(guid);
+    if (!h) return;
+    held.delete(guid);
+    clearTimeout(h.timer);
+    for (const e of h.events) emit(e);
+  };
+  const holdOrPass = (guid: string, e: WatchLRPsResponse, created: boolean): WatchLRPsResponse | undefined => {
+    const h = held.get(guid);
+    if (h) return void h.events.push(e);
+    if (!created || desired.get(guid)?.value) return e;
+    held.set(guid, { events: [e], timer: setTimeout(() => release(guid), HOLD_FOR_DESIRED_MS).unref() });
+    return undefined;
+  };
   const d = await follow(buckets.desired, "desired LRPs", desired, (b) => fromBinary(DesiredLRPResponseSchema, b), (before, after) => {
     if (before && after) return ev({ event: { case: "desiredLrpChanged", value: { desiredLrpBefore: before, desiredLrpAfter: after } } });
-    if (after) return ev({ event: { case: "desiredLrpCreated", value: { desiredLrp: after } } });
+    if (after) {
+      // Emitted by follow() as this returns; what waited for it goes right after.
+      if (held.has(after.processGuid)) queueMicrotask(() => release(after.processGuid));
+      return ev({ event: { case: "desiredLrpCreated", value: { desiredLrp: after } } });
+    }
     if (before) return ev({ event: { case: "desiredLrpRemoved", value: { desiredLrp: before } } });
     return undefined;
   });
   const a = await follow(buckets.actual, "actual LRPs", actuals, (b) => fromBinary(ActualLRPSchema, b), (before, after) => {
-    if (before && after) return ev({ event: { case: "actualLrpChanged", value: { actualLrpBefore: before, actualLrpAfter: after } } });
-    if (after) return ev({ event: { case: "actualLrpCreated", value: { actualLrp: after } } });
-    if (before) return ev({ event: { case: "actualLrpRemoved", value: { actualLrp: before } } });
+    if (before && after) return holdOrPass(after.processGuid, ev({ event: { case: "actualLrpChanged", value: { actualLrpBefore: before, actualLrpAfter: after } } }), false);
+    if (after) return holdOrPass(after.processGuid, ev({ event: { case: "actualLrpCreated", value: { actualLrp: after } } }), true);
+    if (before) return holdOrPass(before.processGuid, ev({ event: { case: "actualLrpRemoved", value: { actualLrp: before } } }), false);
     return undefined;
   });
   const present = <T>(m: Map<string, Held<T>>): T[] => [...m.values()].flatMap((h) => (h.value ? [h.value] : []));
@@ -127,6 +152,8 @@ export async function startLrpWatch(buckets: LrpBuckets, opts: LrpWatchOptions =
       return () => listeners.delete(listener);
     },
     stop() {
+      for (const h of held.values()) clearTimeout(h.timer);
+      held.clear();
       d.watch.stop();
       a.watch.stop();
       listeners.clear();

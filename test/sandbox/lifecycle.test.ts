@@ -113,7 +113,8 @@ describe("cleanupStale", () => {
   it("removes containers, mounts and cgroups left by a SIGKILLed cell", async () => {
     const workDir = path.join(fx.dir, "crashed-cell");
     const script = fileURLToPath(new URL("./fixtures/crashing-cell.ts", import.meta.url));
-    const child = spawn(process.execPath, ["--import", "tsx", script, workDir, fx.rootfs, "runc"], {
+    // Its own id base: the ranges it releases are not claimed again by other tests meanwhile.
+    const child = spawn(process.execPath, ["--import", "tsx", script, workDir, fx.rootfs, "runc", "40000000"], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     onTestFinished(async () => {
