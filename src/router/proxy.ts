@@ -128,9 +128,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
       const ep = choose(host, tried);
       if (typeof ep === "string") return fail(ep, undefined);
       tried.add(ep.id);
-      headers.length = baseHeaders;
-      headers.push("X-CF-ApplicationID", ep.app, "X-CF-InstanceID", ep.instanceGuid || ep.id);
-      const preq = http.request({ host: ep.host, port: ep.port, method: req.method, path: req.url, headers, agent, setHost: false });
+      const preq = backendRequest(req, ep, headers, baseHeaders, agent);
       current = preq;
       let bodyStarted = false;
       const connected = watchConnect(preq, ep, () => {
@@ -190,10 +188,8 @@ export function createProxy(opts: ProxyOptions): Proxy {
       const ep = choose(host, tried);
       if (typeof ep === "string") return fail(ep, undefined);
       tried.add(ep.id);
-      headers.length = baseHeaders;
-      headers.push("X-CF-ApplicationID", ep.app, "X-CF-InstanceID", ep.instanceGuid || ep.id);
       // Its own connection: an upgraded one never goes back to a pool.
-      const preq = http.request({ host: ep.host, port: ep.port, method: req.method, path: req.url, headers, agent: false, setHost: false });
+      const preq = backendRequest(req, ep, headers, baseHeaders, false);
       const connected = watchConnect(preq, ep, () => undefined);
       let answered = false;
       preq.end();
@@ -242,4 +238,11 @@ export function createProxy(opts: ProxyOptions): Proxy {
       accessLog.close();
     },
   };
+}
+
+/** The request to one instance: the client's headers (the first `base` entries) plus the instance's own. */
+function backendRequest(req: http.IncomingMessage, ep: Endpoint, headers: string[], base: number, agent: http.Agent | false): http.ClientRequest {
+  headers.length = base;
+  headers.push("X-CF-ApplicationID", ep.app, "X-CF-InstanceID", ep.instanceGuid || ep.id);
+  return http.request({ host: ep.host, port: ep.port, method: req.method, path: req.url, headers, agent, setHost: false });
 }
